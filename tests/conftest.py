@@ -1,0 +1,34 @@
+"""Shared fixtures: the real clips in ../shared/data/videos (tests skip cleanly without them)."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_videos_dir() -> Path:
+    return Path(os.environ.get("VIDNETS_SHARED_VIDEOS", REPO.parent / "shared" / "data" / "videos"))
+
+
+@pytest.fixture(scope="session")
+def shared_videos() -> Path:
+    """The folder of real labelled clips; skips the test when it is absent."""
+    root = shared_videos_dir()
+    if not (root / "labels.csv").is_file():
+        pytest.skip(f"real clips not found at {root}")
+    return root
+
+
+@pytest.fixture(scope="session")
+def shared_clips(shared_videos) -> list[dict]:
+    """Rows of clips_meta.csv (path made absolute), one per real clip."""
+    with open(shared_videos / "clips_meta.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        row["abspath"] = str(shared_videos / row["path"])
+    return rows

@@ -1,0 +1,5 @@
+import sys
+
+from vidnets.cli import main
+
+sys.exit(main())

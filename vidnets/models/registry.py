@@ -1,0 +1,55 @@
+"""Name → builder lookup for ``vidnets.models.create`` and the ``vidnets models`` table.
+
+Builders are ordinary typed functions (``res3d18(num_classes=101)``); ``@register_model``
+only records them under their function name with the facts the model table prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import nn
+
+__all__ = ["ModelInfo", "register_model", "create", "list_models", "model_info"]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    builder: Callable[..., nn.Module]
+    family: str
+    paper: str
+    default_input: tuple[int, ...]
+
+
+_MODELS: dict[str, ModelInfo] = {}
+
+
+def register_model(family: str, paper: str, default_input: tuple[int, ...]):
+    """Decorator recording a builder function under its own name."""
+
+    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if fn.__name__ in _MODELS:
+            raise ValueError(f"model {fn.__name__!r} registered twice")
+        _MODELS[fn.__name__] = ModelInfo(fn.__name__, fn, family, paper, tuple(default_input))
+        return fn
+
+    return wrap
+
+
+def list_models(family: str | None = None) -> list[str]:
+    """Registered model names, in registration order, optionally of one family."""
+    return [n for n, i in _MODELS.items() if family is None or i.family == family]
+
+
+def model_info(name: str) -> ModelInfo:
+    try:
+        return _MODELS[name]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r}; available: {', '.join(_MODELS)}") from None
+
+
+def create(name: str, **kwargs) -> nn.Module:
+    """Build model ``name`` with the builder's keyword arguments (e.g. ``num_classes=101``)."""
+    return model_info(name).builder(**kwargs)

@@ -1,0 +1,1 @@
+"""Small shared helpers: atomic files, safe checkpoint loading, devices and precision, sharding."""

@@ -19,6 +19,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
+	PYTHON=$(PYTHON) bash benchmarks/setup_tv_env.sh
 	$(BIN)/python -m benchmarks.run_all
 
 clean:

@@ -48,3 +48,12 @@ def test_shards_are_disjoint_and_cover():
     assert parse_shard("1/4") == (1, 4)
     with pytest.raises(ValueError, match="--shard"):
         parse_shard("4/4")
+
+
+def test_atomic_files_get_ordinary_permissions(tmp_path):
+    import os
+    target = tmp_path / "perm.txt"
+    atomic_write_text(target, "x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (target.stat().st_mode & 0o777) == (0o666 & ~mask)

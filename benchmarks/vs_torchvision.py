@@ -1,0 +1,201 @@
+"""vidnets ``res3d18`` against torchvision's ``r3d_18``: same weights, same process, alternated.
+
+    python -m benchmarks.vs_torchvision [--quick] [--only 'eval*,*x8']
+
+torchvision's builds cannot be imported beside the CPU torch of ``.venv``, so when torchvision is
+missing this script re-runs itself with ``.venv-tv/bin/python`` (create it with
+``bash benchmarks/setup_tv_env.sh``: torch 2.14.1 + torchvision 0.29.1, vidnets installed with
+``--no-deps``). Both models then live in one process and are timed round-robin.
+
+The two networks have the same topology when ``res3d18`` is built without the ``res2a``
+projection (its default): 33,371,472 parameters at 400 classes. vidnets' weights (with random
+BatchNorm statistics, so that folding is not a no-op) are copied into torchvision's model through
+an explicit key map, and the fp32 NCDHW logits of the two are compared before any timing.
+
+Settings per input (8×112² and 16×112²), batch (1 and 8) and mode (eval, training step):
+
+* ``torchvision default`` — fp32, NCDHW (torchvision's and PyTorch's defaults).
+* ``torchvision + fast path`` — torchvision's model given vidnets' treatment (bf16 autocast,
+  channels-last 3D, Conv+BN folding for eval): what the settings are worth on their own.
+* ``vidnets fp32 NCDHW`` — our model at torchvision's settings (control: should tie).
+* ``vidnets default`` — ``prepare_for_inference(model)`` / the trainer's fast path
+  (``precision="auto"``: bf16 on this CPU when it has native bf16).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks import common
+
+NAME = "vs_torchvision"
+TV_PYTHON = common.REPO_ROOT / ".venv-tv" / "bin" / "python"
+
+
+def _has_torchvision() -> bool:
+    try:
+        import torchvision  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def _reexec(argv: list[str]) -> int:
+    """Run this benchmark in ``.venv-tv``; explain how to create it when absent."""
+    if not TV_PYTHON.exists():
+        print(
+            "torchvision is not importable here and .venv-tv is missing; create it with\n"
+            "    bash benchmarks/setup_tv_env.sh\n"
+            "then rerun `python -m benchmarks.vs_torchvision`.",
+            file=sys.stderr,
+        )
+        return 3
+    env = dict(os.environ, PYTHONPATH=str(common.REPO_ROOT))
+    return subprocess.call([str(TV_PYTHON), "-m", f"benchmarks.{NAME}", *argv], cwd=common.REPO_ROOT, env=env)
+
+
+_KEY_MAP = [
+    (r"^conv1\.", "stem.0."),
+    (r"^bn1\.", "stem.1."),
+    (r"^(layer\d+\.\d+)\.conv1\.", r"\1.conv1.0."),
+    (r"^(layer\d+\.\d+)\.bn1\.", r"\1.conv1.1."),
+    (r"^(layer\d+\.\d+)\.conv2\.", r"\1.conv2.0."),
+    (r"^(layer\d+\.\d+)\.bn2\.", r"\1.conv2.1."),
+]
+
+
+def to_torchvision_state_dict(state: dict) -> dict:
+    """Rename a vidnets ``Res3D`` state dict to torchvision ``VideoResNet`` keys
+    (``downsample.*`` and ``fc.*`` keep their names)."""
+    out = {}
+    for key, value in state.items():
+        new = key
+        for pattern, repl in _KEY_MAP:
+            new = re.sub(pattern, repl, new)
+        out[new] = value
+    return out
+
+
+def build_pair(num_classes: int = 400):
+    """vidnets res3d18 with random BN statistics, and torchvision r3d_18 holding the same weights."""
+    import torch
+    from torch import nn
+    from torchvision.models.video import r3d_18
+
+    from vidnets.models.res3d import res3d18
+
+    torch.manual_seed(0)
+    ours = res3d18(num_classes=num_classes)
+    with torch.no_grad():
+        for m in ours.modules():
+            if isinstance(m, nn.BatchNorm3d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.1, 0.1)
+    theirs = r3d_18(weights=None, num_classes=num_classes)
+    theirs.load_state_dict(to_torchvision_state_dict(ours.state_dict()), strict=True)
+    return ours.eval(), theirs.eval()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = common.make_parser(__doc__.splitlines()[0])
+    args = p.parse_args(argv)
+    if not _has_torchvision():
+        return _reexec(argv)
+
+    import torch
+
+    from benchmarks.models import eval_runner, train_runner
+    from vidnets.engine.fastpath import parity_check, prepare_for_inference
+    from vidnets.models import count_parameters
+    from vidnets.utils.device import default_device
+
+    common.setup_threads(args.threads)
+    device = default_device()
+    ours, theirs = build_pair()
+    ours.to(device)
+    theirs.to(device)
+    n_ours, n_theirs = count_parameters(ours), count_parameters(theirs)
+
+    # Parity first: same weights → same fp32 logits; then our fast path against fp32.
+    x = torch.randn(2, 3, 8, 112, 112, device=device)
+    with torch.inference_mode():
+        a, b = ours(x), theirs(x)
+    rel = ((a - b).norm() / b.norm()).item()
+    same_top1 = (a.argmax(1) == b.argmax(1)).float().mean().item()
+    parity_fast = parity_check(ours, prepare_for_inference(ours), x)
+    parity_tv_fast = parity_check(theirs, prepare_for_inference(theirs, precision="bf16"), x)
+
+    frames = (8,) if args.quick else (8, 16)
+    batches = (1,) if args.quick else (1, 8)
+    repeats = 1 if args.quick else 3
+    rows, summary = [], []
+    for t in frames:
+        for batch in batches:
+            xb = torch.randn(batch, 3, t, 112, 112, device=device)
+            for mode in ("eval", "train"):
+                case = f"{mode} {t}x112x112 x{batch}"
+                if not common.selected(case, args.only):
+                    continue
+                print(f"{case} …", flush=True)
+                if mode == "eval":
+                    fns = {
+                        "torchvision default": eval_runner(theirs, xb, "fp32 NCDHW")[0],
+                        "torchvision + fast path": eval_runner(theirs, xb, "bf16 fast")[0],
+                        "vidnets fp32 NCDHW": eval_runner(ours, xb, "fp32 NCDHW")[0],
+                        "vidnets default": (lambda f: (lambda: f(xb)))(prepare_for_inference(ours)),
+                    }
+                else:
+                    auto = "bf16 fast" if parity_fast.precision == "bf16" else "fp32 fast"
+                    fns = {
+                        "torchvision default": train_runner(theirs, xb, "fp32 NCDHW"),
+                        "torchvision + fast path": train_runner(theirs, xb, "bf16 fast"),
+                        "vidnets fp32 NCDHW": train_runner(ours, xb, "fp32 NCDHW"),
+                        "vidnets default": train_runner(ours, xb, auto),
+                    }
+                secs = common.time_alternating(fns, warmup=1, repeats=repeats if batch > 1 else repeats + 2,
+                                               device=device)
+                rates = {k: common.per_second(s, batch) for k, s in secs.items()}
+                base = rates["torchvision default"]
+                for setting, r in rates.items():
+                    rows.append([f"{t}×112×112", batch, mode, setting, common.fmt_stats(r),
+                                 f"{common.ratio(r, base):.2f}×"])
+                target = 2.5 if mode == "eval" else 2.0
+                got = common.ratio(rates["vidnets default"], base)
+                summary.append(f"{case.replace('x', '×')}: vidnets default {got:.2f}× torchvision default "
+                               f"(target ≥ {target}×: {'met' if got >= target else 'not met'}); "
+                               f"torchvision + fast path {common.ratio(rates['torchvision + fast path'], base):.2f}×")
+
+    lines = [
+        f"Parameters: vidnets res3d18 {n_ours:,}, torchvision r3d_18 {n_theirs:,} (400 classes). "
+        f"Same weights, fp32 NCDHW logits: relative error {rel:.1e}, top-1 agreement {same_top1:.0%}.",
+        "",
+        f"Fast path vs fp32 reference (batch 2, 8×112²): vidnets default {parity_fast}; "
+        f"torchvision + fast path {parity_tv_fast}.",
+        "",
+        "Throughput (clips/s, median (min–max)), all settings of one row group timed round-robin:",
+        "",
+        common.markdown_table(["input", "batch", "mode", "setting", "clips/s", "vs torchvision default"], rows),
+        "",
+        "**Ratios:**",
+        "",
+        *(f"- {s}" for s in summary),
+    ]
+    if args.quick:
+        lines += ["", "_Quick mode: batch 1, 8 frames, one repeat; for a smoke test, not for quoting._"]
+    body = "\n".join(lines)
+    print(body)
+    if not args.no_write:
+        path = common.write_result(NAME, "vidnets res3d18 vs torchvision r3d_18", body, argv=argv)
+        print(f"wrote {path}")
+    return 0 if rel < 1e-4 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

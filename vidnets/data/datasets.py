@@ -1,0 +1,364 @@
+"""Dataset indexes (UCF101, HMDB51, Kinetics CSV, class folders, raw frames) and the clip dataset.
+
+``load_annotations`` turns a dataset's own split files into ``VideoRecord``s; ``VideoDataset``
+combines records × a frame sampler × a clip transform::
+
+    record ──► frame count (record / metadata cache / demux index)
+           ──► sampler(num_frames, rng) ──► SampledIndices (V, S, L)
+           ──► decode the unique indices once (video: PyAV sparse seek; folder: JPEGs)
+           ──► transform ──► {"clip", "label", "index", "path"[, "looped"]}
+    any failure ──► {"error", "path", "index"}   (on_error="skip"; "raise" re-raises)
+
+``collate_skip_bad`` drops error items and carries the skipped/looped file names inside the batch,
+so ``EpochReport`` counts them correctly with any number of DataLoader workers.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from vidnets.data.cache import MetadataCache
+from vidnets.data.sampling import SampledIndices, worker_rng
+from vidnets.data.video import VIDEO_EXTENSIONS, frame_index, read_frames
+
+
+@dataclass
+class VideoRecord:
+    """One video: a file, or a folder of raw frames. ``task`` tells datasets apart in
+    multi-task training (Two-Stream trains UCF101 and HMDB51 heads together)."""
+
+    path: str
+    label: int
+    num_frames: int | None = None
+    fps: float | None = None
+    task: int = 0
+
+
+# ---------------------------------------------------------------- annotation formats
+
+def _classes_from_classind(path: Path) -> list[str]:
+    rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
+    rows.sort(key=lambda r: int(r[0]))
+    return [r[1] for r in rows]
+
+
+def _load_ucf101(root: Path, ann: Path, split: int, subset: str):
+    class_ind = ann / "classInd.txt"
+    if not class_ind.is_file():
+        raise FileNotFoundError(f"{class_ind}: UCF101 classInd.txt not found (annotations={ann})")
+    classes = _classes_from_classind(class_ind)
+    lookup = {c: i for i, c in enumerate(classes)}
+    list_file = ann / f"{'train' if subset == 'train' else 'test'}list{split:02d}.txt"
+    if not list_file.is_file():
+        raise FileNotFoundError(f"{list_file}: UCF101 split list not found")
+    records = []
+    for n, line in enumerate(list_file.read_text().splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        rel = parts[0]
+        cls = rel.replace("\\", "/").split("/")[0]
+        if cls not in lookup:
+            raise ValueError(f"{list_file}:{n}: class folder {cls!r} not in classInd.txt")
+        records.append(VideoRecord(str(root / rel), lookup[cls]))
+    return records, classes
+
+
+def _load_hmdb51(root: Path, ann: Path, split: int, subset: str):
+    files = sorted(ann.glob(f"*_test_split{split}.txt"))
+    if not files:
+        raise FileNotFoundError(f"{ann}: no HMDB51 '*_test_split{split}.txt' files")
+    wanted = {"train": "1", "test": "2", "val": "2", "unused": "0"}[subset]
+    classes = [f.name[: -len(f"_test_split{split}.txt")] for f in files]
+    records = []
+    for label, (cls, f) in enumerate(zip(classes, files)):
+        for line in f.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[1] == wanted:
+                records.append(VideoRecord(str(root / cls / parts[0]), label))
+    return records, classes
+
+
+def _kinetics_path(root: Path, row: dict) -> str:
+    name = f"{row['youtube_id']}_{int(float(row['time_start'])):06d}_{int(float(row['time_end'])):06d}.mp4"
+    label = row["label"]
+    candidates = [root / label / name, root / label.replace(" ", "_") / name, root / name]
+    for c in candidates:
+        if c.exists():
+            return str(c)
+    return str(candidates[0])
+
+
+def _load_kinetics(root: Path, ann: Path, split: int, subset: str):
+    """``label,youtube_id,time_start,time_end,split`` (files ``<label>/<id>_<start:06d>_<end:06d>.mp4``,
+    label folders with spaces or underscores), or ``path,label`` (label = name or integer)."""
+    csv_path = ann
+    if ann.is_dir():
+        found = [ann / f"{subset}.csv", ann / f"{'validate' if subset in ('val', 'test') else subset}.csv"]
+        csv_path = next((p for p in found if p.is_file()), None)
+        if csv_path is None:
+            raise FileNotFoundError(f"{ann}: no {subset}.csv (give annotations=<csv file>)")
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if rows and "youtube_id" in rows[0]:
+        if "split" in rows[0]:
+            accept = {subset, "validate" if subset in ("val", "test") else subset}
+            rows = [r for r in rows if r["split"] in accept]
+        classes = sorted({r["label"] for r in rows})
+        lookup = {c: i for i, c in enumerate(classes)}
+        return [VideoRecord(_kinetics_path(root, r), lookup[r["label"]]) for r in rows], classes
+    if rows and {"path", "label"} <= set(rows[0]):
+        labels = [r["label"] for r in rows]
+        if all(re.fullmatch(r"\d+", x) for x in labels):
+            classes = [str(i) for i in range(max(map(int, labels)) + 1)]
+            ids = [int(x) for x in labels]
+        else:
+            classes = sorted(set(labels))
+            lookup = {c: i for i, c in enumerate(classes)}
+            ids = [lookup[x] for x in labels]
+        return [VideoRecord(str(root / r["path"]), i) for r, i in zip(rows, ids)], classes
+    raise ValueError(f"{csv_path}: expected columns label,youtube_id,time_start,time_end[,split] "
+                     f"or path,label; found {list(rows[0]) if rows else 'no rows'}")
+
+
+def _class_dirs(root: Path) -> list[Path]:
+    dirs = sorted(p for p in root.iterdir() if p.is_dir())
+    if not dirs:
+        raise FileNotFoundError(f"{root}: expected one sub-folder per class, found none")
+    return dirs
+
+
+def _load_folder(root: Path, ann: Path, split: int, subset: str):
+    dirs = _class_dirs(root)
+    records = [VideoRecord(str(f), label) for label, d in enumerate(dirs)
+               for f in sorted(d.iterdir()) if f.suffix.lower() in VIDEO_EXTENSIONS]
+    return records, [d.name for d in dirs]
+
+
+def _load_rawframes(root: Path, ann: Path, split: int, subset: str):
+    """Class folders of frame folders, or an mmaction2 list file ``<dir> <num_frames> <label>``."""
+    if ann.is_file():
+        records = []
+        for line in ann.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 3:
+                records.append(VideoRecord(str(root / parts[0]), int(parts[-1]), num_frames=int(parts[1])))
+        n = max((r.label for r in records), default=-1) + 1
+        return records, [str(i) for i in range(n)]
+    dirs = _class_dirs(root)
+    records = [VideoRecord(str(v), label) for label, d in enumerate(dirs)
+               for v in sorted(d.iterdir()) if v.is_dir()]
+    return records, [d.name for d in dirs]
+
+
+_LAYOUTS: dict[str, Callable] = {"ucf101": _load_ucf101, "hmdb51": _load_hmdb51, "kinetics": _load_kinetics,
+                                 "folder": _load_folder, "rawframes": _load_rawframes}
+
+
+def load_annotations(layout: str, root: str | os.PathLike, *, split: int = 1, subset: str = "train",
+                     annotations: str | os.PathLike | None = None) -> tuple[list[VideoRecord], list[str]]:
+    """Read a dataset index → (records with 0-based labels, class names).
+
+    ``root`` holds the videos; ``annotations`` the split files (UCF101/HMDB51 folder), the CSV or
+    folder of CSVs (Kinetics) or an mmaction2 list (raw frames); it defaults to ``root``.
+    ``subset`` is "train" or "test" ("val" is accepted as test). Files are not opened here.
+    """
+    if layout not in _LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; expected one of {sorted(_LAYOUTS)}")
+    if subset not in ("train", "test", "val"):
+        raise ValueError(f"subset must be train, test or val, got {subset!r}")
+    root = Path(root)
+    ann = Path(annotations) if annotations is not None else root
+    return _LAYOUTS[layout](root, ann, split, subset)
+
+
+def annotate_records(records: Sequence[VideoRecord], cache: MetadataCache, *, workers: int = 4
+                     ) -> tuple[list[VideoRecord], dict[str, str]]:
+    """Fill ``num_frames``/``fps`` from the metadata cache (probing uncached files in parallel).
+    Returns (records, {path: error}) — bad files keep ``num_frames=None`` and are listed."""
+    metas = cache.get_many([r.path for r in records], workers=workers)
+    out, bad = [], {}
+    for r in records:
+        meta = metas[str(Path(r.path).resolve())]
+        if "error" in meta:
+            bad[r.path] = meta["error"]
+            out.append(r)
+        else:
+            out.append(replace(r, num_frames=r.num_frames or int(meta["num_frames"]), fps=meta.get("fps")))
+    return out, bad
+
+
+# ---------------------------------------------------------------- the dataset
+
+def _read_torchcodec(path: str, indices: np.ndarray, size) -> np.ndarray:
+    """Optional TorchCodec backend (used only when ``torchcodec`` imports)."""
+    from torchcodec.decoders import VideoDecoder  # noqa: PLC0415
+
+    frames = VideoDecoder(path, dimension_order="NHWC").get_frames_at(indices=indices.tolist()).data.numpy()
+    if size is None:
+        return frames
+    from vidnets.data.transforms import Resize
+
+    return Resize(size)([frames], None)[0]
+
+
+class VideoDataset(Dataset):
+    """Clips from ``records`` (video files or raw-frame folders) — see the module docstring.
+
+    ``sampler``: a frame sampler from :mod:`vidnets.data.sampling`; ``transform``: a
+    :class:`~vidnets.data.transforms.ClipTransform` (or any ``f(frames, rng) -> Tensor``).
+    ``decode_size`` resizes while decoding (short side or (H, W)). ``modality`` "rgb" or "flow"
+    (flow reads x/y JPEG pairs from raw-frame folders). ``cache`` (a MetadataCache) probes all
+    files once up front, in parallel, so bad files are known before training starts.
+    """
+
+    def __init__(self, records: Sequence[VideoRecord], sampler: Callable[..., SampledIndices],
+                 transform: Callable, *, on_error: str = "skip", backend: str = "pyav",
+                 cache: MetadataCache | None = None, decode_size=None, modality: str = "rgb",
+                 decode_threads: int = 1, probe_workers: int = 4):
+        if on_error not in ("skip", "raise"):
+            raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
+        if backend not in ("pyav", "torchcodec"):
+            raise ValueError(f"backend must be 'pyav' or 'torchcodec', got {backend!r}")
+        if backend == "torchcodec":
+            try:
+                import torchcodec  # noqa: F401
+            except Exception as e:
+                raise ImportError("backend='torchcodec' needs the torchcodec package (not installed); "
+                                  "use backend='pyav'") from e
+        self.records = list(records)
+        self.bad: dict[str, str] = {}
+        if cache is not None:
+            self.records, self.bad = annotate_records(self.records, cache, workers=probe_workers)
+        self.sampler, self.transform = sampler, transform
+        self.on_error, self.backend = on_error, backend
+        self.decode_size, self.modality, self.decode_threads = decode_size, modality, decode_threads
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def labels(self) -> list[int]:
+        return [r.label for r in self.records]
+
+    def _num_frames(self, rec: VideoRecord) -> int:
+        if rec.num_frames:
+            return rec.num_frames
+        if os.path.isdir(rec.path):
+            from vidnets.data.frames import count_frames
+
+            return count_frames(rec.path, self.modality)
+        return len(frame_index(rec.path).pts)
+
+    def _decode(self, rec: VideoRecord, indices: np.ndarray) -> np.ndarray:
+        if os.path.isdir(rec.path):
+            from vidnets.data.frames import read_frame_folder
+
+            return read_frame_folder(rec.path, indices, modality=self.modality, size=self.decode_size)
+        if self.backend == "torchcodec":
+            return _read_torchcodec(rec.path, indices, self.decode_size)
+        return read_frames(rec.path, indices, size=self.decode_size, threads=self.decode_threads)
+
+    def load(self, index: int, rng: np.random.Generator) -> dict:
+        """The item for ``index`` with an explicit RNG (raises on bad input)."""
+        rec = self.records[index]
+        if rec.path in self.bad:
+            raise RuntimeError(self.bad[rec.path])
+        sample = self.sampler(self._num_frames(rec), rng)
+        unique, inverse = np.unique(sample.indices.reshape(-1), return_inverse=True)
+        decoded = self._decode(rec, unique)
+        frames = decoded[inverse].reshape(*sample.indices.shape, *decoded.shape[1:])
+        item = {"clip": self.transform(frames, rng), "label": rec.label, "index": index, "path": rec.path}
+        if rec.task:
+            item["task"] = rec.task
+        if sample.looped:
+            item["looped"] = True
+        return item
+
+    def __getitem__(self, index: int) -> dict:
+        try:
+            return self.load(index, worker_rng())
+        except Exception as e:
+            if self.on_error == "raise":
+                raise
+            path = self.records[index].path
+            msg = str(e) if path in str(e) else f"{path}: {type(e).__name__}: {e}"
+            return {"error": msg, "path": path, "index": index}
+
+
+# ---------------------------------------------------------------- batching and reporting
+
+def collate_skip_bad(items: Sequence[dict]) -> dict:
+    """Stack the good items; list the skipped (error) and looped paths.
+
+    Returns ``{"clip", "label", "index", "skipped", "looped", "errors"}`` (+ ``"task"`` when any
+    item has one). If every item failed, ``clip`` is ``torch.empty(0)`` and ``label``/``index``
+    are empty LongTensors. Clips with different shapes (e.g. T3D's all-clips test with a varying
+    number of views) cannot be stacked: use ``batch_size=1`` there.
+    """
+    good = [it for it in items if "error" not in it]
+    bad = [it for it in items if "error" in it]
+    if good:
+        shapes = {tuple(it["clip"].shape) for it in good}
+        if len(shapes) > 1:
+            raise ValueError(f"clips of different shapes {sorted(shapes)} in one batch "
+                             "(a varying number of test views?): use batch_size=1")
+        clip = torch.stack([it["clip"] for it in good])
+    else:
+        clip = torch.empty(0)
+    batch = {
+        "clip": clip,
+        "label": torch.tensor([it["label"] for it in good], dtype=torch.long),
+        "index": torch.tensor([it["index"] for it in good], dtype=torch.long),
+        "skipped": [it["path"] for it in bad],
+        "errors": [it["error"] for it in bad],
+        "looped": [it["path"] for it in good if it.get("looped")],
+    }
+    if any("task" in it for it in good):
+        batch["task"] = torch.tensor([it.get("task", 0) for it in good], dtype=torch.long)
+    return batch
+
+
+@dataclass
+class EpochReport:
+    """Accumulates skipped and looped files over an epoch's batches.
+
+    >>> report = EpochReport()
+    >>> for batch in loader: report.update(batch); ...
+    >>> print(report.format())        # names every skipped / looped file, with the reason
+    """
+
+    skipped: dict[str, str] = field(default_factory=dict)
+    looped: dict[str, int] = field(default_factory=dict)
+    skip_count: int = 0
+    loop_count: int = 0
+
+    def update(self, batch: dict) -> None:
+        errors = batch.get("errors") or [""] * len(batch.get("skipped", []))
+        for path, err in zip(batch.get("skipped", []), errors):
+            self.skipped[path] = err
+            self.skip_count += 1
+        for path in batch.get("looped", []):
+            self.looped[path] = self.looped.get(path, 0) + 1
+            self.loop_count += 1
+
+    def reset(self) -> None:
+        self.skipped.clear()
+        self.looped.clear()
+        self.skip_count = self.loop_count = 0
+
+    def format(self) -> str:
+        lines = [f"skipped {self.skip_count} item(s) from {len(self.skipped)} file(s); "
+                 f"looped {self.loop_count} item(s) from {len(self.looped)} short file(s)"]
+        lines += [f"  skipped: {err or path}" for path, err in sorted(self.skipped.items())]
+        lines += [f"  looped:  {path} (x{n})" for path, n in sorted(self.looped.items())]
+        return "\n".join(lines)

@@ -1,0 +1,141 @@
+"""Config → objects: the datasets and the model a recipe describes (the only place configs are read).
+
+``data`` keys become arguments of ``load_annotations`` and of the data recipe's ``build_dataset``;
+``model.kwargs`` become keyword arguments of the model builder. Nothing downstream sees the config.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from vidnets.engine.checkpoint import read_checkpoint
+from vidnets.engine.config import Config, ConfigError
+
+__all__ = ["FLOW_RECIPES", "load_records", "build_datasets", "build_test_dataset", "build_model",
+           "load_pretrained", "model_from_checkpoint", "holdout_split"]
+
+FLOW_RECIPES = ("two_stream_temporal", "tsn_flow")
+
+
+def holdout_split(records: list, subset: str, period: int = 5) -> list:
+    """For layouts without split files (``folder``): every ``period``-th video of each class is test.
+
+    Deterministic (by the sorted order the loader returns), stratified, and disjoint.
+    """
+    position: dict[int, int] = {}
+    out = []
+    for rec in records:
+        i = position.get(rec.label, 0)
+        position[rec.label] = i + 1
+        is_test = i % period == period - 1
+        if is_test == (subset != "train"):
+            out.append(rec)
+    return out
+
+
+def load_records(cfg: Config, subset: str) -> tuple[list, list[str]]:
+    """The (records, class_names) of ``subset`` ("train" / "test") for ``cfg.data``."""
+    from vidnets.data.datasets import load_annotations
+
+    d = cfg.data
+    if not d.root:
+        raise ConfigError("data.root: expected the dataset folder (e.g. --set data.root=/data/UCF-101), found ''")
+    if not Path(d.root).exists():
+        raise ConfigError(f"data.root: {d.root} does not exist")
+    name = d.train_subset if subset == "train" else d.test_subset
+    records, classes = load_annotations(d.layout, d.root, split=d.split, subset=name, annotations=d.annotations)
+    if d.layout == "folder":
+        records = holdout_split(records, subset)
+    if not records:
+        raise ConfigError(f"data: no {subset} videos found for layout {d.layout} under {d.root} (split {d.split})")
+    return records, classes
+
+
+def _dataset(cfg: Config, records: list, *, train: bool, **extra):
+    kwargs = {**(cfg.data.train_kwargs if train else cfg.data.test_kwargs), **extra}
+    if cfg.data.recipe in FLOW_RECIPES:
+        from vidnets.flow.datasets import build_flow_dataset
+
+        if not cfg.data.flow_root:
+            raise ConfigError(f"data.flow_root: recipe {cfg.data.recipe} reads stored optical flow; "
+                              "set data.flow_root (see `vidnets flow extract`)")
+        return build_flow_dataset(cfg.data.recipe, records, train=train, flow_root=cfg.data.flow_root, **kwargs)
+    from vidnets.data.presets import build_dataset
+
+    return build_dataset(cfg.data.recipe, records, train=train, **kwargs)
+
+
+def build_datasets(cfg: Config, *, with_test: bool = True):
+    """``(train_set, test_set or None, class_names)``."""
+    train_records, classes = load_records(cfg, "train")
+    train_set = _dataset(cfg, train_records, train=True)
+    test_set = None
+    if with_test:
+        test_records, test_classes = load_records(cfg, "test")
+        if test_classes != classes:
+            raise ConfigError(f"data: train and test class lists differ ({len(classes)} vs {len(test_classes)})")
+        test_set = _dataset(cfg, test_records, train=False)
+    return train_set, test_set, classes
+
+
+def build_test_dataset(cfg: Config, records: list | None = None, **extra):
+    """The test-protocol dataset of ``cfg`` (for ``records`` if given, else the test subset)."""
+    classes = None
+    if records is None:
+        records, classes = load_records(cfg, "test")
+    return _dataset(cfg, records, train=False, **extra), classes
+
+
+def build_model(cfg: Config, num_classes: int) -> tuple[nn.Module, dict]:
+    """The model of ``cfg.model`` with ``num_classes`` outputs; returns it and its builder kwargs."""
+    from vidnets.models import create, list_models
+
+    if cfg.model.name not in list_models():
+        raise ConfigError(f"model.name: unknown model {cfg.model.name!r}; available: {', '.join(list_models())}")
+    kwargs = dict(cfg.model.kwargs)
+    try:
+        model = create(cfg.model.name, num_classes=num_classes, **kwargs)
+    except TypeError as e:
+        raise ConfigError(f"model.kwargs: {cfg.model.name} does not accept {kwargs} ({e})") from None
+    if cfg.model.pretrained:
+        load_pretrained(model, cfg.model.pretrained)
+    return model, kwargs
+
+
+def load_pretrained(model: nn.Module, path: str | Path) -> list[str]:
+    """Fine-tuning start: copy matching weights; layers whose shape differs (the classifier) stay new.
+
+    A first convolution that differs only in input channels (RGB weights → flow / RGB-difference
+    model) gets TSN's cross-modality initialisation: the RGB kernel averaged over its input channels
+    and replicated. Returns the names of the tensors that were not copied.
+    """
+    from vidnets.models.base import cross_modality_weight
+
+    state = read_checkpoint(path)["model"]
+    own = model.state_dict()
+    first = getattr(model, "first_conv", "")
+    key = f"{first}.weight"
+    if first and key in state and key in own and state[key].shape != own[key].shape \
+            and state[key].shape[0] == own[key].shape[0] and state[key].shape[2:] == own[key].shape[2:]:
+        state = {**state, key: cross_modality_weight(state[key], own[key].shape[1])}
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not usable:
+        raise ValueError(f"model.pretrained {path}: no tensor matches {type(model).__name__}")
+    model.load_state_dict(usable, strict=False)
+    return sorted(set(own) - set(usable))
+
+
+def model_from_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
+    """Rebuild the model a vidnets checkpoint was trained as, with its weights; returns (model, state)."""
+    from vidnets.models import create
+
+    state = read_checkpoint(path, map_location=device)
+    if state.get("format") == "state_dict" or not state.get("model_name"):
+        raise ValueError(f"checkpoint {path}: has no model name / class names (not written by vidnets train)")
+    classes = state.get("class_names") or []
+    model = create(state["model_name"], num_classes=len(classes), **state.get("model_kwargs", {}))
+    model.load_state_dict(state["model"])
+    return model.to(device).eval(), state

@@ -1,0 +1,113 @@
+"""Training checkpoints: everything needed to continue a run exactly, saved atomically.
+
+A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so it loads with
+weights-only unpickling (:func:`vidnets.utils.io.load_checkpoint`; a file holding code is refused)::
+
+    {"format": "vidnets-checkpoint/1",
+     "model": state_dict, "optimizer": ..., "scheduler": ..., "scaler": ... | None,
+     "rng": {"torch": ByteTensor, "cuda": [ByteTensor…], "numpy": {...}, "python": [...]},
+     "epoch": epochs completed, "step": optimizer steps done, "batch_in_epoch": batches done in the
+     current epoch (0 at an epoch boundary),
+     "config": Config as a dict, "class_names": [...], "model_name": str, "model_kwargs": {...},
+     "metrics": {...}}
+
+NumPy's and Python's RNG states are stored as tensors and lists (not pickled objects) for the
+same reason.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vidnets.utils.io import atomic_torch_save, load_checkpoint
+
+__all__ = ["FORMAT", "rng_state", "set_rng_state", "seed_everything", "save_checkpoint", "read_checkpoint",
+           "unwrap_model"]
+
+FORMAT = "vidnets-checkpoint/1"
+
+
+def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The module inside DistributedDataParallel / torch.compile wrappers."""
+    while True:
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if inner is None:
+            return model
+        model = inner
+
+
+def rng_state() -> dict:
+    """All RNG states (torch CPU, every CUDA device, NumPy, Python) in weights-only-safe types."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    py_version, py_internal, py_gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "python": [py_version, list(py_internal), py_gauss],
+    }
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what :func:`rng_state` captured."""
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (CPU and CUDA), NumPy and Python's ``random``."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    random.seed(seed)
+
+
+def save_checkpoint(path: str | Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                    scheduler: Any = None, scaler: Any = None, epoch: int = 0, step: int = 0,
+                    batch_in_epoch: int = 0, config: dict | None = None, class_names: list[str] | None = None,
+                    model_name: str = "", model_kwargs: dict | None = None, metrics: dict | None = None) -> Path:
+    """Write a checkpoint atomically (temp file + rename): a crash never leaves a half-written file."""
+    state = {
+        "format": FORMAT,
+        "model": unwrap_model(model).state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
+        "rng": rng_state(),
+        "epoch": int(epoch),
+        "step": int(step),
+        "batch_in_epoch": int(batch_in_epoch),
+        "config": config or {},
+        "class_names": list(class_names or []),
+        "model_name": model_name,
+        "model_kwargs": dict(model_kwargs or {}),
+        "metrics": dict(metrics or {}),
+    }
+    path = Path(path)
+    atomic_torch_save(state, path)
+    return path
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint weights-only; a bare ``state_dict`` file is accepted as ``{"model": ...}``."""
+    state = load_checkpoint(path, map_location=map_location)
+    if not isinstance(state, dict):
+        raise ValueError(f"checkpoint {path}: expected a dict, found {type(state).__name__}")
+    if state.get("format") != FORMAT:
+        if all(isinstance(v, torch.Tensor) for v in state.values()):
+            return {"model": state, "format": "state_dict"}
+        if "state_dict" in state and isinstance(state["state_dict"], dict):
+            return {"model": state["state_dict"], "format": "state_dict"}
+        raise ValueError(f"checkpoint {path}: not a vidnets checkpoint (no 'format': {FORMAT!r}) "
+                         "and not a plain state_dict")
+    return state

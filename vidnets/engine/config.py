@@ -1,0 +1,338 @@
+"""Training recipes: YAML files parsed into typed, validated dataclasses.
+
+One YAML file per paper recipe lives in ``configs/`` (``configs/c3d.yaml``, ``configs/tsn_rgb.yaml`` …).
+A recipe names its dataset layout with ``data.layout``; the few values a paper sets differently per
+dataset sit in the same file under ``layouts:``, so there is no copy of a recipe per dataset::
+
+    recipe: tsn_rgb
+    source: "TSN, Wang et al. ECCV 2016, §3.3; authors' tsn_bn_inception_rgb_solver.prototxt"
+    model: {name: tsn_bninception, kwargs: {modality: rgb}}
+    data: {layout: ucf101, recipe: tsn_rgb}
+    optim: {lr: 0.001, weight_decay: 0.0005, clip_grad_norm: 40}
+    schedule: {kind: step, step_size: 1500, unit: iter}
+    train: {max_iters: 3500}
+    layouts:                      # applied on top when data.layout matches
+      hmdb51: {schedule: {step_size: 1000}, train: {max_iters: 2500}}
+
+Precedence, lowest first: dataclass defaults → the YAML file → its ``layouts[<data.layout>]`` overlay →
+``--set key.path=value`` overrides (YAML syntax for the value). ``data.layout`` may itself be set on
+the command line, and the matching overlay is then the one applied.
+
+Every key is checked: an unknown key or a value of the wrong type raises :class:`ConfigError` naming
+the dotted key, what was expected (type or allowed values) and what was found. Models never see a
+config: ``model.kwargs`` become keyword arguments of the model's builder.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+__all__ = [
+    "ConfigError", "ModelConfig", "DataConfig", "OptimConfig", "ScheduleConfig", "TrainConfig",
+    "TestConfig", "Config", "load_config", "config_from_dict", "config_to_dict", "apply_overrides",
+    "parse_override", "find_recipe", "CONFIG_DIR",
+]
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+
+class ConfigError(ValueError):
+    """A config key is unknown, or its value has the wrong type or is not one of the allowed values."""
+
+
+def _choices(*values: str) -> dict:
+    return {"choices": values}
+
+
+@dataclass
+class ModelConfig:
+    name: str = "res3d18"
+    #: keyword arguments of the builder, e.g. ``{width: 16, dropout: 0.5}``
+    kwargs: dict = field(default_factory=dict)
+    #: checkpoint to start from (fine-tuning); its classifier is replaced when class counts differ
+    pretrained: Union[str, None] = None
+    #: TSN partial BN: freeze every BatchNorm but the first (uses the model's own method)
+    partial_bn: bool = False
+    #: convert BatchNorm to SyncBatchNorm when training with several processes
+    sync_bn: bool = False
+
+
+@dataclass
+class DataConfig:
+    layout: str = field(default="ucf101", metadata=_choices("ucf101", "hmdb51", "kinetics", "folder", "rawframes"))
+    root: str = ""
+    annotations: Union[str, None] = None
+    split: int = 1
+    train_subset: str = "train"
+    test_subset: str = "test"
+    #: data preset of vidnets.data.presets (sampling, transforms, views)
+    recipe: str = field(default="res3d", metadata=_choices(
+        "c3d", "res3d", "p3d", "t3d", "two_stream_spatial", "two_stream_temporal", "tsn_rgb", "tsn_rgbdiff",
+        "tsn_flow"))
+    flow_root: Union[str, None] = None
+    #: extra keyword arguments for the training / test datasets (e.g. ``{frames: 8, size: 64}``)
+    train_kwargs: dict = field(default_factory=dict)
+    test_kwargs: dict = field(default_factory=dict)
+    batch_size: int = 8
+    num_workers: int = 2
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = False
+    #: clip the global gradient norm to this value (TSN: 40 RGB, 20 flow); null = off
+    clip_grad_norm: Union[float, None] = None
+    #: gradient accumulation: batches per optimizer step (global batch = batch × accumulate × world)
+    accumulate: int = 1
+
+
+@dataclass
+class ScheduleConfig:
+    """Learning-rate schedule, counted in optimizer steps (``unit: iter``) or epochs.
+
+    ``step``: ×gamma every ``step_size``; ``multistep``: ×gamma at each of ``milestones``;
+    ``halving``: ×0.5 every ``step_size`` (C3D / Res3D on Sports-1M); ``constant``.
+    ``warmup`` steps ramp linearly from ``warmup_factor``×lr to lr.
+    """
+
+    kind: str = field(default="step", metadata=_choices("constant", "step", "multistep", "halving"))
+    unit: str = field(default="iter", metadata=_choices("iter", "epoch"))
+    step_size: int = 0
+    milestones: list = field(default_factory=list)
+    gamma: float = 0.1
+    warmup: int = 0
+    warmup_factor: float = 0.1
+
+
+@dataclass
+class TrainConfig:
+    #: stop after this many epochs or optimizer steps, whichever comes first (at least one must be set)
+    epochs: Union[int, None] = None
+    max_iters: Union[int, None] = None
+    precision: str = field(default="auto", metadata=_choices("auto", "fp32", "bf16", "fp16"))
+    channels_last: bool = True
+    seed: int = 0
+    deterministic: bool = False
+    device: str = "auto"
+    out_dir: str = "runs/train"
+    log_every: int = 10
+    #: evaluate on the test subset every N epochs (0: only at the end; -1: never)
+    eval_every: int = 1
+    #: checkpoint every N epochs and (if > 0) every N optimizer steps
+    checkpoint_every: int = 1
+    checkpoint_every_iters: int = 0
+    tensorboard: bool = True
+    progress: bool = True
+
+
+@dataclass
+class TestConfig:
+    #: views (clips × crops) scored per forward pass; bounds memory for 250-view protocols
+    view_chunk: int = 10
+    batch_size: int = 2
+    #: write per-view scores (``scores.npz``) for later fusion
+    dump_scores: bool = True
+
+
+@dataclass
+class Config:
+    recipe: str = "custom"
+    #: where the recipe comes from (paper section, authors' solver)
+    source: str = ""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    test: TestConfig = field(default_factory=TestConfig)
+
+
+# -- parsing ----------------------------------------------------------------------------------
+
+def _type_name(tp: Any) -> str:
+    if tp is type(None):
+        return "null"
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    return getattr(tp, "__name__", str(tp))
+
+
+def _check_value(key: str, value: Any, tp: Any, metadata: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        errors = []
+        for arg in typing.get_args(tp):
+            try:
+                return _check_value(key, value, arg, metadata)
+            except ConfigError as e:
+                errors.append(e)
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, found {value!r} ({type(value).__name__})")
+    if tp is type(None):
+        if value is None:
+            return None
+    elif tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            choices = metadata.get("choices") if metadata else None
+            if choices and value not in choices:
+                raise ConfigError(f"{key}: expected one of {', '.join(choices)}; found {value!r}")
+            return value
+    elif tp in (list, dict):
+        if isinstance(value, tp):
+            return copy.deepcopy(value)
+    raise ConfigError(f"{key}: expected {_type_name(tp)}, found {value!r} ({type(value).__name__})")
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping of keys, found {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        where = f"{prefix}." if prefix else ""
+        raise ConfigError(f"unknown key {where}{unknown[0]}; allowed keys{' in ' + prefix if prefix else ''}: "
+                          f"{', '.join(fields)}")
+    kwargs = {}
+    for name, value in data.items():
+        key = f"{prefix}.{name}" if prefix else name
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _build(tp, value if value is not None else {}, key)
+        else:
+            kwargs[name] = _check_value(key, value, tp, fields[name].metadata)
+    return cls(**kwargs)
+
+
+def _validate(cfg: Config) -> None:
+    if cfg.train.epochs is None and cfg.train.max_iters is None:
+        raise ConfigError("train.epochs / train.max_iters: set at least one of them")
+    if cfg.schedule.kind in ("step", "halving") and cfg.schedule.step_size <= 0:
+        raise ConfigError(f"schedule.step_size: expected a positive int for kind {cfg.schedule.kind}, "
+                          f"found {cfg.schedule.step_size}")
+    if cfg.schedule.kind == "multistep":
+        if not cfg.schedule.milestones or not all(isinstance(m, int) and m > 0 for m in cfg.schedule.milestones):
+            raise ConfigError(f"schedule.milestones: expected a list of positive ints, found {cfg.schedule.milestones!r}")
+    if cfg.optim.accumulate < 1:
+        raise ConfigError(f"optim.accumulate: expected an int >= 1, found {cfg.optim.accumulate}")
+    if cfg.test.view_chunk < 1:
+        raise ConfigError(f"test.view_chunk: expected an int >= 1, found {cfg.test.view_chunk}")
+
+
+def config_from_dict(data: dict) -> Config:
+    """Typed, validated :class:`Config` from a plain mapping (``layouts`` must already be applied)."""
+    cfg = _build(Config, data, "")
+    _validate(cfg)
+    return cfg
+
+
+def config_to_dict(cfg: Config) -> dict:
+    """Plain nested dict (YAML/checkpoint friendly) of ``cfg``."""
+    return dataclasses.asdict(cfg)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"optim.lr=0.01"`` → ``(["optim", "lr"], 0.01)``; the value is read as YAML."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text!r}: expected key.path=value, e.g. optim.lr=0.01")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--set {text!r}: value is not valid YAML ({e})") from None
+    return key.strip().split("."), value
+
+
+def _deep_merge(base: dict, overlay: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in overlay.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k not in ("kwargs",):
+            out[k] = _deep_merge(out[k], v)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):  # builder kwargs merge key by key too
+            out[k] = {**out[k], **copy.deepcopy(v)}
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply ``--set`` overrides to a plain config mapping (returns a new mapping)."""
+    out = copy.deepcopy(data)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = out
+        for part in path[:-1]:
+            nxt = node.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"--set {text!r}: {part} is a value, not a section")
+            node = nxt
+        node[path[-1]] = value
+    return out
+
+
+def find_recipe(name_or_path: str | Path) -> Path:
+    """A YAML path as given, or a recipe name looked up in ``configs/`` (``c3d`` → configs/c3d.yaml)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    for candidate in (CONFIG_DIR / f"{name_or_path}.yaml", Path.cwd() / "configs" / f"{name_or_path}.yaml"):
+        if candidate.is_file():
+            return candidate
+    known = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")) if CONFIG_DIR.is_dir() else []
+    raise ConfigError(f"config {name_or_path}: no such file or recipe; recipes: {', '.join(known) or 'none found'}")
+
+
+def load_config(source: str | Path | dict | None = None, overrides: list[str] | tuple = ()) -> Config:
+    """Read a recipe (path, recipe name, mapping or None for defaults), apply its layout overlay and ``--set``s."""
+    if source is None:
+        data: dict = {}
+    elif isinstance(source, dict):
+        data = copy.deepcopy(source)
+    else:
+        path = find_recipe(source)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config {path}: not valid YAML ({e})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config {path}: expected a mapping at the top level, found {type(data).__name__}")
+    overrides = list(overrides)
+    layouts = data.pop("layouts", None) or {}
+    if not isinstance(layouts, dict):
+        raise ConfigError(f"layouts: expected a mapping of layout name → overrides, found {layouts!r}")
+    # Which layout? The command line wins over the file.
+    probe = apply_overrides(data, overrides)
+    layout = (probe.get("data") or {}).get("layout", DataConfig.layout)
+    allowed = DataConfig.__dataclass_fields__["layout"].metadata["choices"]
+    for name in layouts:
+        if name not in allowed:
+            raise ConfigError(f"layouts.{name}: unknown layout; expected one of {', '.join(allowed)}")
+    if layout in layouts:
+        data = _deep_merge(data, layouts[layout])
+    data = apply_overrides(data, overrides)
+    return config_from_dict(data)
+
+
+def dump_config(cfg: Config) -> str:
+    """YAML text of ``cfg`` (what a run directory's ``config.yaml`` holds)."""
+    return yaml.safe_dump(config_to_dict(cfg), sort_keys=False)

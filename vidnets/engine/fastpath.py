@@ -1,0 +1,456 @@
+"""The fast path: bf16 autocast, channels-last 3D layout, Conv+BN folding, optional torch.compile.
+
+3D ConvNets spend nearly all their time in convolutions, and oneDNN runs those much faster in
+bf16 and with channels-last (NDHWC) tensors than in fp32 NCDHW, the layout PyTorch and most
+toolkits default to. On a 2-core AVX-512-BF16 CPU, a 3D ResNet-18 (batch 8, 8×112²) went from
+about 9 to 26 clips/s for inference and from 2.7 to 7.5 clips/s for a training step
+(``python -m benchmarks.models`` measures it on the machine at hand). Everything here is on by
+default where it is safe, and each piece can be switched off.
+
+Inference::
+
+    fast = prepare_for_inference(model)            # precision="auto", channels_last, fold_bn
+    logits = fast(clips)                           # fp32 logits; autocast + layout inside
+    report = parity_check(model, fast, clips)      # fp32 reference vs fast path
+    assert report.ok, report
+
+    fast = prepare_for_inference(model, compile=True, example_input=clips)
+    fast.compile_seconds                           # cold compile time (freezing on)
+
+Training (the trainer uses these)::
+
+    model = prepare_for_training(model, device)    # to(device) + channels-last weights
+    dtype = resolve_precision(device, "auto")      # bf16 on native-bf16 CPUs and CUDA, else None
+    scaler = grad_scaler(device, dtype)            # enabled only for fp16
+    for x, y in loader:
+        x = to_channels_last(x.to(device, non_blocking=True))
+        with training_context(device, dtype):
+            loss = criterion(model(x), y)
+        scaler.scale(loss).backward(); scaler.step(opt); scaler.update()
+
+``precision`` is ``"auto"`` (bf16 on CUDA with bf16 support, fp16 on older CUDA, bf16 on CPUs
+that execute it natively — AVX-512 BF16 or AMX — and fp32 elsewhere, where emulated bf16 is
+slower than fp32), ``"fp32"``, ``"bf16"`` or ``"fp16"`` (CUDA only).
+
+Conv+BN folding (inference only: it bakes BN's running statistics into the convolution) finds
+every convolution whose output goes only into a BatchNorm, by tracing the forward with
+``torch.fx`` (a forward that cannot be traced is skipped and its children are traced one by
+one, recursively). The pairs are fused with
+``torch.nn.utils.fusion.fuse_conv_bn_eval`` in place of the convolution, and the BatchNorm
+becomes ``nn.Identity``, so the model keeps its class and methods. :func:`find_conv_bn_pairs`
+lists the pairs of any model. Pairs folded in the registered models (at their defaults):
+
+=====================  ======  ===================================================================
+model                  pairs   where
+=====================  ======  ===================================================================
+res3d10/16/18/26/34    12–36   every conv→BN: stem, both convs of each block, the projections
+res3d18_simplified     20
+p3d63/131/199          65–201  every conv→BN of the bottlenecks (S, T, 1×1×1 convs) and stem
+densenet3d121/169      58/82   stem, and each dense layer's 1×1×1 conv→BN (the others are BN→conv)
+t3d121/169             58/82   as DenseNet3D (the TTL branches' convs feed a concat, not a BN)
+tsn_bninception        69      every conv→BN of BN-Inception
+c3d, c3d_search_net,   0       no BatchNorm (C3D and CNN-M as published): nothing to fold
+two_stream_*
+=====================  ======  ===================================================================
+
+``torch.compile`` (optional: a cold compile costs seconds to tens of seconds) runs with inductor's
+``freezing`` for inference, which constant-folds the weights and picks their layout;
+:attr:`InferenceModel.compile_seconds` records the time of the first (compiling) call.
+
+The memory allocator matters too: preloading tcmalloc (``LD_PRELOAD=.../libtcmalloc_minimal.so.4``)
+speeds up 3D-conv training on CPU; see ``benchmarks/README_speed.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, ContextManager
+
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from vidnets.utils.device import autocast as _autocast
+from vidnets.utils.device import autocast_dtype
+
+__all__ = [
+    "resolve_precision", "precision_name", "to_channels_last", "model_to_channels_last",
+    "training_context", "prepare_for_training", "grad_scaler", "find_conv_bn_pairs",
+    "fold_batchnorm", "InferenceModel", "prepare_for_inference", "ParityReport", "parity_check",
+    "PARITY_TOLERANCE",
+]
+
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_BNS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+# Relative L2 error allowed between fp32 logits and the fast path's, per compute dtype.
+# bf16 keeps 8 mantissa bits (rel. precision 2^-8 ≈ 0.4 %); errors grow with depth, and measured
+# relative errors on 3D ResNets stay around 1 %, so 5 % leaves headroom without hiding real bugs
+# (a wrong fold or layout gives errors of order 100 %). fp32 paths differ only by summation order.
+PARITY_TOLERANCE: dict[torch.dtype | None, float] = {
+    None: 1e-4,
+    torch.float32: 1e-4,
+    torch.bfloat16: 5e-2,
+    torch.float16: 1e-2,
+}
+
+
+# -- precision and layout --------------------------------------------------------------------
+def resolve_precision(device: torch.device | str, precision: str = "auto") -> torch.dtype | None:
+    """The autocast dtype for ``precision`` on ``device`` (``None`` means plain fp32)."""
+    return autocast_dtype(torch.device(device), precision)
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    return {None: "fp32", torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+
+def to_channels_last(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in channels-last layout: NDHWC strides for 5-D tensors, NHWC for 4-D, else unchanged.
+
+    Only the strides change (shape stays ``N, C, T, H, W``), so models need no edits.
+    """
+    if x.dim() == 5:
+        return x.contiguous(memory_format=torch.channels_last_3d)
+    if x.dim() == 4:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+@torch.no_grad()
+def model_to_channels_last(model: nn.Module) -> nn.Module:
+    """Convert every 5-D parameter/buffer (3D conv kernels) to channels_last_3d and every 4-D one
+    to channels_last, in place. Works for models that mix 2D and 3D convolutions, where
+    ``model.to(memory_format=torch.channels_last_3d)`` would fail on the 4-D kernels."""
+    for module in model.modules():
+        for name, p in list(module.named_parameters(recurse=False)):
+            q = to_channels_last(p.data)
+            if q.data_ptr() != p.data_ptr():
+                p.data = q
+        for name, b in list(module.named_buffers(recurse=False)):
+            if b is not None and b.dim() in (4, 5):
+                module._buffers[name] = to_channels_last(b)
+    return model
+
+
+def training_context(device: torch.device | str, precision: str | torch.dtype | None = "auto") -> ContextManager:
+    """Autocast for a training (or eval) step: ``precision`` is a name or a dtype from
+    :func:`resolve_precision`; fp32 gives a no-op context."""
+    device = torch.device(device)
+    dtype = resolve_precision(device, precision) if isinstance(precision, str) else precision
+    if dtype == torch.float32:
+        dtype = None
+    return _autocast(device, dtype)
+
+
+def prepare_for_training(model: nn.Module, device: torch.device | str, *, channels_last: bool = True) -> nn.Module:
+    """Move ``model`` to ``device`` and (by default) to channels-last weights, in place.
+
+    Call it before creating the optimizer: the parameters keep their identity, but their
+    storage changes. Autocast is per step (:func:`training_context`); the weights and the
+    optimizer state stay fp32.
+    """
+    model.to(torch.device(device))
+    if channels_last:
+        model_to_channels_last(model)
+    return model
+
+
+def grad_scaler(device: torch.device | str, dtype: torch.dtype | None) -> torch.amp.GradScaler:
+    """A loss scaler that is enabled only for fp16 (bf16 has fp32's range and needs none)."""
+    device = torch.device(device)
+    return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+
+
+# -- Conv + BN folding -------------------------------------------------------------------------
+def find_conv_bn_pairs(model: nn.Module) -> list[tuple[str, str]]:
+    """``(conv_name, bn_name)`` for every convolution whose output feeds only a BatchNorm of the
+    same dimensionality, each module used once.
+
+    Traces ``model``'s forward with ``torch.fx``; where a forward cannot be traced (shape
+    unpacking, data-dependent control flow), each child module is traced on its own instead,
+    recursively, so pairs inside traceable blocks are still found. A pair whose convolution and
+    BatchNorm are called from an untraceable forward is left alone (never folded wrongly).
+    """
+    return _find_pairs(model, "")
+
+
+def _find_pairs(module: nn.Module, prefix: str) -> list[tuple[str, str]]:
+    try:
+        return [(prefix + c, prefix + b) for c, b in _pairs_from_fx(module)]
+    except Exception:  # untraceable forward: look inside the children
+        pairs = []
+        for name, child in module.named_children():
+            if not isinstance(child, (*_CONVS, *_BNS)):
+                pairs += _find_pairs(child, f"{prefix}{name}.")
+        return pairs
+
+
+def _compatible(conv: nn.Module, bn: nn.Module) -> bool:
+    dims = {nn.Conv1d: nn.BatchNorm1d, nn.Conv2d: nn.BatchNorm2d, nn.Conv3d: nn.BatchNorm3d}
+    return (
+        type(bn) is dims.get(type(conv))
+        and bn.track_running_stats
+        and bn.running_mean is not None
+        and conv.out_channels == bn.num_features
+    )
+
+
+def _pairs_from_fx(model: nn.Module) -> list[tuple[str, str]]:
+    import torch.fx
+
+    graph = torch.fx.Tracer().trace(model)
+    modules = dict(model.named_modules())
+    calls: dict[str, int] = {}
+    for node in graph.nodes:
+        if node.op == "call_module":
+            calls[node.target] = calls.get(node.target, 0) + 1
+    pairs = []
+    for node in graph.nodes:
+        if node.op != "call_module" or not isinstance(modules.get(node.target), _BNS):
+            continue
+        src = node.args[0] if node.args else None
+        if not isinstance(src, torch.fx.Node) or src.op != "call_module":
+            continue
+        conv, bn = modules.get(src.target), modules[node.target]
+        if (
+            isinstance(conv, _CONVS)
+            and _compatible(conv, bn)
+            and len(src.users) == 1
+            and calls[src.target] == 1
+            and calls[node.target] == 1
+        ):
+            pairs.append((src.target, node.target))
+    return pairs
+
+
+@torch.no_grad()
+def fold_batchnorm(model: nn.Module) -> list[tuple[str, str]]:
+    """Fold each BatchNorm into the convolution before it, in place; returns the folded pairs.
+
+    The model must be in eval mode (folding uses the running statistics, so a folded model can
+    no longer train its BatchNorms). Each convolution is replaced by the fused one (with a bias)
+    and each folded BatchNorm by ``nn.Identity``.
+    """
+    if model.training:
+        raise ValueError("fold_batchnorm: call model.eval() first (folding uses BN running statistics)")
+    pairs = find_conv_bn_pairs(model)
+    for conv_name, bn_name in pairs:
+        conv, bn = model.get_submodule(conv_name), model.get_submodule(bn_name)
+        _set_submodule(model, conv_name, fuse_conv_bn_eval(conv, bn))
+        _set_submodule(model, bn_name, nn.Identity())
+    return pairs
+
+
+def _set_submodule(root: nn.Module, path: str, module: nn.Module) -> None:
+    parent_path, _, name = path.rpartition(".")
+    parent = root.get_submodule(parent_path) if parent_path else root
+    setattr(parent, name, module)
+
+
+# -- inference wrapper -------------------------------------------------------------------------
+class InferenceModel(nn.Module):
+    """A model prepared for inference: call it with fp32 NCDHW clips, get fp32 logits.
+
+    The wrapper moves inputs to the model's device and layout, runs under ``inference_mode`` and
+    autocast, and returns fp32 outputs. ``module`` is the (folded, converted, possibly compiled)
+    network; ``original`` is left untouched when ``prepare_for_inference(copy=True)``.
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        *,
+        device: torch.device,
+        dtype: torch.dtype | None,
+        channels_last: bool,
+        folded: list[tuple[str, str]],
+        compiled: bool,
+        input_dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.module = module
+        self.device = device
+        self.dtype = dtype
+        self.channels_last = channels_last
+        self.folded = folded
+        self.compiled = compiled
+        self.input_dtype = input_dtype
+        self.compile_seconds: float | None = None
+        self.training = False
+
+    @property
+    def precision(self) -> str:
+        return precision_name(self.dtype)
+
+    def extra_repr(self) -> str:
+        return (
+            f"precision={self.precision}, channels_last={self.channels_last}, "
+            f"folded={len(self.folded)}, compiled={self.compiled}"
+        )
+
+    def train(self, mode: bool = True) -> "InferenceModel":
+        if mode:
+            raise RuntimeError("InferenceModel is for inference only; train the original model")
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, dtype=self.input_dtype, non_blocking=True)
+        if self.channels_last:
+            x = to_channels_last(x)
+        freezing = _freezing() if self.compiled else contextlib.nullcontext()
+        first = self.compiled and self.compile_seconds is None
+        t0 = time.perf_counter()
+        with torch.inference_mode(), _autocast(self.device, self.dtype), freezing:
+            out = self.module(x)
+        if first:
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            self.compile_seconds = time.perf_counter() - t0
+        return out.float() if out.is_floating_point() else out
+
+
+def _freezing() -> ContextManager:
+    import torch._inductor.config as inductor_config
+
+    return inductor_config.patch(freezing=True)
+
+
+def prepare_for_inference(
+    model: nn.Module,
+    *,
+    precision: str = "auto",
+    channels_last: bool = True,
+    fold_bn: bool = True,
+    compile: bool = False,
+    cast_weights: bool = True,
+    device: torch.device | str | None = None,
+    example_input: torch.Tensor | None = None,
+    copy: bool = True,
+) -> InferenceModel:
+    """Wrap ``model`` for fast inference (see the module docstring).
+
+    Parameters
+    ----------
+    precision : ``auto`` | ``fp32`` | ``bf16`` | ``fp16`` — autocast dtype (see :func:`resolve_precision`).
+    channels_last : run convolutions on channels-last weights and inputs.
+    fold_bn : fold Conv+BatchNorm pairs (listed in ``InferenceModel.folded``).
+    compile : ``torch.compile`` with inductor freezing; the first call compiles.
+    cast_weights : with bf16/fp16, store convolution and linear weights (and feed the input) in
+        that dtype instead of letting autocast cast every weight on every call; autocast stays on
+        for everything else. Same results (autocast would compute those convolutions in bf16 anyway), about
+        10 % faster for a 3D ResNet-18 on CPU.
+    device : where to run; default the device of the model's parameters.
+    example_input : if given, one call is made at once (with ``compile`` this measures
+        ``compile_seconds`` here rather than on the first real call).
+    copy : work on a deep copy so ``model`` stays a trainable fp32 model (default); ``False``
+        converts ``model`` itself, saving the memory of a second copy.
+    """
+    if copy:
+        model = _deepcopy(model)
+    if device is None:
+        first = next(iter(model.parameters()), None)
+        device = first.device if first is not None else torch.device("cpu")
+    device = torch.device(device)
+    model.to(device).eval()
+    dtype = resolve_precision(device, precision)
+    folded = fold_batchnorm(model) if fold_bn else []
+    if channels_last:
+        model_to_channels_last(model)
+    if cast_weights and dtype is not None:
+        _cast_conv_and_linear(model, dtype)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    module: nn.Module = torch.compile(model) if compile else model
+    fast = InferenceModel(module, device=device, dtype=dtype, channels_last=channels_last, folded=folded,
+                          compiled=compile, input_dtype=dtype if cast_weights else None)
+    if example_input is not None:
+        fast(example_input)
+    return fast
+
+
+def _cast_conv_and_linear(model: nn.Module, dtype: torch.dtype) -> None:
+    """Store the weights autocast would cast on every call (convolutions, linear layers) in
+    ``dtype``; norms and everything else stay fp32, as autocast expects."""
+    for m in model.modules():
+        if isinstance(m, (*_CONVS, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Linear)):
+            m.to(dtype)
+
+
+def _deepcopy(model: nn.Module) -> nn.Module:
+    return copy.deepcopy(model)
+
+
+# -- parity ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ParityReport:
+    """How far the fast path's logits are from the fp32 reference on one batch.
+
+    ``rel_error`` is ``‖fast − ref‖₂ / ‖ref‖₂`` over the whole batch; ``top1_agreement`` the
+    fraction of samples whose arg-max class matches; ``ok`` means ``rel_error ≤ tolerance`` and
+    every top-1 agrees where the reference's top-1 margin exceeds the observed error.
+    """
+
+    rel_error: float
+    max_abs_error: float
+    top1_agreement: float
+    tolerance: float
+    precision: str
+    ok: bool
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        verdict = "OK" if self.ok else "MISMATCH"
+        return (
+            f"{verdict}: {self.precision} rel. error {self.rel_error:.2e} (tolerance {self.tolerance:.0e}), "
+            f"max abs {self.max_abs_error:.2e}, top-1 agreement {self.top1_agreement:.0%}"
+        )
+
+
+@torch.no_grad()
+def parity_check(
+    model: nn.Module, fast: nn.Module, x: torch.Tensor, *, tolerance: float | None = None
+) -> ParityReport:
+    """Compare ``fast(x)`` with the fp32 eval-mode reference ``model(x)``.
+
+    The reference runs without autocast on NCDHW inputs, on ``model``'s own device. Top-1
+    disagreements count against ``ok`` only where the reference's margin between its two best
+    classes exceeds twice the largest error seen (near-ties may flip legitimately in bf16).
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        dev = next(iter(model.parameters())).device
+        ref = model(x.to(dev)).float().cpu()
+    finally:
+        model.train(was_training)
+    out = fast(x).float().cpu()
+    if out.shape != ref.shape:
+        raise ValueError(f"parity_check: fast path gives shape {tuple(out.shape)}, reference {tuple(ref.shape)}")
+    dtype = getattr(fast, "dtype", None)
+    tol = PARITY_TOLERANCE.get(dtype, 5e-2) if tolerance is None else tolerance
+    diff = out - ref
+    rel = (diff.norm() / ref.norm().clamp_min(1e-12)).item()
+    max_abs = diff.abs().max().item()
+    ref2 = ref.reshape(ref.shape[0], -1)
+    out2 = out.reshape(out.shape[0], -1)
+    agree = ref2.argmax(1) == out2.argmax(1)
+    if ref2.shape[1] > 1:
+        top2 = ref2.topk(2, dim=1).values
+        decisive = (top2[:, 0] - top2[:, 1]) > 2 * max_abs
+    else:
+        decisive = torch.ones_like(agree)
+    ok = math.isfinite(rel) and rel <= tol and bool(agree[decisive].all())
+    return ParityReport(
+        rel_error=rel,
+        max_abs_error=max_abs,
+        top1_agreement=agree.float().mean().item(),
+        tolerance=tol,
+        precision=precision_name(dtype),
+        ok=ok,
+        details={"decisive_samples": int(decisive.sum()), "batch": int(ref.shape[0])},
+    )

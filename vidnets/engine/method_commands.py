@@ -1,0 +1,299 @@
+"""Subcommands for the papers' own protocols: ``fuse``, ``features``, ``svm``, ``transfer``.
+
+* ``vidnets fuse``: late fusion of ``vidnets test`` score dumps (Two-Stream averaging or SVM, TSN
+  weights; :mod:`vidnets.engine.fusion`).
+* ``vidnets features``: C3D video descriptors (fc6 over 16-frame windows with stride 8, averaged,
+  L2-normalised; :mod:`vidnets.engine.features`).
+* ``vidnets svm``: linear SVM on those descriptors, train/test split lists (:mod:`vidnets.engine.svm`).
+* ``vidnets transfer``: T3D's 2D→3D supervision transfer, then optional fine-tuning
+  (:mod:`vidnets.engine.transfer`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    _register_fuse(subparsers)
+    _register_features(subparsers)
+    _register_svm(subparsers)
+    _register_transfer(subparsers)
+
+
+def _write_json(path: str | None, obj: dict) -> None:
+    if path:
+        from vidnets.utils.io import atomic_write_json
+
+        atomic_write_json(path, obj)
+
+
+# -- fuse ---------------------------------------------------------------------------------------
+def _register_fuse(subparsers) -> None:
+    p = subparsers.add_parser(
+        "fuse", help="fuse per-stream test scores (weighted average or linear SVM)",
+        description="Fuse the score dumps of several streams (one per modality, from `vidnets test`). "
+                    "Presets: two-stream = 1 1 (Two-Stream, averaging); tsn = 1 1.5 (RGB : flow, TSN); "
+                    "tsn-warped = 1 1 0.5 (RGB : flow : warped flow, TSN). "
+                    "--method svm fits a linear SVM on the stacked L2-normalised softmax scores of the "
+                    "--train-dumps and evaluates on the given (test) dumps (Two-Stream).")
+    p.add_argument("dumps", nargs="+", help="score dumps (.npz), one per stream, in the order of --weights")
+    weights = p.add_mutually_exclusive_group()
+    weights.add_argument("--weights", nargs="+", type=float, help="one weight per stream (default: all 1)")
+    weights.add_argument("--preset", choices=("two-stream", "tsn", "tsn-warped"), help="the papers' weights")
+    p.add_argument("--method", choices=("average", "svm"), default="average")
+    p.add_argument("--train-dumps", nargs="+", help="--method svm: train-split dumps, same stream order")
+    p.add_argument("--C", type=float, default=1.0, help="--method svm: SVM regularisation (default 1)")
+    p.add_argument("--softmax", choices=("before_mean", "after_mean", "none"), default="before_mean",
+                   help="how views become a video score: softmax each view then average (default, as "
+                        "`vidnets test`), average then softmax (TSN's eval_scores.py), or as stored")
+    p.add_argument("--output", help="write fused scores, predictions and labels to this .npz")
+    p.add_argument("--json", help="write the metrics to this JSON file")
+    p.set_defaults(func=_run_fuse)
+
+
+def _run_fuse(args) -> int:
+    import numpy as np
+
+    from vidnets.engine.fusion import FUSION_PRESETS, fuse_svm, fuse_weighted, load_score_dump
+    from vidnets.utils.io import atomic_open
+
+    dumps = [load_score_dump(p) for p in args.dumps]
+    if args.method == "svm":
+        if not args.train_dumps:
+            print("fuse: --method svm needs --train-dumps (one per stream, from the train split)", file=sys.stderr)
+            return 2
+        result = fuse_svm([load_score_dump(p) for p in args.train_dumps], dumps, C=args.C, softmax=args.softmax)
+        weights = None
+    else:
+        weights = list(FUSION_PRESETS[args.preset]) if args.preset else (args.weights or [1.0] * len(dumps))
+        if len(weights) != len(dumps):
+            print(f"fuse: {len(dumps)} score dumps but {len(weights)} weights", file=sys.stderr)
+            return 2
+        result = fuse_weighted(dumps, weights, softmax=args.softmax)
+    print(result.summary())
+    metrics = {"method": args.method, "weights": weights, "dumps": list(args.dumps), "accuracy": result.accuracy,
+               "mean_class_accuracy": result.mean_class_accuracy, "stream_accuracy": list(result.stream_accuracy),
+               "videos": int(len(result.labels))}
+    _write_json(args.json, metrics)
+    if args.output:
+        extra = {"paths": result.keys} if result.keys is not None else {}
+        with atomic_open(args.output, "wb") as f:
+            np.savez(f, scores=result.scores, predictions=result.predictions, labels=result.labels, **extra)
+    return 0
+
+
+# -- features -----------------------------------------------------------------------------------
+def _register_features(subparsers) -> None:
+    p = subparsers.add_parser(
+        "features", help="extract video descriptors (C3D fc6 over sliding windows)",
+        description="Run a model over sliding windows of each whole video, read one named layer (fc6 by "
+                    "default; C3D's fc6 is post-ReLU), pool the windows into one descriptor per video and "
+                    "write one file per video, named after its path relative to the dataset root. "
+                    "Resumable (existing files are skipped); bad videos are reported and listed in "
+                    "OUTPUT/failed.txt.")
+    p.add_argument("videos", nargs="*", help="video files (or --layout/--root, or --list)")
+    p.add_argument("--layout", help="dataset layout for load_annotations (ucf101, hmdb51, kinetics, folder)")
+    p.add_argument("--root", help="dataset folder; output names are relative to it")
+    p.add_argument("--split", type=int, default=1)
+    p.add_argument("--subset", choices=("train", "test", "all"), default="all", help="with --layout (default all)")
+    p.add_argument("--list", help="'relative/path.avi [label]' lines (UCF101 split-list format), relative to --root")
+    p.add_argument("--output", "-o", required=True, help="output folder")
+    p.add_argument("--model", default="c3d", help="registered model name (default c3d)")
+    p.add_argument("--num-classes", type=int, help="classes of the model's last layer (default: the builder's)")
+    p.add_argument("--weights", help="converted Sports-1M C3D weights (conv1.weight … fc8.bias), local file")
+    p.add_argument("--checkpoint", help="a vidnets training checkpoint to load instead")
+    p.add_argument("--layer", default="fc6",
+                   help="layer to read (default fc6; e.g. fc7), or pre_logits: the pooled vector "
+                        "before any model's classifier")
+    p.add_argument("--window", type=int, default=16, help="frames per window (default 16)")
+    p.add_argument("--stride", type=int, default=8, help="frames between window starts (default 8)")
+    p.add_argument("--normalize", choices=("mean_l2", "l2_mean_l2", "none"), default="mean_l2",
+                   help="average then L2-normalise (the paper's order, default), L2 each window then average "
+                        "and re-normalise, or plain average")
+    p.add_argument("--format", choices=("npz", "h5", "npy"), default="npz")
+    p.add_argument("--keep-windows", action="store_true", help="also store every window's features (npz/h5)")
+    p.add_argument("--recipe", help="data recipe giving resize/crop/mean/std (default: from the model name)")
+    p.add_argument("--resize", type=int, nargs=2, metavar=("H", "W"), help="frame size before cropping")
+    p.add_argument("--crop", type=int, help="centre crop size")
+    p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--shard", help="i/n: this process's share of the videos (default: RANK/WORLD_SIZE)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_run_features)
+
+
+def _relative_key(path: str, root: Path | None) -> str:
+    if root is None:
+        return Path(path).name
+    try:
+        return Path(path).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        raise ValueError(f"features: {path} is not inside --root {root}") from None
+
+
+def _video_items(args) -> list:
+    from vidnets.engine.features import VideoItem
+    from vidnets.engine.svm import read_split_list
+
+    root = Path(args.root) if args.root else None
+    items = []
+    if args.layout:
+        from vidnets.data.datasets import load_annotations
+
+        if root is None:
+            raise ValueError("features: --layout needs --root")
+        subsets = ("train", "test") if args.subset == "all" else (args.subset,)
+        for subset in subsets:
+            records, _ = load_annotations(args.layout, root, split=args.split, subset=subset)
+            items += [VideoItem(r.path, _relative_key(r.path, root), r.label) for r in records]
+    if args.list:
+        base = root or Path(args.list).parent
+        for rel, label in read_split_list(args.list):
+            items.append(VideoItem(str(base / rel), rel, -1 if label is None else label))
+    items += [VideoItem(v, _relative_key(v, root)) for v in args.videos]
+    unique = {item.key: item for item in items}  # a video listed twice is extracted once
+    return list(unique.values())
+
+
+def _recipe_for(model_name: str) -> str:
+    """The data recipe whose frame size and normalisation a model was trained with."""
+    for prefix, recipe in (("c3d", "c3d"), ("res3d", "res3d"), ("p3d", "p3d"), ("t3d", "t3d"),
+                           ("densenet3d", "t3d")):
+        if model_name.startswith(prefix):
+            return recipe
+    return "c3d"
+
+
+def _features_model(args, device):
+    from vidnets.models import create  # importing the package registers every family
+
+    kwargs = {"num_classes": args.num_classes} if args.num_classes else {}
+    if args.checkpoint:
+        from vidnets.engine.checkpoint import read_checkpoint
+
+        state = read_checkpoint(args.checkpoint)
+        kwargs = {**state.get("model_kwargs", {}), **kwargs}
+        model = create(state.get("model_name") or args.model, **kwargs)
+        model.load_state_dict(state["model"])
+        return model.to(device).eval()
+    model = create(args.model, **kwargs)
+    if args.weights:
+        if not args.model.startswith("c3d"):
+            raise ValueError(f"--weights loads converted Sports-1M C3D weights; model is {args.model!r} "
+                             "(use --checkpoint for vidnets checkpoints)")
+        from vidnets.models.c3d import load_c3d_sports1m
+
+        print(load_c3d_sports1m(model, args.weights))
+    return model.to(device).eval()
+
+
+def _run_features(args) -> int:
+    import numpy as np
+
+    from vidnets.data.presets import recipe_defaults
+    from vidnets.data.transforms import CenterCrop, ClipTransform
+    from vidnets.data.video import iter_frames
+    from vidnets.engine.features import extract_to_dir
+    from vidnets.utils.device import default_device
+    from vidnets.utils.sharding import current_shard, take_shard
+
+    items = _video_items(args)
+    if not items:
+        print("features: give video files, --layout with --root, or --list", file=sys.stderr)
+        return 2
+    shard, shards = current_shard(args.shard)
+    items = take_shard(items, shard, shards)
+    device = default_device(args.device)
+    model = _features_model(args, device)
+    recipe = recipe_defaults(args.recipe or _recipe_for(args.model))
+    size = tuple(args.resize) if args.resize else recipe.size
+    transform = ClipTransform([CenterCrop(args.crop or recipe.crop)], mean=recipe.mean, std=recipe.std,
+                              layout="cthw")
+    rng = np.random.default_rng(0)  # unused by a centre crop; ClipTransform's signature wants one
+
+    def read_frames(path: str):
+        return iter_frames(path, size=size)  # uint8 (H, W, 3), resized while decoding
+
+    def to_clip(frames: list):
+        return transform(np.stack(frames)[None, None], rng)  # (3, window, crop, crop)
+
+    report = extract_to_dir(model, items, read_frames, args.output, to_clip, layer=args.layer, window=args.window,
+                            stride=args.stride, normalize=args.normalize, fmt=args.format,
+                            keep_windows=args.keep_windows, batch_size=args.batch_size, device=device,
+                            progress=not args.no_progress,
+                            failed_file="failed.txt" if shards == 1 else f"failed-{shard}of{shards}.txt")
+    print(f"features {args.layer} → {args.output}: {report.summary()}")
+    for key, reason in report.failed:
+        print(f"  skipped {key}: {reason}", file=sys.stderr)
+    return 0 if report.written or report.skipped_done else 1
+
+
+# -- svm ----------------------------------------------------------------------------------------
+def _register_svm(subparsers) -> None:
+    p = subparsers.add_parser(
+        "svm", help="train and test a linear SVM on extracted video descriptors",
+        description="C3D's protocol: a linear SVM (scikit-learn LinearSVC) fitted on the train split's "
+                    "descriptors and scored on the test split; reports accuracy and mean class accuracy.")
+    p.add_argument("--features", required=True, help="folder written by `vidnets features`")
+    p.add_argument("--train", required=True, help="train split list ('relative/path.avi [label]' lines)")
+    p.add_argument("--test", required=True, help="test split list")
+    p.add_argument("--C", type=float, default=1.0, help="SVM regularisation (default 1)")
+    p.add_argument("--json", help="write the metrics to this JSON file")
+    p.set_defaults(func=_run_svm)
+
+
+def _run_svm(args) -> int:
+    from vidnets.engine.svm import run_svm_protocol
+
+    result, missing = run_svm_protocol(args.features, args.train, args.test, C=args.C)
+    if missing:
+        print(f"svm: {len(missing)} listed videos have no features (e.g. {missing[:3]}); left out", file=sys.stderr)
+    print(result.summary())
+    _write_json(args.json, {"accuracy": result.accuracy, "mean_class_accuracy": result.mean_class_accuracy,
+                            "train_videos": result.num_train, "test_videos": result.num_test, "C": args.C,
+                            "missing": missing})
+    return 0
+
+
+# -- transfer -----------------------------------------------------------------------------------
+def _register_transfer(subparsers) -> None:
+    p = subparsers.add_parser(
+        "transfer", help="T3D supervision transfer: train a 3D student against a frozen 2D teacher",
+        description="T3D's 2D→3D transfer: a frozen ImageNet DenseNet-121 (2D) and a 3D student learn whether "
+                    "frames and a clip come from the same moment of the same video (only the student and "
+                    "the small match head are updated). The student is saved as a checkpoint that "
+                    "`vidnets train` starts from (model.pretrained); --finetune-epochs also fine-tunes it "
+                    "for classification here.")
+    p.add_argument("--root", required=True, help="dataset folder (videos; labels are used only for fine-tuning)")
+    p.add_argument("--layout", default="ucf101", help="annotation layout for load_annotations (default ucf101)")
+    p.add_argument("--split", type=int, default=1)
+    p.add_argument("--student", default="t3d121", choices=("t3d121", "densenet3d121", "t3d169", "densenet3d169"))
+    p.add_argument("--teacher-weights", help="local torchvision densenet121 ImageNet state dict (.pth)")
+    p.add_argument("--frames", type=int, help="frames per clip (recipe t3d: 32)")
+    p.add_argument("--size", type=int, help="short side before cropping (recipe t3d: 256)")
+    p.add_argument("--crop", type=int, help="crop size (recipe t3d: 224)")
+    p.add_argument("--teacher-frames", type=int, help="frames the teacher sees per clip (default all)")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--max-steps", type=int, help="stop the transfer after this many steps")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=0.1, help="SGD, Nesterov momentum (T3D: 0.1)")
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--finetune-epochs", type=int, default=0, help="then fine-tune the student for classification")
+    p.add_argument("--finetune-lr", type=float, default=0.01)
+    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", "-o", required=True, help="student checkpoint to write (.pt)")
+    p.set_defaults(func=_run_transfer)
+
+
+def _run_transfer(args) -> int:
+    from vidnets.engine.transfer import run_cli
+
+    return run_cli(args)

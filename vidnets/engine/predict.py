@@ -1,0 +1,131 @@
+"""Run a trained model on a new video: top-k classes for the whole video, or a timeline.
+
+Whole video: the checkpoint's own test protocol (its data recipe's views — e.g. 10 clips for C3D /
+Res3D, 25 frames × 10 crops for TSN) is applied to the one video; the softmax is averaged over views.
+
+Timeline (``--timeline``): the video is cut into windows of ``window`` seconds every ``hop`` seconds;
+each window gets the same test protocol restricted to its frames, giving a probability per class
+and window (text table, CSV and PNG).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vidnets.engine.build import build_test_dataset, model_from_checkpoint
+from vidnets.engine.config import load_config
+from vidnets.engine.evaluate import score_views
+from vidnets.engine.train import uses_channels_last
+from vidnets.utils.device import autocast_dtype, default_device
+
+__all__ = ["Prediction", "Predictor", "format_topk"]
+
+
+@dataclass
+class Prediction:
+    probs: np.ndarray            # (C,) for a video, (W, C) for a timeline
+    class_names: list[str]
+    times: np.ndarray | None = None  # window centres in seconds (timeline)
+    spans: list[tuple[float, float]] | None = None
+
+    def topk(self, k: int = 5, row: int | None = None) -> list[tuple[str, float]]:
+        p = self.probs if row is None else self.probs[row]
+        order = np.argsort(-p)[:k]
+        return [(self.class_names[i], float(p[i])) for i in order]
+
+
+class _WindowSampler:
+    """A test sampler confined to frames ``[start, start + length)`` of the video."""
+
+    def __init__(self, base, start: int, length: int):
+        self.base, self.start, self.length = base, start, length
+
+    def __call__(self, num_frames: int, rng=None):
+        sample = self.base(min(self.length, num_frames - self.start), rng)
+        return replace(sample, indices=sample.indices + self.start)
+
+
+class Predictor:
+    """Loads a checkpoint once; :meth:`video` and :meth:`timeline` score files with its test protocol."""
+
+    def __init__(self, checkpoint: str | Path, *, device: str = "auto", overrides: list[str] | tuple = ()):
+        self.device = default_device(device)
+        self.model, state = model_from_checkpoint(checkpoint, self.device)
+        self.cfg = load_config(state["config"], overrides)
+        self.class_names = list(state["class_names"])
+        self.amp_dtype = autocast_dtype(self.device, self.cfg.train.precision)
+        self.channels_last = self.cfg.train.channels_last and uses_channels_last(self.model)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last_3d)
+
+    def _dataset(self, path: str | Path):
+        from vidnets.data.datasets import VideoRecord
+
+        if not Path(path).exists():
+            raise FileNotFoundError(f"video {path}: no such file")
+        dataset, _ = build_test_dataset(self.cfg, [VideoRecord(str(path), 0)])
+        return dataset
+
+    def _probs(self, dataset) -> np.ndarray:
+        item = dataset.load(0, np.random.default_rng(0))  # raises a clear error for a bad video
+        logits = score_views(self.model, item["clip"].unsqueeze(0), view_chunk=self.cfg.test.view_chunk,
+                             amp_dtype=self.amp_dtype, channels_last=self.channels_last)
+        return logits[0].softmax(-1).mean(0).numpy()
+
+    def video(self, path: str | Path) -> Prediction:
+        return Prediction(self._probs(self._dataset(path)), self.class_names)
+
+    def timeline(self, path: str | Path, window: float = 2.0, hop: float = 1.0) -> Prediction:
+        from vidnets.data.video import probe
+
+        dataset = self._dataset(path)
+        if not hasattr(dataset, "sampler"):
+            raise ValueError(f"--timeline: recipe {self.cfg.data.recipe} has no frame sampler to confine to windows")
+        meta = probe(path)
+        fps = meta.fps or 25.0
+        total = meta.num_frames
+        length = max(1, int(round(window * fps)))
+        step = max(1, int(round(hop * fps)))
+        starts = list(range(0, max(total - length, 0) + 1, step)) or [0]
+        base = dataset.sampler
+        rows, spans = [], []
+        for start in starts:
+            dataset.sampler = _WindowSampler(base, start, min(length, total - start))
+            rows.append(self._probs(dataset))
+            spans.append((start / fps, min(start + length, total) / fps))
+        times = np.array([(a + b) / 2 for a, b in spans])
+        return Prediction(np.stack(rows), self.class_names, times=times, spans=spans)
+
+
+def format_topk(pred: Prediction, k: int = 5, row: int | None = None) -> str:
+    return "\n".join(f"{i + 1:>2}. {name:<30} {p:6.1%}" for i, (name, p) in enumerate(pred.topk(k, row)))
+
+
+def format_timeline(pred: Prediction, k: int = 3) -> str:
+    lines = []
+    for i, (a, b) in enumerate(pred.spans or []):
+        best = "  ".join(f"{name} {p:.0%}" for name, p in pred.topk(k, i))
+        lines.append(f"{a:7.2f}–{b:7.2f} s  {best}")
+    return "\n".join(lines)
+
+
+def write_timeline(pred: Prediction, out_png: str | Path, title: str = "") -> tuple[Path, Path]:
+    """PNG plot and CSV (start, end, one column per class) of a timeline."""
+    import csv
+
+    from vidnets.engine.plots import plot_timeline
+    from vidnets.utils.io import atomic_open
+
+    out_png = Path(out_png)
+    plot_timeline(pred.times, pred.probs, pred.class_names, out_png, title=title)
+    out_csv = out_png.with_suffix(".csv")
+    with atomic_open(out_csv, "w") as f:
+        writer = csv.writer(f)
+        writer.writerow(["start_s", "end_s", *pred.class_names])
+        for (a, b), row in zip(pred.spans, pred.probs):
+            writer.writerow([f"{a:.3f}", f"{b:.3f}", *(f"{p:.5f}" for p in row)])
+    return out_png, out_csv

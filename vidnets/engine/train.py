@@ -1,0 +1,400 @@
+"""The training loop: SGD with the papers' schedules, mixed precision, accumulation, resume, DDP.
+
+One optimizer step::
+
+    accumulate × batch ──► autocast(bf16 on CPUs with native bf16 / fp16 or bf16 on CUDA)
+                           forward, cross-entropy / accumulate, backward (GradScaler for fp16)
+                       ──► unscale, clip global grad norm ──► SGD step ──► lr schedule step
+
+Exact resume. Each epoch reseeds torch / NumPy / Python from ``(seed, epoch, rank)`` and shuffles
+with a DistributedSampler seeded by ``(seed, epoch)``; DataLoader workers get seeds from a
+generator seeded the same way. So the data order, augmentations and dropout masks of an epoch do not
+depend on what ran before it, and a run resumed at an epoch boundary ends bit-identical to an
+uninterrupted one. A checkpoint taken mid-epoch records how many batches of the epoch were done and
+the RNG states; resuming skips those batches (without loading them) and restores the states, which
+is also exact when ``num_workers == 0`` (with workers, each worker's RNG restarts, so augmentations
+after the resume point differ).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from vidnets.engine import distributed
+from vidnets.engine.checkpoint import read_checkpoint, save_checkpoint, seed_everything, set_rng_state, unwrap_model
+from vidnets.engine.config import Config, config_to_dict, dump_config
+from vidnets.engine.schedules import build_scheduler
+from vidnets.utils.device import autocast, autocast_dtype
+from vidnets.utils.io import atomic_write_text
+
+__all__ = ["Trainer", "FitResult", "ResumableSampler", "build_optimizer", "uses_channels_last", "seed_worker"]
+
+
+class ResumableSampler(DistributedSampler):
+    """DistributedSampler that can start part-way through an epoch (``skip`` samples of this rank)."""
+
+    def __init__(self, dataset: Dataset, **kwargs: Any):
+        super().__init__(dataset, **kwargs)
+        self.skip = 0
+
+    def __iter__(self):
+        indices = list(super().__iter__())
+        return iter(indices[self.skip:])
+
+    def __len__(self) -> int:
+        return max(super().__len__() - self.skip, 0)
+
+
+def seed_worker(worker_id: int) -> None:
+    """DataLoader worker init: NumPy and ``random`` follow the worker's torch seed."""
+    import random
+
+    seed = torch.initial_seed() % 2 ** 32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def uses_channels_last(model: nn.Module) -> bool:
+    """channels_last_3d pays off for 3D convolutions on (N, C, T, H, W) inputs (environment.md: 1.3–1.5×)."""
+    inner = unwrap_model(model)
+    return len(getattr(inner, "default_input", ())) == 4 and any(isinstance(m, nn.Conv3d) for m in inner.modules())
+
+
+def build_optimizer(model: nn.Module, lr: float, momentum: float, weight_decay: float,
+                    nesterov: bool = False) -> torch.optim.SGD:
+    """SGD; a model's ``get_optim_policies()`` (TSN) gives per-group ``lr_mult`` / ``decay_mult``."""
+    inner = unwrap_model(model)
+    if hasattr(inner, "get_optim_policies"):
+        groups = []
+        for policy in inner.get_optim_policies():
+            params = [p for p in policy["params"] if p.requires_grad]
+            if not params:
+                continue
+            groups.append({"params": params, "lr": lr * policy.get("lr_mult", 1.0),
+                           "weight_decay": weight_decay * policy.get("decay_mult", 1.0),
+                           "name": policy.get("name", "")})
+    else:
+        groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
+    return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
+
+
+@dataclass
+class FitResult:
+    epochs: int
+    step: int
+    history: list[dict] = field(default_factory=list)
+    test_metrics: dict = field(default_factory=dict)
+    checkpoint: str = ""
+    seconds: float = 0.0
+    skipped: list[str] = field(default_factory=list)
+
+
+def _default_collate(items: list[dict]) -> dict:
+    from torch.utils.data import default_collate
+
+    return default_collate(items)
+
+
+class Trainer:
+    """Train ``model`` on ``train_set`` (items ``{"clip": Tensor, "label": int, ...}``) as ``cfg`` says.
+
+    ``test_set`` (test-protocol items, clips ``(V, …)``) is scored every ``train.eval_every`` epochs.
+    ``class_names``, ``model_name`` and ``model_kwargs`` go into checkpoints so ``vidnets test`` and
+    ``vidnets predict`` can rebuild the model. Checkpoints and logs are written by rank 0 only.
+    """
+
+    def __init__(self, model: nn.Module, train_set: Dataset, cfg: Config, *, test_set: Dataset | None = None,
+                 class_names: list[str] | None = None, model_name: str = "", model_kwargs: dict | None = None,
+                 collate_fn: Callable | None = None, dist_info: distributed.DistInfo | None = None,
+                 out_dir: str | Path | None = None):
+        self.cfg = cfg
+        self.info = dist_info or distributed.setup(cfg.train.device)
+        self.device = self.info.device
+        self.out_dir = Path(out_dir or cfg.train.out_dir)
+        self.train_set, self.test_set = train_set, test_set
+        self.class_names = list(class_names or [])
+        self.model_name, self.model_kwargs = model_name, dict(model_kwargs or {})
+        self.collate_fn = collate_fn or _default_collate
+        if cfg.train.deterministic:
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
+        elif self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        seed_everything(cfg.train.seed)
+
+        model = model.to(self.device)
+        self.channels_last = cfg.train.channels_last and uses_channels_last(model)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last_3d)
+        if cfg.model.partial_bn:
+            _enable_partial_bn(model)
+        self.model = distributed.wrap_model(model, self.info, sync_bn=cfg.model.sync_bn)
+        self.amp_dtype = autocast_dtype(self.device, cfg.train.precision)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
+        self.optimizer = build_optimizer(self.model, cfg.optim.lr, cfg.optim.momentum, cfg.optim.weight_decay,
+                                         cfg.optim.nesterov)
+
+        self.sampler = ResumableSampler(train_set, num_replicas=self.info.world_size, rank=self.info.rank,
+                                        shuffle=True, seed=cfg.train.seed, drop_last=True)
+        batches = len(self.sampler) // cfg.data.batch_size
+        self.steps_per_epoch = batches // cfg.optim.accumulate
+        if self.steps_per_epoch < 1:
+            raise ValueError(f"data.batch_size {cfg.data.batch_size} × optim.accumulate {cfg.optim.accumulate} × "
+                             f"{self.info.world_size} process(es) exceeds the {len(train_set)} training clips")
+        self.scheduler = build_scheduler(self.optimizer, cfg.schedule, self.steps_per_epoch)
+        total = [] if cfg.train.epochs is None else [cfg.train.epochs * self.steps_per_epoch]
+        if cfg.train.max_iters is not None:
+            total.append(cfg.train.max_iters)
+        self.total_steps = min(total)
+        self.total_epochs = math.ceil(self.total_steps / self.steps_per_epoch)
+        self.epoch = 0          # epochs completed
+        self.step = 0           # optimizer steps done
+        self.batch_in_epoch = 0  # batches of the current epoch done (mid-epoch checkpoints)
+        self.history: list[dict] = []
+        self.skipped: list[str] = []
+        self._resume_rng: dict | None = None
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    def checkpoint_state(self) -> dict:
+        return dict(model=self.model, optimizer=self.optimizer, scheduler=self.scheduler, scaler=self.scaler,
+                    epoch=self.epoch, step=self.step, batch_in_epoch=self.batch_in_epoch,
+                    config=config_to_dict(self.cfg), class_names=self.class_names, model_name=self.model_name,
+                    model_kwargs=self.model_kwargs)
+
+    def save(self, name: str = "last.pt", metrics: dict | None = None) -> Path | None:
+        """Write ``out_dir/name`` (and keep ``last.pt`` current); rank 0 only."""
+        path = self.out_dir / name
+        if self.info.is_main:
+            save_checkpoint(path, metrics=metrics, **self.checkpoint_state())
+        distributed.barrier()
+        return path
+
+    def resume(self, path: str | Path) -> None:
+        """Continue from a checkpoint: weights, optimizer, schedule, scaler, RNG, epoch / step / batch."""
+        state = read_checkpoint(path, map_location=self.device)
+        if state.get("format") == "state_dict":
+            raise ValueError(f"--resume {path}: a bare state_dict has no optimizer/epoch state; "
+                             "use model.pretrained to start from weights")
+        unwrap_model(self.model).load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler") and self.scaler.is_enabled():
+            self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.step, self.batch_in_epoch = state["epoch"], state["step"], state["batch_in_epoch"]
+        self._resume_rng = state["rng"] if self.batch_in_epoch else None
+        self.history = [r for r in _read_history(self.out_dir) if int(r["step"]) <= self.step]
+
+    # -- loop -------------------------------------------------------------------------------------
+    def _loader(self, epoch: int) -> DataLoader:
+        cfg = self.cfg
+        self.sampler.set_epoch(epoch)
+        self.sampler.skip = self.batch_in_epoch * cfg.data.batch_size
+        generator = torch.Generator().manual_seed(_epoch_seed(cfg.train.seed, epoch, self.info.rank))
+        return DataLoader(self.train_set, batch_size=cfg.data.batch_size, sampler=self.sampler,
+                          num_workers=cfg.data.num_workers, collate_fn=self.collate_fn, drop_last=True,
+                          pin_memory=self.device.type == "cuda", worker_init_fn=seed_worker, generator=generator,
+                          persistent_workers=False)
+
+    def _forward_loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, int]:
+        x = batch["clip"].to(self.device, non_blocking=True)
+        y = torch.as_tensor(batch["label"]).to(self.device, non_blocking=True)
+        if self.channels_last and x.dim() == 5:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+        with autocast(self.device, self.amp_dtype):
+            logits = self.model(x)
+        loss = nn.functional.cross_entropy(logits.float(), y)
+        correct = (logits.detach().argmax(1) == y).sum()
+        return loss, correct, len(y)
+
+    def fit(self, resume: str | Path | None = None) -> FitResult:
+        cfg = self.cfg
+        start_time = time.perf_counter()
+        if resume:
+            self.resume(resume)
+        self.log = _make_log(self, resume_step=self.step if resume else 0)
+        if self.info.is_main:
+            atomic_write_text(self.out_dir / "config.yaml", dump_config(cfg))
+        last_metrics: dict = {}
+        accumulate = cfg.optim.accumulate
+        while self.step < self.total_steps:
+            epoch = self.epoch
+            if self._resume_rng is not None:
+                set_rng_state(self._resume_rng)
+                self._resume_rng = None
+            else:
+                seed_everything(_epoch_seed(cfg.train.seed, epoch, self.info.rank))
+            self.model.train()
+            if cfg.model.partial_bn:
+                _enable_partial_bn(self.model)
+            batches_wanted = self.steps_per_epoch * accumulate - self.batch_in_epoch
+            loss_sum = torch.zeros((), device=self.device)
+            correct_sum = torch.zeros((), device=self.device, dtype=torch.long)
+            seen, window_clips, window_start = 0, 0, time.perf_counter()
+            window_loss = []
+            bar = _progress(cfg.train.progress and self.info.is_main, total=batches_wanted // accumulate,
+                            desc=f"epoch {epoch + 1}/{self.total_epochs}")
+            last_good: dict | None = None
+            self.optimizer.zero_grad(set_to_none=True)
+            for batch in itertools.islice(self._loader(epoch), batches_wanted):
+                self.skipped.extend(batch.get("skipped", []) or [])
+                empty = batch.get("clip") is None or len(batch["clip"]) == 0
+                if empty and last_good is None:
+                    self.batch_in_epoch += 1
+                    continue  # nothing decodable yet (single process: nothing to synchronise)
+                use = last_good if empty else batch
+                last_good = use
+                loss, correct, n = self._forward_loss(use)
+                weight = 0.0 if empty else 1.0  # an all-bad batch still joins DDP's gradient all-reduce
+                self.scaler.scale(loss * weight / accumulate).backward()
+                if not empty:
+                    loss_sum += loss.detach() * n
+                    correct_sum += correct
+                    seen += n
+                    window_clips += n * self.info.world_size
+                    window_loss.append(loss.detach())
+                self.batch_in_epoch += 1
+                if self.batch_in_epoch % accumulate:
+                    continue
+                self._optimizer_step()
+                bar.update(1)
+                if self.step % cfg.train.log_every == 0 or self.step == self.total_steps:
+                    mean_loss = float(torch.stack(window_loss).mean()) if window_loss else float("nan")
+                    rate = window_clips / max(time.perf_counter() - window_start, 1e-9)
+                    lr = self.optimizer.param_groups[0]["lr"]
+                    self.log.step(self.step, epoch, mean_loss, lr, rate)
+                    bar.set_postfix(loss=f"{mean_loss:.3f}", lr=f"{lr:.3g}", clips_s=f"{rate:.1f}")
+                    window_clips, window_start, window_loss = 0, time.perf_counter(), []
+                if cfg.train.checkpoint_every_iters and self.step % cfg.train.checkpoint_every_iters == 0 \
+                        and self.batch_in_epoch < self.steps_per_epoch * accumulate:
+                    self.save("last.pt")
+                if self.step >= self.total_steps:
+                    break
+            bar.close()
+            epoch_done = self.batch_in_epoch >= self.steps_per_epoch * accumulate
+            if not epoch_done:  # stopped by max_iters mid-epoch
+                self.save("last.pt")
+                break
+            self.epoch += 1
+            self.batch_in_epoch = 0
+            totals = distributed.all_reduce_sum(torch.stack([loss_sum.float(), correct_sum.float(),
+                                                             torch.tensor(float(seen), device=self.device)]))
+            row = {"epoch": self.epoch, "step": self.step, "train_loss": float(totals[0] / max(totals[2], 1)),
+                   "train_acc": float(totals[1] / max(totals[2], 1)),
+                   "seconds": round(time.perf_counter() - start_time, 2)}
+            final = self.step >= self.total_steps
+            due = cfg.train.eval_every > 0 and self.epoch % cfg.train.eval_every == 0
+            if self.test_set is not None and cfg.train.eval_every >= 0 and (due or final):
+                result = self.evaluate(progress=False)
+                last_metrics = result.metrics()
+                row.update({"test_loss": last_metrics["loss"], "test_clip_top1": last_metrics["clip_top1"],
+                            "test_video_top1": last_metrics["video_top1"],
+                            "test_video_top5": last_metrics["video_top5"],
+                            "test_mean_class_accuracy": last_metrics["mean_class_accuracy"],
+                            "chance": last_metrics["chance"]})
+                if final and self.info.is_main:
+                    from vidnets.engine.evaluate import write_report
+
+                    write_report(result, self.out_dir, prefix="test", dump_scores=cfg.test.dump_scores)
+            self.history.append(row)
+            self.log.epoch(row)
+            if self.info.is_main and self.log.enabled:
+                _print_epoch(row)
+            if final or (cfg.train.checkpoint_every and self.epoch % cfg.train.checkpoint_every == 0):
+                self.save("last.pt", metrics=last_metrics)
+        self.log.close()
+        if self.info.is_main:
+            from vidnets.engine.plots import plot_curves
+
+            plot_curves(self.out_dir, title=f"{self.model_name or cfg.model.name} ({cfg.recipe})")
+            if self.skipped:
+                atomic_write_text(self.out_dir / "skipped.txt", "\n".join(sorted(set(self.skipped))) + "\n")
+        return FitResult(epochs=self.epoch, step=self.step, history=self.history, test_metrics=last_metrics,
+                         checkpoint=str(self.out_dir / "last.pt"), seconds=time.perf_counter() - start_time,
+                         skipped=sorted(set(self.skipped)))
+
+    def _optimizer_step(self) -> None:
+        clip = self.cfg.optim.clip_grad_norm
+        if clip:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        self.step += 1
+
+    def evaluate(self, progress: bool = True):
+        """Score ``test_set`` (this process's shard; rank 0 gathers everything)."""
+        from torch.utils.data import Subset
+
+        from vidnets.engine.evaluate import evaluate
+
+        shard = Subset(self.test_set, list(range(self.info.rank, len(self.test_set), self.info.world_size)))
+        loader = DataLoader(shard, batch_size=self.cfg.test.batch_size, shuffle=False,
+                            num_workers=self.cfg.data.num_workers, collate_fn=self.collate_fn)
+        return evaluate(unwrap_model(self.model), loader, class_names=self.class_names,
+                        view_chunk=self.cfg.test.view_chunk, amp_dtype=self.amp_dtype,
+                        channels_last=self.channels_last, progress=progress and self.info.is_main)
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+
+def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    return (seed * 1_000_003 + epoch * 1009 + rank * 7919) % 2 ** 63
+
+
+def _enable_partial_bn(model: nn.Module) -> None:
+    """TSN partial BN through the model's own method (``partial_bn(True)`` or ``set_partial_bn(True)``)."""
+    inner = unwrap_model(model)
+    for name in ("partial_bn", "set_partial_bn", "enable_partial_bn"):
+        fn = getattr(inner, name, None)
+        if callable(fn):
+            fn(True) if name != "enable_partial_bn" else fn()
+            return
+    raise ValueError(f"model.partial_bn: {type(inner).__name__} has no partial_bn method (only TSN models do)")
+
+
+def _make_log(trainer: Trainer, resume_step: int):
+    from vidnets.engine.runlog import RunLog
+
+    return RunLog(trainer.out_dir, enabled=trainer.info.is_main, tensorboard=trainer.cfg.train.tensorboard,
+                  resume_step=resume_step)
+
+
+def _read_history(out_dir: Path) -> list[dict]:
+    from vidnets.engine.plots import read_csv
+
+    return read_csv(out_dir / "epochs.csv")
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None: ...
+    def set_postfix(self, **kw: Any) -> None: ...
+    def close(self) -> None: ...
+
+
+def _progress(enabled: bool, total: int, desc: str):
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True, leave=False)
+
+
+def _print_epoch(row: dict) -> None:
+    parts = [f"epoch {row['epoch']}", f"step {row['step']}", f"loss {row['train_loss']:.3f}",
+             f"train acc {row['train_acc']:.1%}"]
+    if "test_video_top1" in row:
+        parts += [f"test clip {row['test_clip_top1']:.1%}", f"video {row['test_video_top1']:.1%}"]
+    parts.append(f"{row['seconds']:.0f}s")
+    print(" | ".join(parts), flush=True)

@@ -1,0 +1,99 @@
+"""``vidnets flow extract VIDEOS... --out DIR`` and ``vidnets flow show FLOWDIR|VIDEO --out DIR``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--size: expected WxH such as 340x256, found {text!r}") from None
+    return width, height
+
+
+def register(subparsers) -> None:
+    flow = subparsers.add_parser("flow", help="optical flow: extract and show")
+    commands = flow.add_subparsers(dest="flow_command", metavar="{extract,show}")
+    flow.set_defaults(func=lambda args: (flow.print_help(), 2)[1])
+
+    extract = commands.add_parser("extract", help="compute dense flow for videos, store as quantised JPEG")
+    extract.add_argument("videos", nargs="+", help="video files (or text files with one path per line, @list.txt)")
+    extract.add_argument("--out", required=True, help="output root: one folder per video, named after its stem")
+    extract.add_argument("--method", default="tvl1", choices=["tvl1", "farneback", "dis"])
+    extract.add_argument("--bound", type=float, default=20.0, help="clip |flow| to this many pixels (default 20)")
+    extract.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
+    sizing = extract.add_mutually_exclusive_group()
+    sizing.add_argument("--short-side", type=int, default=256, help="resize so the short side is this (default 256)")
+    sizing.add_argument("--size", type=_size, help="resize to WxH, e.g. 340x256 (TSN)")
+    sizing.add_argument("--keep-size", action="store_true", help="no resizing")
+    extract.add_argument("--backward", action="store_true", help="also store backward flow (flow_bx_/flow_by_)")
+    extract.add_argument("--warp", action="store_true", help="warped flow: camera homography compensated (TSN)")
+    extract.add_argument("--workers", type=int, default=1, help="processes (one video each)")
+    extract.add_argument("--shard", help="i/n: do every n-th video from i (default: RANK/WORLD_SIZE or all)")
+    extract.add_argument("--overwrite", action="store_true", help="recompute videos that are already complete")
+    extract.set_defaults(func=run_extract)
+
+    show = commands.add_parser("show", help="colour-coded flow PNGs and an RGB|flow strip")
+    show.add_argument("source", help="a flow folder (flow_x_00001.jpg …) or a video")
+    show.add_argument("--out", required=True)
+    show.add_argument("--max-fields", type=int, default=16)
+    show.add_argument("--method", default="dis", choices=["tvl1", "farneback", "dis"], help="for a video source")
+    show.add_argument("--video", help="RGB frames for a flow folder (default: the video in meta.json)")
+    show.set_defaults(func=run_show)
+
+
+def _expand(paths: list[str]) -> list[str]:
+    out = []
+    for item in paths:
+        if item.startswith("@"):
+            with open(item[1:]) as f:
+                out += [line.strip() for line in f if line.strip()]
+        else:
+            out.append(item)
+    return out
+
+
+def run_extract(args) -> int:
+    from vidnets.flow.extract import FlowOptions, extract_videos
+
+    try:
+        options = FlowOptions(method=args.method, bound=args.bound, jpeg_quality=args.quality,
+                              short_side=None if (args.keep_size or args.size) else args.short_side,
+                              size=args.size, backward=args.backward, warp=args.warp)
+        results = extract_videos(_expand(args.videos), args.out, options, workers=args.workers, shard=args.shard,
+                                 overwrite=args.overwrite)
+    except ValueError as error:  # e.g. two videos with the same stem, a malformed --shard
+        print(f"vidnets flow extract: {error}", file=sys.stderr)
+        return 2
+    counts = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "failed")}
+    print(f"flow: {counts['done']} extracted, {counts['skipped']} already complete, {counts['failed']} failed")
+    for r in results:
+        if r.status == "failed":
+            print(f"  failed: {r.video}: {r.error.splitlines()[0]}", file=sys.stderr)
+    return 1 if counts["failed"] else 0
+
+
+def run_show(args) -> int:
+    from vidnets.flow.visualize import show
+
+    written = show(args.source, args.out, max_fields=args.max_fields, method=args.method, video=args.video)
+    print(f"wrote {len(written)} images to {args.out} (strip: {written[-1]})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m vidnets.flow.commands flow extract …``: the flow commands without the rest of the CLI."""
+    parser = argparse.ArgumentParser(prog="vidnets")
+    register(parser.add_subparsers(dest="command", metavar="COMMAND"))
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

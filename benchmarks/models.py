@@ -6,15 +6,16 @@ Inputs are each model's default (``model_info(name).default_input``) at batch 8,
 huge ones: batch 2 for DenseNet3D at 32×224² and batch 1 for T3D at 32×224² (over 60 GMACs a
 clip); ``--quick`` halves frames and side where the model accepts it, at batch 1. The key models
 (``res3d18``, ``c3d``) get every setting below plus ``torch.compile`` and peak memory at batch 1
-and 8; the others get ``fp32 NCDHW`` against ``bf16 fast`` (``--all-settings`` for all), so
+and 8; the others get ``fp32 NCDHW`` against the vidnets default (``--all-settings`` for all), so
 that the full run fits in about ten minutes on 2 cores.
 
 Settings, timed round-robin in one process for each model:
 
 * ``fp32 NCDHW`` — PyTorch's and most toolkits' default: fp32, contiguous NCDHW, BN unfused.
 * ``fp32 fast`` — channels-last 3D and Conv+BN folding (eval), channels-last (train), still fp32.
-* ``bf16 fast`` — the vidnets default on a CPU with native bf16 (or CUDA): the above plus bf16
-  autocast (``vidnets.engine.fastpath``).
+* ``bf16 fast`` — the above plus bf16 autocast: the vidnets default where bf16 pays off (CUDA,
+  AMX, AVX-512 BF16 on AMD; ``precision="auto"`` in ``vidnets.engine.fastpath``), else
+  ``fp32 fast`` is the default. The report names which one applies.
 * ``bf16 fast + compile`` (eval, models named by ``--compile``) — ``torch.compile`` with
   inductor freezing; the cold compile time is reported.
 
@@ -43,7 +44,7 @@ from benchmarks import common
 
 NAME = "models"
 SETTINGS_ALL = ("fp32 NCDHW", "fp32 fast", "bf16 fast")
-SETTINGS_BRIEF = ("fp32 NCDHW", "bf16 fast")  # other models: default vs fast path, to fit the budget
+# Other models, to fit the budget: PyTorch's default against the vidnets default (see default_setting).
 KEY_MODELS = ("res3d18", "c3d")  # all settings, compile, memory at batch 1 and 8
 DEFAULT_COMPILE = KEY_MODELS
 ALLOCATOR_MODEL = "res3d18"
@@ -88,6 +89,13 @@ def bench_input(model: nn.Module, default: tuple[int, ...], quick: bool) -> tupl
         return tuple(shrunk)
     except Exception:  # e.g. C3D's fc6 needs 16×112²
         return tuple(default)
+
+
+def default_setting(device: torch.device) -> str:
+    """The vidnets default on ``device``: ``bf16 fast`` where ``precision="auto"`` picks bf16."""
+    from vidnets.engine.fastpath import resolve_precision
+
+    return "bf16 fast" if resolve_precision(device, "auto") is not None else "fp32 fast"
 
 
 # -- runners (shared with benchmarks.vs_torchvision) -----------------------------------------------
@@ -203,11 +211,12 @@ def bench_model(
         fn, facts = eval_runner(model, x, s)
         fns[f"eval/{s}"] = fn
         res.folded = max(res.folded, facts["folded"])
-        if s == "bf16 fast":
+        if s != "fp32 NCDHW":  # the last fast setting (bf16 where present) is the one reported
             from vidnets.engine.fastpath import parity_check
 
             report = parity_check(model, facts["fast"], x)
-            res.parity = f"{'OK' if report.ok else 'MISMATCH'} {report.rel_error:.1e}, top-1 {report.top1_agreement:.0%}"
+            res.parity = (f"{report.precision}: {'OK' if report.ok else 'MISMATCH'} {report.rel_error:.1e}, "
+                          f"top-1 {report.top1_agreement:.0%}")
     if compile:
         fn, facts = eval_runner(model, x, "bf16 fast", compile=True)
         fns["eval/bf16 fast + compile"] = fn
@@ -270,7 +279,8 @@ def measure_memory(configs: list[tuple[str, str, str, int]], shapes: dict[str, t
     return out
 
 
-def measure_allocator(model: str, batch: int, shape: tuple[int, ...], quick: bool, device: torch.device) -> dict[str, dict[str, common.Stats]] | str:
+def measure_allocator(model: str, batch: int, shape: tuple[int, ...], quick: bool, device: torch.device,
+                      setting: str) -> dict[str, dict[str, common.Stats]] | str:
     """Clips/s of ``model`` with glibc malloc vs preloaded tcmalloc, subprocesses alternated."""
     lib = common.find_tcmalloc()
     if lib is None:
@@ -283,7 +293,7 @@ def measure_allocator(model: str, batch: int, shape: tuple[int, ...], quick: boo
             out.setdefault(f"{mode}/{alloc}", {})
         for _ in range(rounds):
             for alloc in ("glibc malloc", "tcmalloc"):
-                args = _child_args(model, mode, "bf16 fast", batch, device, shape)
+                args = _child_args(model, mode, setting, batch, device, shape)
                 args[args.index("memory")] = "speed"
                 env = {"LD_PRELOAD": lib} if alloc == "tcmalloc" else {"LD_PRELOAD": ""}
                 r = common.run_json_subprocess([*args, "--repeats", str(repeats)], env=env, timeout=900)
@@ -297,7 +307,7 @@ def _precision(setting: str) -> str:
     return "bf16" if setting.startswith("bf16") else "fp32"
 
 
-def render(peak, results: list[ModelResult], memory, allocator, quick: bool) -> str:
+def render(peak, results: list[ModelResult], memory, allocator, quick: bool, device: torch.device) -> str:
     peaks = {p: max(s.median for s in d.values()) for p, d in peak.items()}
     lines = ["### Peak of this machine (GFLOP/s, median (min–max); CL = channels-last 3D)", ""]
     kinds = list(next(iter(peak.values())))
@@ -307,7 +317,7 @@ def render(peak, results: list[ModelResult], memory, allocator, quick: bool) -> 
     rows = [[r.name, "×".join(map(str, r.shape)) or "–", r.batch, common.fmt_num(r.gmacs), f"{r.params / 1e6:.1f}",
              r.folded, r.parity, r.error or ""] for r in results]
     lines += [common.markdown_table(["model", "input", "batch", "GMACs/clip", "params (M)", "Conv+BN folded",
-                                     "bf16 fast vs fp32 logits (rel. error, top-1)", "error"], rows), ""]
+                                     "fast path vs fp32 logits (rel. error, top-1)", "error"], rows), ""]
     lines += ["### Throughput (clips/s, median (min–max); ratios against fp32 NCDHW of the same run)", ""]
     rows = []
     for r in results:
@@ -346,7 +356,7 @@ def render(peak, results: list[ModelResult], memory, allocator, quick: bool) -> 
                 lines += [f"C3D training at batch 8 ({s}): {v:,.0f} MiB peak RSS — "
                           f"{'fits' if v <= MEMORY_LIMIT_MIB else 'does not fit'} in 4 GiB.", ""]
     if allocator is not None:
-        lines += ["### Allocator (bf16 fast, subprocesses alternated; clips/s)", ""]
+        lines += [f"### Allocator ({default_setting(device)}, subprocesses alternated; clips/s)", ""]
         if isinstance(allocator, str):
             lines += [allocator, ""]
         else:
@@ -355,6 +365,7 @@ def render(peak, results: list[ModelResult], memory, allocator, quick: bool) -> 
                 g, t = allocator[f"{mode}/glibc malloc"]["clips/s"], allocator[f"{mode}/tcmalloc"]["clips/s"]
                 rows.append([mode, common.fmt_stats(g), common.fmt_stats(t), f"{common.ratio(t, g):.2f}×"])
             lines += [common.markdown_table(["mode", "glibc malloc", "tcmalloc (LD_PRELOAD)", "ratio"], rows), ""]
+    lines += [f"The vidnets default here (`precision=\"auto\"`) is **{default_setting(device)}**.", ""]
     if quick:
         lines += ["_Quick mode: tiny batches and few repeats; for a smoke test, not for quoting._"]
     return "\n".join(lines)
@@ -388,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         args.device = str(default_device(args.device))
         return child(args)
     device = default_device(args.device)
+    default = default_setting(device)
     names = [n for n in load_all_models() if common.selected(n, args.only)]
     if not names:
         print(f"no model matches --only {args.only!r}", file=sys.stderr)
@@ -404,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         print(f"{name} …", flush=True)
         try:
-            settings = SETTINGS_ALL if name in KEY_MODELS or args.all_settings else SETTINGS_BRIEF
+            settings = SETTINGS_ALL if name in KEY_MODELS or args.all_settings else ("fp32 NCDHW", default)
             results.append(bench_model(name, quick=args.quick, compile=name in compile_set, budget_s=budget,
                                        device=device, settings=settings))
         except Exception as e:
@@ -418,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
             key = r.name in KEY_MODELS and not args.quick
             for b in sorted({1, r.batch}) if key else (r.batch,):
                 modes = ("train",) if args.quick else ("eval", "train")
-                configs += [(r.name, mode, "bf16 fast", b) for mode in modes]
+                configs += [(r.name, mode, default, b) for mode in modes]
             if key:
                 configs += [(r.name, "train", "fp32 NCDHW", r.batch)]
         print(f"memory: {len(configs)} subprocesses …", flush=True)
@@ -429,10 +441,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"allocator ({alloc_model}) …", flush=True)
         r = next(r for r in results if r.name == alloc_model)
         try:
-            allocator = measure_allocator(alloc_model, r.batch, r.shape, args.quick, device)
+            allocator = measure_allocator(alloc_model, r.batch, r.shape, args.quick, device, default)
         except Exception as e:
             allocator = f"allocator comparison failed: {e}"
-    body = render(peak, results, memory, allocator, args.quick)
+    body = render(peak, results, memory, allocator, args.quick, device)
     print(body)
     if not args.no_write:
         path = common.write_result(NAME, "Models: throughput, share of peak, memory", body, argv=argv)

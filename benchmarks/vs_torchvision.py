@@ -15,11 +15,12 @@ an explicit key map, and the fp32 NCDHW logits of the two are compared before an
 Settings per input (8×112² and 16×112²), batch (1 and 8) and mode (eval, training step):
 
 * ``torchvision default`` — fp32, NCDHW (torchvision's and PyTorch's defaults).
-* ``torchvision + fast path`` — torchvision's model given vidnets' treatment (bf16 autocast,
-  channels-last 3D, Conv+BN folding for eval): what the settings are worth on their own.
+* ``torchvision + fast path`` — torchvision's model given vidnets' default treatment (bf16
+  autocast where ``precision="auto"`` picks it, channels-last 3D, Conv+BN folding for eval):
+  what the settings are worth on their own. ``--precision bf16`` forces bf16 for both.
 * ``vidnets fp32 NCDHW`` — our model at torchvision's settings (control: should tie).
 * ``vidnets default`` — ``prepare_for_inference(model)`` / the trainer's fast path
-  (``precision="auto"``: bf16 on this CPU when it has native bf16).
+  (``precision="auto"``: bf16 where it beats fp32 — CUDA, AMX, AVX-512 BF16 on AMD — else fp32).
 """
 
 from __future__ import annotations
@@ -105,13 +106,15 @@ def build_pair(num_classes: int = 400):
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = common.make_parser(__doc__.splitlines()[0])
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="precision of the fast path for both models (default: vidnets' auto choice)")
     args = p.parse_args(argv)
     if not _has_torchvision():
         return _reexec(argv)
 
     import torch
 
-    from benchmarks.models import eval_runner, train_runner
+    from benchmarks.models import default_setting, eval_runner, train_runner
     from vidnets.engine.fastpath import parity_check, prepare_for_inference
     from vidnets.models import count_parameters
     from vidnets.utils.device import default_device
@@ -129,8 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         a, b = ours(x), theirs(x)
     rel = ((a - b).norm() / b.norm()).item()
     same_top1 = (a.argmax(1) == b.argmax(1)).float().mean().item()
-    parity_fast = parity_check(ours, prepare_for_inference(ours), x)
-    parity_tv_fast = parity_check(theirs, prepare_for_inference(theirs, precision="bf16"), x)
+    # "bf16 fast" where precision="auto" picks bf16, else "fp32 fast"
+    auto = default_setting(device) if args.precision == "auto" else f"{args.precision} fast"
+    parity_fast = parity_check(ours, prepare_for_inference(ours, precision=args.precision), x)
+    parity_tv_fast = parity_check(theirs, prepare_for_inference(theirs, precision=auto.split()[0]), x)
 
     frames = (8,) if args.quick else (8, 16)
     batches = (1,) if args.quick else (1, 8)
@@ -147,15 +152,14 @@ def main(argv: list[str] | None = None) -> int:
                 if mode == "eval":
                     fns = {
                         "torchvision default": eval_runner(theirs, xb, "fp32 NCDHW")[0],
-                        "torchvision + fast path": eval_runner(theirs, xb, "bf16 fast")[0],
+                        "torchvision + fast path": eval_runner(theirs, xb, auto)[0],
                         "vidnets fp32 NCDHW": eval_runner(ours, xb, "fp32 NCDHW")[0],
-                        "vidnets default": (lambda f: (lambda: f(xb)))(prepare_for_inference(ours)),
+                        "vidnets default": eval_runner(ours, xb, auto)[0],
                     }
                 else:
-                    auto = "bf16 fast" if parity_fast.precision == "bf16" else "fp32 fast"
                     fns = {
                         "torchvision default": train_runner(theirs, xb, "fp32 NCDHW"),
-                        "torchvision + fast path": train_runner(theirs, xb, "bf16 fast"),
+                        "torchvision + fast path": train_runner(theirs, xb, auto),
                         "vidnets fp32 NCDHW": train_runner(ours, xb, "fp32 NCDHW"),
                         "vidnets default": train_runner(ours, xb, auto),
                     }
@@ -179,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Fast path vs fp32 reference (batch 2, 8×112²): vidnets default {parity_fast}; "
         f"torchvision + fast path {parity_tv_fast}.",
         "",
-        "Throughput (clips/s, median (min–max)), all settings of one row group timed round-robin:",
+        f"The fast path here (`precision=\"auto\"`) is **{auto}**. Throughput (clips/s, median (min–max)), "
+        "all settings of one row group timed round-robin:",
         "",
         common.markdown_table(["input", "batch", "mode", "setting", "clips/s", "vs torchvision default"], rows),
         "",

@@ -22,7 +22,7 @@ def tiny_c3d(num_classes: int = 487) -> C3D:
 
 
 def test_registered():
-    assert {"c3d", "c3d_search_net"} <= set(list_models("C3D"))
+    assert {"c3d", "c3d_search_net"} <= set(list_models("c3d"))
     assert isinstance(create("c3d_search_net", num_classes=5, crop_size=56), C3D)
 
 

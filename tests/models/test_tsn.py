@@ -23,7 +23,7 @@ def bns(model: TSN) -> list[nn.BatchNorm2d]:
 
 
 def test_registered_and_defaults():
-    assert "tsn_bninception" in list_models("TSN")
+    assert "tsn_bninception" in list_models("tsn")
     rgb, flow, diff = on_meta(), on_meta(modality="flow"), on_meta(modality="rgbdiff")
     assert rgb.num_segments == 3 and rgb.default_input == (3, 3, 224, 224)
     assert (flow.in_channels, diff.in_channels) == (10, 15)

@@ -20,7 +20,7 @@ def on_meta(builder, **kwargs):
 
 
 def test_registered():
-    assert {"two_stream_spatial", "two_stream_temporal"} <= set(list_models("Two-Stream"))
+    assert {"two_stream_spatial", "two_stream_temporal"} <= set(list_models("two_stream"))
 
 
 def test_spatial_shapes_need_ceil_pooling():

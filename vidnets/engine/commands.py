@@ -109,10 +109,9 @@ def _test(args: argparse.Namespace) -> int:
     from vidnets.engine.build import build_test_dataset, model_from_checkpoint
     from vidnets.engine.config import ConfigError, load_config
     from vidnets.engine.evaluate import evaluate, format_metrics, write_report
+    from vidnets.engine.fastpath import model_to_channels_last
     from vidnets.engine.train import uses_channels_last
     from vidnets.utils.device import autocast_dtype
-
-    import torch
 
     try:
         model, state = model_from_checkpoint(args.checkpoint)
@@ -127,7 +126,7 @@ def _test(args: argparse.Namespace) -> int:
                      f"{len(state['class_names'])} {state['class_names'][:5]}…")
     channels_last = cfg.train.channels_last and uses_channels_last(model)
     if channels_last:
-        model = model.to(memory_format=torch.channels_last_3d)
+        model = model_to_channels_last(model)
     shard = Subset(test_set, list(range(info.rank, len(test_set), info.world_size)))
     loader = DataLoader(shard, batch_size=cfg.test.batch_size, num_workers=cfg.data.num_workers,
                         collate_fn=collate_skip_bad)

@@ -2,10 +2,9 @@
 
 3D ConvNets spend nearly all their time in convolutions, and oneDNN runs those much faster in
 bf16 and with channels-last (NDHWC) tensors than in fp32 NCDHW, the layout PyTorch and most
-toolkits default to. On a 2-core AVX-512-BF16 CPU, a 3D ResNet-18 (batch 8, 8×112²) went from
-about 9 to 26 clips/s for inference and from 2.7 to 7.5 clips/s for a training step
-(``python -m benchmarks.models`` measures it on the machine at hand). Everything here is on by
-default where it is safe, and each piece can be switched off.
+toolkits default to (``python -m benchmarks.models`` and ``python -m benchmarks.vs_torchvision``
+measure the gain on the machine at hand; ``BENCHMARKS.md`` has the numbers). Everything here is
+on by default where it is safe, and each piece can be switched off.
 
 Inference::
 
@@ -20,7 +19,7 @@ Inference::
 Training (the trainer uses these)::
 
     model = prepare_for_training(model, device)    # to(device) + channels-last weights
-    dtype = resolve_precision(device, "auto")      # bf16 on native-bf16 CPUs and CUDA, else None
+    dtype = resolve_precision(device, "auto")      # bf16 where it pays off (CUDA, AMX, AMD), else None
     scaler = grad_scaler(device, dtype)            # enabled only for fp16
     for x, y in loader:
         x = to_channels_last(x.to(device, non_blocking=True))
@@ -29,8 +28,10 @@ Training (the trainer uses these)::
         scaler.scale(loss).backward(); scaler.step(opt); scaler.update()
 
 ``precision`` is ``"auto"`` (bf16 on CUDA with bf16 support, fp16 on older CUDA, bf16 on CPUs
-that execute it natively — AVX-512 BF16 or AMX — and fp32 elsewhere, where emulated bf16 is
-slower than fp32), ``"fp32"``, ``"bf16"`` or ``"fp16"`` (CUDA only).
+where it is faster than fp32 — AMX, or AVX-512 BF16 on AMD Zen 4/5 — and fp32 elsewhere,
+including Intel AVX-512 BF16 without AMX, where bf16 runs no faster than fp32 and the casts
+make it slower; see ``vidnets.utils.device.cpu_has_native_bf16``), ``"fp32"``, ``"bf16"`` or
+``"fp16"`` (CUDA only).
 
 Conv+BN folding (inference only: it bakes BN's running statistics into the convolution) finds
 every convolution whose output goes only into a BatchNorm, by tracing the forward with
@@ -40,18 +41,23 @@ one, recursively). The pairs are fused with
 becomes ``nn.Identity``, so the model keeps its class and methods. :func:`find_conv_bn_pairs`
 lists the pairs of any model. Pairs folded in the registered models (at their defaults):
 
-=====================  ======  ===================================================================
-model                  pairs   where
-=====================  ======  ===================================================================
-res3d10/16/18/26/34    12–36   every conv→BN: stem, both convs of each block, the projections
-res3d18_simplified     20
-p3d63/131/199          65–201  every conv→BN of the bottlenecks (S, T, 1×1×1 convs) and stem
-densenet3d121/169      58/82   stem, and each dense layer's 1×1×1 conv→BN (the others are BN→conv)
-t3d121/169             58/82   as DenseNet3D (the TTL branches' convs feed a concat, not a BN)
-tsn_bninception        69      every conv→BN of BN-Inception
-c3d, c3d_search_net,   0       no BatchNorm (C3D and CNN-M as published): nothing to fold
+=====================  ===========  ============================================================
+model                  pairs (BNs)  where
+=====================  ===========  ============================================================
+res3d10/16/18/26/34    12–36 (all)  stem, both convs of every block, the projections
+res3d18_simplified     20 (all)
+p3d63/131/199          65–201       every conv→BN of the bottlenecks; the stem's pair is called
+                       (all but 1)  from a forward fx cannot trace and stays unfolded
+densenet3d121/169      58/82        each dense layer's 1×1×1 conv→BN; the other BNs come before
+                       (of 121/169) their conv (pre-activation BN→ReLU→conv): nothing to fold into
+t3d121/169             58/82        as DenseNet3D (the TTL branches' convs feed a concat)
+                       (of 130/178)
+tsn_bninception        69 (all)     every conv→BN of BN-Inception
+c3d, c3d_search_net,   0            no BatchNorm (C3D and CNN-M as published)
 two_stream_*
-=====================  ======  ===================================================================
+=====================  ===========  ============================================================
+
+The ``Conv+BN folded`` column of ``python -m benchmarks.models`` reports these counts.
 
 ``torch.compile`` (optional: a cold compile costs seconds to tens of seconds) runs with inductor's
 ``freezing`` for inference, which constant-folds the weights and picks their layout;

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vidnets.engine.fastpath import model_to_channels_last
 from vidnets.engine.build import build_test_dataset, model_from_checkpoint
 from vidnets.engine.config import load_config
 from vidnets.engine.evaluate import score_views
@@ -60,7 +61,7 @@ class Predictor:
         self.amp_dtype = autocast_dtype(self.device, self.cfg.train.precision)
         self.channels_last = self.cfg.train.channels_last and uses_channels_last(self.model)
         if self.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last_3d)
+            self.model = model_to_channels_last(self.model)
 
     def _dataset(self, path: str | Path):
         from vidnets.data.datasets import VideoRecord

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from vidnets.engine.fastpath import model_to_channels_last
 from vidnets.engine import distributed
 from vidnets.engine.checkpoint import read_checkpoint, save_checkpoint, seed_everything, set_rng_state, unwrap_model
 from vidnets.engine.config import Config, config_to_dict, dump_config
@@ -135,7 +136,7 @@ class Trainer:
         model = model.to(self.device)
         self.channels_last = cfg.train.channels_last and uses_channels_last(model)
         if self.channels_last:
-            model = model.to(memory_format=torch.channels_last_3d)
+            model = model_to_channels_last(model)
         if cfg.model.partial_bn:
             _enable_partial_bn(model)
         self.model = distributed.wrap_model(model, self.info, sync_bn=cfg.model.sync_bn)
@@ -163,6 +164,7 @@ class Trainer:
         self.history: list[dict] = []
         self.skipped: list[str] = []
         self._resume_rng: dict | None = None
+        self.nonfinite_steps = 0
 
     # -- checkpoints ------------------------------------------------------------------------------
     def checkpoint_state(self) -> dict:
@@ -312,6 +314,8 @@ class Trainer:
             if final or (cfg.train.checkpoint_every and self.epoch % cfg.train.checkpoint_every == 0):
                 self.save("last.pt", metrics=last_metrics)
         self.log.close()
+        if self.nonfinite_steps and self.info.is_main:
+            print(f"warning: skipped {self.nonfinite_steps} optimizer step(s) with non-finite gradients", flush=True)
         if self.info.is_main:
             from vidnets.engine.plots import plot_curves
 
@@ -323,11 +327,16 @@ class Trainer:
                          skipped=sorted(set(self.skipped)))
 
     def _optimizer_step(self) -> None:
+        """Unscale, clip, step. A step whose gradients are not finite is skipped (as GradScaler does for
+        fp16) so one bad batch under bf16 or fp32 cannot turn every weight into NaN; the schedule
+        still advances and the count is reported at the end."""
         clip = self.cfg.optim.clip_grad_norm
-        if clip:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
-        self.scaler.step(self.optimizer)
+        self.scaler.unscale_(self.optimizer)
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip or float("inf"))
+        if self.scaler.is_enabled() or bool(torch.isfinite(norm)):
+            self.scaler.step(self.optimizer)
+        else:
+            self.nonfinite_steps += 1
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()

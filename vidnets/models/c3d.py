@@ -180,7 +180,7 @@ class C3D(VideoClassifier):
         return x if pre_logits else self.fc8(x)
 
 
-@register_model(family="C3D", paper="Tran et al., ICCV 2015", default_input=(3, 16, 112, 112))
+@register_model(family="c3d", paper="Tran et al., ICCV 2015 (C3D)", default_input=(3, 16, 112, 112))
 def c3d(num_classes: int = 487, pool5: str = "ceil", dropout: float = 0.5, in_channels: int = 3) -> C3D:
     """The Sports-1M C3D net (8 convs, fc6/fc7 4096) on 16×112×112 clips ``[C:C3D]``.
 
@@ -190,7 +190,7 @@ def c3d(num_classes: int = 487, pool5: str = "ceil", dropout: float = 0.5, in_ch
                dropout=dropout, in_channels=in_channels)
 
 
-@register_model(family="C3D", paper="Tran et al., ICCV 2015, §3.2", default_input=(3, 16, 112, 112))
+@register_model(family="c3d", paper="Tran et al., ICCV 2015 (C3D), §3.2", default_input=(3, 16, 112, 112))
 def c3d_search_net(
     num_classes: int = 101,
     temporal_depths: int | Sequence[int] = 3,

@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="List every registered architecture: family, parameters, GMACs at its default input, paper.",
     )
     parser.add_argument("--num-classes", type=int, default=101, help="classifier size used for the parameter count (default 101)")
-    parser.add_argument("--family", default=None, help="show only this family (e.g. p3d, res3d, t3d)")
+    parser.add_argument("--family", default=None, help="show only this family: c3d, two_stream, tsn, p3d, t3d or res3d")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=run)
 
@@ -53,7 +53,7 @@ def model_rows(num_classes: int = 101, family: str | None = None) -> list[dict]:
 
 
 def _table(rows: list[dict], num_classes: int) -> str:
-    header = ("model", "family", f"params ({num_classes} cls)", "GMACs", "default input (C×T×H×W)", "paper")
+    header = ("model", "family", f"params ({num_classes} cls)", "GMACs", "default input", "paper")
     body = [
         (r["name"], r["family"], f"{r['params']:,}", f"{r['gmacs']:.2f}", "×".join(map(str, r["default_input"])), r["paper"])
         for r in rows
@@ -65,7 +65,8 @@ def _table(rows: list[dict], num_classes: int) -> str:
         return "  ".join(str(c).rjust(w) if i in numeric else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
 
     lines = [fmt(header), "  ".join("-" * w for w in widths), *map(fmt, body)]
-    lines.append("GMACs = 10^9 multiply-adds for one clip of the default input (many papers call these FLOPs).")
+    lines.append("GMACs = 10^9 multiply-adds for one sample of the default input (many papers call these FLOPs).")
+    lines.append("Default input: C×T×H×W for 3D nets, K×C×H×W for TSN (K segments), C×H×W for Two-Stream.")
     return "\n".join(lines)
 
 

@@ -56,7 +56,7 @@ __all__ = [
     "P3D", "P3DBottleneck", "Bottleneck2d", "p3d63", "p3d131", "p3d199", "load_2d_resnet_weights", "P3D_LAYOUTS",
 ]
 
-PAPER = "Qiu et al., Learning Spatio-Temporal Representation with Pseudo-3D Residual Networks, ICCV 2017"
+PAPER = "Qiu et al., ICCV 2017 (P3D)"
 P3D_LAYOUTS = {63: (3, 4, 6, 3), 131: (3, 4, 23, 3), 199: (3, 8, 36, 3)}  # ResNet-50/101/152
 EXPANSION = 4
 

@@ -40,7 +40,8 @@ def register_model(family: str, paper: str, default_input: tuple[int, ...]):
 
 def list_models(family: str | None = None) -> list[str]:
     """Registered model names, in registration order, optionally of one family."""
-    return [n for n, i in _MODELS.items() if family is None or i.family == family]
+    wanted = family.lower() if family else None
+    return [n for n, i in _MODELS.items() if wanted is None or i.family == wanted]
 
 
 def model_info(name: str) -> ModelInfo:

@@ -48,7 +48,7 @@ from vidnets.models.registry import register_model
 
 __all__ = ["Res3D", "BasicBlock3d", "res3d10", "res3d16", "res3d18", "res3d26", "res3d34", "res3d18_simplified"]
 
-PAPER = "Tran et al., ConvNet Architecture Search for Spatiotemporal Feature Learning, arXiv:1708.05038"
+PAPER = "Tran et al., arXiv:1708.05038 (Res3D)"
 STAGE_BLOCKS = {10: (1, 1, 1, 1), 16: (2, 2, 2, 1), 18: (2, 2, 2, 2), 26: (2, 3, 4, 3), 34: (3, 4, 6, 3)}
 
 

@@ -60,7 +60,7 @@ from vidnets.models.registry import register_model
 
 __all__ = ["DenseNet3D", "DenseLayer3d", "TemporalTransition", "HalvingAvgPool3d", "densenet3d121", "densenet3d169", "t3d121", "t3d169"]
 
-PAPER = "Diba et al., Temporal 3D ConvNets: New Architecture and Transfer Learning for Video Classification, arXiv:1711.08200"
+PAPER = "Diba et al., arXiv:1711.08200 (T3D)"
 DENSENET_BLOCKS = {121: (6, 12, 24, 16), 169: (6, 12, 32, 32)}
 DEFAULT_TTL_KERNELS = (((1, 1, 1), (3, 3, 3), (6, 3, 3)), ((1, 1, 1), (3, 3, 3), (4, 3, 3)), ((1, 1, 1), (3, 3, 3), (4, 3, 3)))
 

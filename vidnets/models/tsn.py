@@ -360,7 +360,7 @@ class TSN(VideoClassifier):
                  "name": g["name"]} for g in self.get_optim_policies()]
 
 
-@register_model(family="TSN", paper="Wang et al., ECCV 2016", default_input=(3, 3, 224, 224))
+@register_model(family="tsn", paper="Wang et al., ECCV 2016 (TSN)", default_input=(3, 3, 224, 224))
 def tsn_bninception(
     num_classes: int = 101,
     modality: str = "rgb",

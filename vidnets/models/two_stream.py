@@ -201,14 +201,14 @@ class CNNM2048(VideoClassifier):
         return self.forward_head(self.forward_features(x), task=task)
 
 
-@register_model(family="Two-Stream", paper="Simonyan & Zisserman, NIPS 2014", default_input=(3, 224, 224))
+@register_model(family="two_stream", paper="Simonyan & Zisserman, NIPS 2014 (Two-Stream)", default_input=(3, 224, 224))
 def two_stream_spatial(num_classes: int = 101, dropout: float = 0.5,
                        heads: Mapping[str, int] | None = None) -> CNNM2048:
     """Spatial stream: CNN-M-2048 on one RGB frame. 90,627,813 parameters with 101 classes."""
     return CNNM2048(in_channels=3, num_classes=num_classes, heads=heads, norm2=True, dropout=dropout)
 
 
-@register_model(family="Two-Stream", paper="Simonyan & Zisserman, NIPS 2014", default_input=(20, 224, 224))
+@register_model(family="two_stream", paper="Simonyan & Zisserman, NIPS 2014 (Two-Stream)", default_input=(20, 224, 224))
 def two_stream_temporal(num_classes: int = 101, flow_length: int = 10, dropout: float = 0.9,
                         heads: Mapping[str, int] | None = None) -> CNNM2048:
     """Temporal stream: CNN-M-2048 without norm2 on a stack of ``flow_length`` x/y flow pairs (2L channels).

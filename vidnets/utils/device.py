@@ -19,7 +19,10 @@ def default_device(requested: str | None = None) -> torch.device:
 
 @functools.lru_cache(maxsize=None)
 def cpu_has_native_bf16() -> bool:
-    """True when the CPU executes bf16 natively (AVX-512 BF16 or AMX), so autocast pays off."""
+    """True when the CPU executes bf16 fast enough that autocast pays off: AMX, or AVX-512 BF16 on
+    AMD (Zen 4/5). Intel's AVX-512 BF16 without AMX (Cooper Lake; VMs that hide AMX) issues the bf16
+    dot product on one port, no faster than fp32 FMAs, so casts make bf16 slower there (measured
+    with the peak table of ``python -m benchmarks.models``: bf16 matmul and Conv3d 0.6–0.8× fp32)."""
     try:
         caps = torch.backends.cpu.get_cpu_capability()  # e.g. "AVX512"
     except Exception:
@@ -31,7 +34,9 @@ def cpu_has_native_bf16() -> bool:
             flags = f.read()
     except OSError:
         return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    if "amx_bf16" in flags:
+        return True
+    return "avx512_bf16" in flags and "AuthenticAMD" in flags
 
 
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:

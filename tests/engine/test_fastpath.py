@@ -1,0 +1,263 @@
+"""The inference/training fast path: layout, BN folding, autocast, parity (tiny models, CPU)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from vidnets.engine.fastpath import (
+    PARITY_TOLERANCE,
+    InferenceModel,
+    find_conv_bn_pairs,
+    fold_batchnorm,
+    grad_scaler,
+    model_to_channels_last,
+    parity_check,
+    prepare_for_inference,
+    prepare_for_training,
+    resolve_precision,
+    to_channels_last,
+    training_context,
+)
+
+
+def _randomize_bn(model: nn.Module) -> nn.Module:
+    """Non-trivial BN statistics, so that folding is not an identity."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    return model
+
+
+class Block(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv3d(c, c, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm3d(c)
+        self.conv2 = nn.Conv3d(c, c, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm3d(c)
+
+    def forward(self, x):
+        return torch.relu(x + self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))))
+
+
+class TinyNet(nn.Module):
+    """Stem in a Sequential, a residual block with attribute-style conv/bn, a linear head."""
+
+    def __init__(self, classes: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv3d(3, 8, 3, padding=1, bias=False), nn.BatchNorm3d(8), nn.ReLU())
+        self.block = Block(8)
+        self.fc = nn.Linear(8, classes)
+
+    def forward(self, x):
+        return self.fc(self.block(self.stem(x)).mean((2, 3, 4)))
+
+
+class SharedConvOutput(nn.Module):
+    """conv's output feeds both a BN and a skip: folding it would change the skip."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(3, 4, 1)
+        self.bn = nn.BatchNorm3d(4)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return self.bn(y) + y
+
+
+class Untraceable(nn.Module):
+    """Data-dependent control flow defeats torch.fx at the top; its children still trace."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv3d(3, 4, 3, padding=1), nn.BatchNorm3d(4), nn.ReLU())
+        self.block = Block(4)
+        self.conv = nn.Conv3d(4, 4, 1)  # called from the untraceable forward: never folded
+        self.bn = nn.BatchNorm3d(4)
+
+    def forward(self, x):
+        if x.sum() > 0:
+            x = -x
+        return self.bn(self.conv(self.block(self.body(x)))).flatten(1)
+
+
+def _x(batch: int = 2, t: int = 4, s: int = 12) -> torch.Tensor:
+    return torch.randn(batch, 3, t, s, s, generator=torch.Generator().manual_seed(1))
+
+
+def _tiny() -> TinyNet:
+    torch.manual_seed(0)
+    return _randomize_bn(TinyNet()).eval()
+
+
+# -- layout -------------------------------------------------------------------------------------
+def test_to_channels_last_sets_strides_and_keeps_shape():
+    x5 = torch.randn(2, 3, 4, 5, 6)
+    y5 = to_channels_last(x5)
+    assert y5.shape == x5.shape and y5.is_contiguous(memory_format=torch.channels_last_3d)
+    y4 = to_channels_last(torch.randn(2, 3, 5, 6))
+    assert y4.is_contiguous(memory_format=torch.channels_last)
+    x3 = torch.randn(2, 3, 4)
+    assert to_channels_last(x3) is x3
+    torch.testing.assert_close(y5, x5)
+
+
+def test_model_to_channels_last_handles_mixed_2d_and_3d():
+    m = nn.Sequential(nn.Conv3d(3, 4, 3), nn.Conv2d(4, 4, 3), nn.Linear(4, 2))
+    model_to_channels_last(m)
+    assert m[0].weight.is_contiguous(memory_format=torch.channels_last_3d)
+    assert m[1].weight.is_contiguous(memory_format=torch.channels_last)
+    assert m[2].weight.is_contiguous()
+
+
+# -- BN folding -----------------------------------------------------------------------------------
+def test_find_pairs_in_sequential_and_attribute_style_blocks():
+    assert find_conv_bn_pairs(_tiny()) == [("stem.0", "stem.1"), ("block.conv1", "block.bn1"),
+                                           ("block.conv2", "block.bn2")]
+
+
+def test_conv_with_a_second_consumer_is_not_folded():
+    assert find_conv_bn_pairs(SharedConvOutput()) == []
+
+
+def test_untraceable_forward_falls_back_to_its_children():
+    assert find_conv_bn_pairs(Untraceable()) == [("body.0", "body.1"), ("block.conv1", "block.bn1"),
+                                                 ("block.conv2", "block.bn2")]
+    model, x = _randomize_bn(Untraceable()).eval(), _x()
+    fast = prepare_for_inference(model, precision="fp32")
+    assert parity_check(model, fast, x).ok
+
+
+def test_fold_preserves_fp32_outputs():
+    model, x = _tiny(), _x()
+    ref = model(x)
+    pairs = fold_batchnorm(model)
+    assert len(pairs) == 3
+    assert not any(isinstance(m, nn.BatchNorm3d) for m in model.modules())
+    torch.testing.assert_close(model(x), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_fold_refuses_training_mode():
+    with pytest.raises(ValueError, match="eval"):
+        fold_batchnorm(TinyNet().train())
+
+
+# -- precision ------------------------------------------------------------------------------------
+def test_resolve_precision_names():
+    cpu = torch.device("cpu")
+    assert resolve_precision(cpu, "fp32") is None
+    assert resolve_precision(cpu, "bf16") is torch.bfloat16
+    assert resolve_precision(cpu, "auto") in (None, torch.bfloat16)
+    with pytest.raises(ValueError, match="fp16"):
+        resolve_precision(cpu, "fp16")
+    with pytest.raises(ValueError, match="precision"):
+        resolve_precision(cpu, "int8")
+
+
+def test_training_context_autocasts_convs_to_bf16_and_fp32_is_a_no_op():
+    conv, x = nn.Conv3d(3, 4, 1), _x()
+    with training_context("cpu", "bf16"):
+        assert conv(x).dtype is torch.bfloat16
+    with training_context("cpu", "fp32"):
+        assert conv(x).dtype is torch.float32
+    with training_context("cpu", None):
+        assert conv(x).dtype is torch.float32
+
+
+def test_grad_scaler_only_for_fp16():
+    assert not grad_scaler("cpu", torch.bfloat16).is_enabled()
+    assert not grad_scaler("cpu", None).is_enabled()
+
+
+def test_training_fast_path_step_learns():
+    """A bf16 + channels-last training step runs, keeps fp32 weights and reduces the loss."""
+    torch.manual_seed(0)
+    model = prepare_for_training(TinyNet(classes=3), "cpu")
+    assert model.stem[0].weight.is_contiguous(memory_format=torch.channels_last_3d)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    x, y = to_channels_last(_x(batch=6)), torch.tensor([0, 1, 2, 0, 1, 2])
+    losses = []
+    for _ in range(8):
+        opt.zero_grad()
+        with training_context("cpu", "bf16"):
+            loss = nn.functional.cross_entropy(model(x).float(), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert model.fc.weight.dtype is torch.float32
+    assert losses[-1] < losses[0]
+
+
+# -- inference wrapper and parity -------------------------------------------------------------------
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_prepare_for_inference_parity(precision, channels_last):
+    model, x = _tiny(), _x()
+    fast = prepare_for_inference(model, precision=precision, channels_last=channels_last)
+    assert isinstance(fast, InferenceModel) and len(fast.folded) == 3 and not fast.training
+    out = fast(x)
+    assert out.dtype is torch.float32 and out.shape == (2, 10)
+    report = parity_check(model, fast, x)
+    assert report.ok, report
+    assert report.precision == precision
+    assert report.top1_agreement == 1.0
+    assert report.rel_error <= PARITY_TOLERANCE[fast.dtype]
+
+
+def test_prepare_for_inference_leaves_the_original_trainable():
+    model = _tiny()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    prepare_for_inference(model, precision="bf16")
+    assert any(isinstance(m, nn.BatchNorm3d) for m in model.modules())
+    assert all(p.requires_grad for p in model.parameters())
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, before[k])
+
+
+def test_inference_model_refuses_training():
+    fast = prepare_for_inference(_tiny(), precision="fp32")
+    with pytest.raises(RuntimeError, match="inference only"):
+        fast.train()
+    fast.eval()  # still allowed
+
+
+def test_parity_check_catches_a_wrong_fast_path():
+    model, x = _tiny(), _x(batch=8)
+    fast = prepare_for_inference(model, precision="fp32")
+    with torch.no_grad():
+        fast.module.stem[0].weight.mul_(-1.0)  # a broken fold / layout bug
+    report = parity_check(model, fast, x)
+    assert not report.ok
+    assert report.rel_error > 10 * report.tolerance
+
+
+def test_registered_res3d18_folds_all_pairs_and_matches():
+    """res3d18: conv1/bn1 + 8 blocks × 2 + 3 projections = 20 Conv+BN pairs; bf16 within tolerance."""
+    from vidnets.models import create, list_models
+
+    pytest.importorskip("vidnets.models.res3d")
+    if "res3d18" not in list_models():
+        pytest.skip("res3d18 not registered")
+    torch.manual_seed(0)
+    model = _randomize_bn(create("res3d18", num_classes=5, width=8)).eval()
+    x = torch.randn(2, 3, 4, 32, 32)
+    fast = prepare_for_inference(model, precision="bf16")
+    assert len(fast.folded) == 20
+    report = parity_check(model, fast, x)
+    assert report.ok, report
+
+
+@pytest.mark.slow
+def test_compiled_inference_matches_and_reports_compile_time():
+    model, x = _tiny(), _x()
+    fast = prepare_for_inference(model, precision="fp32", compile=True, example_input=x)
+    assert fast.compile_seconds is not None and fast.compile_seconds > 0
+    report = parity_check(model, fast, x)
+    assert report.ok, report

@@ -33,7 +33,7 @@ VIDEOS = REPO.parent / "shared" / "data" / "videos"
 PAIR_CLIP = "mmaction2/demo.mp4"  # 340×256 H.264, Kinetics arm wrestling with a moving camera
 E2E_CLIPS = ["mmaction2/test.avi", "paddlevideo/example.avi",
              "hmdb51-jpinto/AdvancedBoxingTechniquesandExercises_punch_u_nm_np1_ba_med_23.avi",
-             "st-gcn/clean_and_jerk.mp4", "mmaction2/test.mp4", "st-gcn/Kop0sDqOn-c.mp4"]
+             "st-gcn/clean_and_jerk.mp4", "mmaction2/demo.mp4", "st-gcn/Kop0sDqOn-c.mp4"]  # stems must be unique
 BOUND, QUALITY = 20.0, 95
 
 

@@ -74,3 +74,37 @@ def test_bad_config_is_a_clear_error(tiny_videos, capsys):
     assert "unknown key optim.lrr" in capsys.readouterr().err
     assert main(["train", "res3d", "--set", "data.root=/nonexistent/videos"]) == 2
     assert "data.root" in capsys.readouterr().err
+
+
+def test_flow_recipe_train_test_predict(tmp_path, capsys):
+    """The temporal-stream path end to end: extract flow, train TSN on it, test, predict."""
+    from vidnets.data.synthetic import generate_dataset
+
+    root = generate_dataset(tmp_path / "synth", num_classes=2, videos_per_class=4, frames=24, size=40, seed=0)
+    videos = sorted(str(p) for p in root.glob("*/*.avi"))
+    flow_root = tmp_path / "flow"
+    assert main(["flow", "extract", *videos, "--out", str(flow_root), "--method", "dis", "--keep-size"]) == 0
+    out = tmp_path / "run"
+    sets = {
+        "data.root": root, "data.flow_root": flow_root, "data.batch_size": 2, "data.num_workers": 0,
+        "data.train_kwargs": "{size: 40, crop: 32}", "data.test_kwargs": "{size: 40, crop: 32, views: 2, crops: 1}",
+        "model.partial_bn": "false", "optim.accumulate": 1, "train.epochs": 1, "train.max_iters": "null",
+        "train.progress": "false", "train.tensorboard": "false",
+    }
+    args = ["train", "tsn_flow", "--out", str(out)]
+    for k, v in sets.items():
+        args += ["--set", f"{k}={v}"]
+    assert main(args) == 0
+    metrics = json.loads((out / "test_metrics.json").read_text())
+    assert metrics["videos"] == 2
+
+    capsys.readouterr()
+    assert main(["predict", str(out / "last.pt"), videos[0], "--topk", "2"]) == 0
+    probs = [float(line.split()[-1].rstrip("%")) for line in capsys.readouterr().out.splitlines()[1:]]
+    assert len(probs) == 2 and abs(sum(probs) - 100) < 0.5
+
+    unseen = tmp_path / "unseen.avi"
+    unseen.write_bytes(open(videos[0], "rb").read())
+    capsys.readouterr()
+    assert main(["predict", str(out / "last.pt"), str(unseen)]) != 0
+    assert "vidnets flow extract" in capsys.readouterr().err  # says how to make the missing flow

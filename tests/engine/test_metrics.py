@@ -66,3 +66,13 @@ def test_evaluate_single_view_batches():
              "path": ["c", "a", "b"]}
     res = evaluate(model, [batch], class_names=["a", "b", "c"])
     assert res.logits.shape == (3, 1, 3) and res.index.tolist() == [0, 1, 2] and res.paths == ["a", "b", "c"]
+
+
+def test_metrics_of_an_all_skipped_test_set_do_not_crash():
+    from vidnets.engine.evaluate import EvalResult
+
+    result = EvalResult(index=np.zeros(0, int), label=np.zeros(0, int), logits=np.zeros((0, 1, 3)),
+                        num_views=np.zeros(0, int), paths=[], class_names=["a", "b", "c"], skipped=["bad.avi"])
+    metrics = result.metrics()
+    assert metrics["videos"] == 0 and metrics["skipped"] == 1 and np.isnan(metrics["video_top1"])
+    assert result.confusion().sum() == 0

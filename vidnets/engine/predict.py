@@ -72,10 +72,20 @@ class Predictor:
         return dataset
 
     def _probs(self, dataset) -> np.ndarray:
-        item = dataset.load(0, np.random.default_rng(0))  # raises a clear error for a bad video
+        item = dataset[0]  # test-mode datasets are deterministic
+        if "error" in item:
+            raise ValueError(item["error"] + self._flow_hint(item["path"]))
         logits = score_views(self.model, item["clip"].unsqueeze(0), view_chunk=self.cfg.test.view_chunk,
                              amp_dtype=self.amp_dtype, channels_last=self.channels_last)
         return logits[0].softmax(-1).mean(0).numpy()
+
+    def _flow_hint(self, video: str) -> str:
+        """Flow models read precomputed flow: say how to make it for a new video."""
+        flow_root = getattr(self.cfg.data, "flow_root", None)
+        if not flow_root:
+            return ""
+        return (f" (this is a flow model: it reads precomputed flow from {flow_root}; run "
+                f"`vidnets flow extract {video} --out {flow_root}` first)")
 
     def video(self, path: str | Path) -> Prediction:
         return Prediction(self._probs(self._dataset(path)), self.class_names)

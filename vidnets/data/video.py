@@ -298,6 +298,16 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int] | np.ndarray, *,
         container.close()
 
 
+def _video_stream_for_full_decode(container, threads: int):
+    """The first video stream, threaded for decoding whole runs of frames (``threads=0``: FFmpeg chooses)."""
+    stream = container.streams.video[0]
+    if threads:
+        stream.thread_count = threads
+    else:
+        stream.thread_type = "AUTO"
+    return stream
+
+
 def read_frames_sequential(path: str | os.PathLike, indices: Sequence[int] | np.ndarray, *, size=None,
                            threads: int = 0) -> np.ndarray:
     """Like :func:`read_frames` but decoding every frame from the start up to the last wanted one
@@ -306,11 +316,7 @@ def read_frames_sequential(path: str | os.PathLike, indices: Sequence[int] | np.
     indices = np.asarray(indices, dtype=np.int64).reshape(-1)
     container = _open(path)
     try:
-        stream = container.streams.video[0]
-        if threads:
-            stream.thread_count = threads
-        else:
-            stream.thread_type = "AUTO"
+        _video_stream_for_full_decode(container, threads)
         frames = _decode_sequential(container, np.unique(indices), size)
     finally:
         container.close()
@@ -327,11 +333,7 @@ def iter_frames(path: str | os.PathLike, *, size=None, threads: int = 0) -> Iter
     """
     container = _open(path)
     try:
-        stream = container.streams.video[0]
-        if threads:
-            stream.thread_count = threads
-        else:
-            stream.thread_type = "AUTO"
+        stream = _video_stream_for_full_decode(container, threads)
         try:
             for frame in container.decode(stream):
                 yield _to_rgb(frame, size)

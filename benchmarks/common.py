@@ -201,7 +201,8 @@ def machine_info() -> dict[str, Any]:
         "cpu": _cpu_model(),
         "logical_cpus": os.cpu_count(),
         "cpu_isa": torch.backends.cpu.get_cpu_capability(),
-        "bf16_native": "avx512_bf16" in flags or "amx_bf16" in flags,
+        "bf16_isa": "avx512_bf16" in flags or "amx_bf16" in flags,
+        **_bf16_calibration(),
         "amx": "amx_tile" in flags,
         "memory_gib": round(_mem_gib(), 1),
         "torch_threads": torch.get_num_threads(),
@@ -219,6 +220,18 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+def _bf16_calibration() -> dict[str, Any]:
+    """What ``precision="auto"`` picks on this CPU and the measured bf16/fp32 speed behind it
+    (measured afresh, so the benchmark never reports a stale cached decision)."""
+    try:
+        from vidnets.utils.device import cpu_bf16_calibration
+    except ImportError:  # an old vidnets in a benchmark-only environment
+        return {}
+    record = cpu_bf16_calibration(refresh=True)
+    return {"auto_bf16": record["native_bf16"], "bf16_speedup": record.get("speedup"),
+            "bf16_decision": record.get("source")}
+
+
 def _allocator() -> str:
     preload = os.environ.get("LD_PRELOAD", "")
     if "tcmalloc" in preload:
@@ -232,8 +245,13 @@ def machine_markdown(info: Mapping[str, Any] | None = None) -> str:
     """One paragraph naming the machine and versions, for the top of a result section."""
     i = dict(info or machine_info())
     cpu = f"{i['cpu']}, {i['logical_cpus']} logical CPUs ({i['cpu_isa']}"
-    cpu += ", native bf16" if i.get("bf16_native") else ", no native bf16"
-    cpu += ", AMX)" if i.get("amx") else ")"
+    cpu += ", AVX-512 BF16" if i.get("bf16_isa") else ", no bf16 instructions"
+    cpu += ", AMX" if i.get("amx") else ""
+    if i.get("bf16_speedup") is not None:
+        cpu += f"; bf16 Conv3d {i['bf16_speedup']:.2f}× fp32 as measured at start-up"
+    if "auto_bf16" in i:
+        cpu += f", so precision auto = {'bf16' if i['auto_bf16'] else 'fp32'}"
+    cpu += ")"
     libs = [f"torch {i['torch']}"]
     if i.get("onednn"):
         libs.append(f"oneDNN {i['onednn']}")

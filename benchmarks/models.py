@@ -12,10 +12,11 @@ that the full run fits in about ten minutes on 2 cores.
 Settings, timed round-robin in one process for each model:
 
 * ``fp32 NCDHW`` — PyTorch's and most toolkits' default: fp32, contiguous NCDHW, BN unfused.
-* ``fp32 fast`` — channels-last 3D and Conv+BN folding (eval), channels-last (train), still fp32.
+* ``fp32 fast`` — channels-last 3D, oneDNN 3D convolutions at every batch size, and Conv+BN
+  folding (eval), still fp32.
 * ``bf16 fast`` — the above plus bf16 autocast: the vidnets default where bf16 pays off (CUDA,
-  AMX, AVX-512 BF16 on AMD; ``precision="auto"`` in ``vidnets.engine.fastpath``), else
-  ``fp32 fast`` is the default. The report names which one applies.
+  and CPUs where it measured faster than fp32 at start-up; ``precision="auto"`` in
+  ``vidnets.engine.fastpath``), else ``fp32 fast`` is the default. The report names which one applies.
 * ``bf16 fast + compile`` (eval, models named by ``--compile``) — ``torch.compile`` with
   inductor freezing; the cold compile time is reported.
 
@@ -121,14 +122,14 @@ def train_runner(model: nn.Module, x: torch.Tensor, setting: str) -> Callable[[]
     """A no-argument callable running one SGD step (forward, cross-entropy, backward, update)."""
     import copy
 
-    from vidnets.engine.fastpath import prepare_for_training, to_channels_last, training_context
+    from vidnets.engine.fastpath import prepare_model, to_channels_last, training_context
 
     model = copy.deepcopy(model).train()
     fast = setting != "fp32 NCDHW"
     dtype = torch.bfloat16 if setting.startswith("bf16") else None
     device = x.device
     if fast:
-        prepare_for_training(model, device)
+        prepare_model(model, device)
         x = to_channels_last(x)
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
     with torch.no_grad():

@@ -20,7 +20,8 @@ Settings per input (8×112² and 16×112²), batch (1 and 8) and mode (eval, tra
   what the settings are worth on their own. ``--precision bf16`` forces bf16 for both.
 * ``vidnets fp32 NCDHW`` — our model at torchvision's settings (control: should tie).
 * ``vidnets default`` — ``prepare_for_inference(model)`` / the trainer's fast path
-  (``precision="auto"``: bf16 where it beats fp32 — CUDA, AMX, AVX-512 BF16 on AMD — else fp32).
+  (``precision="auto"``: bf16 on CUDA and on CPUs where it measured faster than fp32, else fp32),
+  which also runs batch-1 3D convolutions on oneDNN (``use_onednn_conv3d``).
 """
 
 from __future__ import annotations

@@ -108,3 +108,44 @@ def test_flow_recipe_train_test_predict(tmp_path, capsys):
     capsys.readouterr()
     assert main(["predict", str(out / "last.pt"), str(unseen)]) != 0
     assert "vidnets flow extract" in capsys.readouterr().err  # says how to make the missing flow
+
+
+def test_multitask_train_test_predict(tiny_videos, tmp_path, capsys):
+    """Two-Stream multi-task learning from the command line: one trunk, a head per dataset, each
+    tested on its own split; `test` and `predict` use the head `multitask.eval_task` names."""
+    import torch
+
+    from vidnets.data.synthetic import generate_dataset
+
+    other = generate_dataset(tmp_path / "other", num_classes=3, videos_per_class=4, frames=24, size=24, seed=1)
+    out = tmp_path / "run"
+    sets = {
+        "data.root": tiny_videos, "multitask.tasks": f"{{first: {{}}, second: {{root: {other}}}}}",
+        "model.kwargs": "{input_size: 64, dropout: 0.5}", "data.batch_size": 4, "data.num_workers": 0,
+        "optim.accumulate": 1, "data.train_kwargs": "{size: 72, crop: 64}",
+        "data.test_kwargs": "{size: 72, crop: 64, views: 2, crops: 1}", "train.epochs": 1, "train.max_iters": "null",
+        "train.progress": "false", "train.tensorboard": "false", "test.view_chunk": 2,
+    }
+    args = ["train", "two_stream_spatial", "--out", str(out)]
+    for k, v in sets.items():
+        args += ["--set", f"{k}={v}"]
+    assert main(args) == 0
+    for task, videos in (("first", 2), ("second", 3)):
+        assert json.loads((out / f"test_{task}_metrics.json").read_text())["videos"] == videos
+    header = (out / "epochs.csv").read_text().splitlines()[0]
+    assert "test_first_video_top1" in header and "test_second_video_top1" in header
+
+    state = torch.load(out / "last.pt", weights_only=True)
+    assert {k: len(v) for k, v in state["task_classes"].items()} == {"first": 2, "second": 3}
+    assert state["model"]["heads.second.weight"].shape == (3, 2048)
+
+    assert main(["test", str(out / "last.pt"), "--out", str(tmp_path / "t"), "--set", "multitask.eval_task=second"]) == 0
+    assert json.loads((tmp_path / "t" / "test_metrics.json").read_text())["videos"] == 3
+    capsys.readouterr()
+    video = str(next(other.glob("*/*.avi")))
+    assert main(["predict", str(out / "last.pt"), video, "--topk", "5", "--set", "multitask.eval_task=second"]) == 0
+    assert len(capsys.readouterr().out.splitlines()[1:]) == 3  # the second head: 3 classes
+
+    capsys.readouterr()
+    assert main(args[:4] + ["--set", "model.name=res3d10", *args[4:]]) != 0
+    assert "multi-task learning needs a model with task heads (two_stream_spatial" in capsys.readouterr().err

@@ -66,3 +66,30 @@ def test_bad_yaml_file_names_the_file(tmp_path: Path):
         load_config(bad)
     with pytest.raises(ConfigError, match="no such file or recipe"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_multitask_recipe_and_task_config():
+    from vidnets.engine.config import eval_task, task_config, task_names
+
+    cfg = load_config("two_stream_multitask", ["multitask.tasks.hmdb51.root=/data/hmdb51",
+                                               "data.root=/data/UCF-101"])
+    assert task_names(cfg) == ["ucf101", "hmdb51"] and eval_task(cfg) == "hmdb51"
+    hmdb = task_config(cfg, "hmdb51")
+    assert (hmdb.data.layout, hmdb.data.root, hmdb.data.recipe) == ("hmdb51", "/data/hmdb51", "two_stream_temporal")
+    assert task_config(cfg, "ucf101").data.root == "/data/UCF-101"
+    assert eval_task(load_config("res3d")) is None
+
+
+@pytest.mark.parametrize("override, message", [
+    (["multitask.tasks={a: {}}"], r"multitask\.tasks: expected at least two tasks"),
+    (["multitask.tasks={a: {}, b: {rooot: x}}"], r"unknown key multitask\.tasks\.b\.rooot; allowed keys"),
+    (["multitask.tasks={a: {}, b: {layout: youtube}}"], r"multitask\.tasks\.b\.layout: expected one of ucf101"),
+    (["multitask.tasks={a: {}, b: {split: two}}"], r"multitask\.tasks\.b\.split: expected int"),
+    (["multitask.tasks={a: {}, b: {}}", "multitask.mixing=[1]"], r"multitask\.mixing: expected 2 non-negative"),
+    (["multitask.tasks={a: {}, b: {}}", "multitask.mixing=sometimes"], r"multitask\.mixing: expected proportional"),
+    (["multitask.tasks={a: {}, b: {}}", "multitask.eval_task=c"], r"multitask\.eval_task: expected one of a, b"),
+    (["multitask.eval_task=a"], r"multitask\.eval_task: 'a' given, but multitask\.tasks is empty"),
+])
+def test_multitask_errors_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("two_stream_spatial", override)

@@ -15,7 +15,7 @@ from vidnets.engine.fastpath import (
     model_to_channels_last,
     parity_check,
     prepare_for_inference,
-    prepare_for_training,
+    prepare_model,
     resolve_precision,
     to_channels_last,
     training_context,
@@ -179,7 +179,7 @@ def test_grad_scaler_only_for_fp16():
 def test_training_fast_path_step_learns():
     """A bf16 + channels-last training step runs, keeps fp32 weights and reduces the loss."""
     torch.manual_seed(0)
-    model = prepare_for_training(TinyNet(classes=3), "cpu")
+    model = prepare_model(TinyNet(classes=3), "cpu")
     assert model.stem[0].weight.is_contiguous(memory_format=torch.channels_last_3d)
     opt = torch.optim.SGD(model.parameters(), lr=0.5)
     x, y = to_channels_last(_x(batch=6)), torch.tensor([0, 1, 2, 0, 1, 2])
@@ -261,3 +261,71 @@ def test_compiled_inference_matches_and_reports_compile_time():
     assert fast.compile_seconds is not None and fast.compile_seconds > 0
     report = parity_check(model, fast, x)
     assert report.ok, report
+
+
+# -- oneDNN 3D convolutions at batch 1 ------------------------------------------------------------
+def test_batch1_conv3d_is_one_pytorch_would_not_send_to_onednn():
+    """The reason OneDNNConv3d exists: PyTorch's dispatcher picks its slow 3D kernel here."""
+    x, w = torch.randn(1, 128, 4, 28, 28), torch.randn(128, 128, 3, 3, 3)
+    backend = torch._C._select_conv_backend(x, w, None, [1] * 3, [1] * 3, [1] * 3, False, [0] * 3, 1, None)
+    if "Mkldnn" in str(backend):
+        pytest.skip(f"this torch build already sends batch-1 3D convs to oneDNN ({backend})")
+    assert "Slow3d" in str(backend)
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_onednn_conv3d_matches_conv3d_values_and_grads(batch, channels_last):
+    from vidnets.engine.fastpath import OneDNNConv3d, use_onednn_conv3d
+
+    torch.manual_seed(0)
+    ref = nn.Conv3d(16, 24, (3, 3, 3), stride=(1, 2, 2), padding=1, dilation=1)
+    fast = use_onednn_conv3d(nn.Sequential(nn.Conv3d(16, 24, (3, 3, 3), stride=(1, 2, 2), padding=1)))[0]
+    fast.load_state_dict(ref.state_dict())
+    assert type(fast) is OneDNNConv3d and list(fast.state_dict()) == ["weight", "bias"]
+    x = torch.randn(batch, 16, 4, 14, 14)
+    if channels_last:
+        x, _ = to_channels_last(x), model_to_channels_last(fast)
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    y1, y2 = ref(x1), fast(x2)
+    torch.testing.assert_close(y2, y1, rtol=1e-5, atol=1e-5)
+    y1.square().sum().backward()
+    y2.square().sum().backward()
+    torch.testing.assert_close(x2.grad, x1.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(fast.weight.grad, ref.weight.grad, rtol=1e-4, atol=1e-3)
+
+
+def test_onednn_conv3d_under_bf16_autocast_and_fallbacks():
+    from vidnets.engine.fastpath import use_onednn_conv3d
+
+    torch.manual_seed(0)
+    x = torch.randn(1, 8, 4, 10, 10)
+    ref = nn.Conv3d(8, 8, 3, padding=1)
+    fast = use_onednn_conv3d(nn.Sequential(nn.Conv3d(8, 8, 3, padding=1)))[0]
+    fast.load_state_dict(ref.state_dict())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y1, y2 = ref(x), fast(x)
+    assert y2.dtype == y1.dtype == torch.bfloat16
+    torch.testing.assert_close(y2.float(), y1.float(), rtol=2e-2, atol=2e-2)
+    # what oneDNN's direct entry does not cover goes through nn.Conv3d's own path
+    for kwargs in ({"padding": "same"}, {"padding": 1, "padding_mode": "replicate"}):
+        ref = nn.Conv3d(8, 8, 3, **kwargs).double()
+        fast = use_onednn_conv3d(nn.Sequential(nn.Conv3d(8, 8, 3, **kwargs)))[0]
+        fast.load_state_dict(ref.state_dict())
+        fast.double()
+        torch.testing.assert_close(fast(x.double()), ref(x.double()))
+    with torch.no_grad():
+        assert fast(x[0].double()).shape == (8, 4, 10, 10)  # unbatched input
+
+
+def test_onednn_routing_skips_compile_and_keeps_folding():
+    from vidnets.engine.fastpath import OneDNNConv3d
+    from vidnets.models import create
+
+    model = _randomize_bn(create("res3d10", num_classes=5, width=4)).eval()
+    fast = prepare_for_inference(model, precision="fp32")
+    assert len(fast.folded) > 0
+    assert all(type(m) is not nn.Conv3d for m in fast.module.modules())
+    assert any(isinstance(m, OneDNNConv3d) for m in fast.module.modules())
+    assert not any(isinstance(m, OneDNNConv3d) for m in model.modules())  # the original is untouched
+    assert parity_check(model, fast, torch.randn(1, 3, 4, 32, 32)).ok

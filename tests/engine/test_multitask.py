@@ -113,3 +113,34 @@ def test_fit_multitask_learns_both_tasks():
             ds = data.datasets[task]
             accuracy = (model(ds.x)[head].argmax(1) == ds.labels).float().mean()
             assert accuracy > 0.9
+
+
+def test_mixed_sampler_shards_like_distributed_sampler_and_skips():
+    tasks = [0] * 30 + [1] * 11
+    whole = list(MixedTaskSampler(tasks, seed=3))
+    ranks = [MixedTaskSampler(tasks, seed=3, num_replicas=2, rank=r) for r in (0, 1)]
+    parts = [list(s) for s in ranks]
+    assert [len(p) for p in parts] == [20, 20] and [len(s) for s in ranks] == [20, 20]
+    assert parts[0] == whole[0::2][:20] and parts[1] == whole[1::2][:20]
+    assert not set(parts[0]) & set(parts[1])
+    ranks[1].skip = 7
+    assert len(ranks[1]) == 13 and list(ranks[1]) == parts[1][7:]
+    with pytest.raises(ValueError, match="rank 2 outside 0..1"):
+        MixedTaskSampler(tasks, num_replicas=2, rank=2)
+
+
+def test_task_view_scores_one_head():
+    from vidnets.engine.multitask import TaskView, multitask_correct
+    from vidnets.models.two_stream import two_stream_spatial
+
+    model = two_stream_spatial(heads={"a": 3, "b": 5}, input_size=64).eval()
+    x = torch.randn(2, 3, 64, 64)
+    view = TaskView(model, "b")
+    with torch.no_grad():
+        assert torch.equal(view(x), model(x)["b"])
+    assert view.default_input == (3, 64, 64)
+    with pytest.raises(KeyError, match="no task head 'c'; heads: a, b"):
+        TaskView(model, "c")
+    logits = {"a": torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]), "b": torch.eye(5)[:2]}
+    # row 0 is task a (label 1: right), row 1 is task b (label 0: wrong, head b says 1)
+    assert int(multitask_correct(logits, torch.tensor([1, 0]), torch.tensor([0, 1]))) == 1

@@ -12,10 +12,10 @@ import torch
 from torch import nn
 
 from vidnets.engine.checkpoint import read_checkpoint
-from vidnets.engine.config import Config, ConfigError
+from vidnets.engine.config import Config, ConfigError, eval_task, task_config, task_names
 
-__all__ = ["FLOW_RECIPES", "load_records", "build_datasets", "build_test_dataset", "build_model",
-           "load_pretrained", "model_from_checkpoint", "holdout_split"]
+__all__ = ["FLOW_RECIPES", "load_records", "build_datasets", "build_multitask_datasets", "build_test_dataset",
+           "build_model", "load_pretrained", "model_from_checkpoint", "select_task", "holdout_split"]
 
 FLOW_RECIPES = ("two_stream_temporal", "tsn_flow")
 
@@ -81,6 +81,30 @@ def build_datasets(cfg: Config, *, with_test: bool = True):
     return train_set, test_set, classes
 
 
+def build_multitask_datasets(cfg: Config, *, with_test: bool = True):
+    """Multi-task data: ``(MultiTaskDataset, {task: test_set} or None, {task: class_names})``.
+
+    Each task's dataset is built exactly as a single-task run on ``task_config(cfg, task)`` would
+    build it; the training sets are joined in head order, so a sample's ``task`` is its head.
+    """
+    from vidnets.engine.multitask import MultiTaskDataset
+
+    train_sets, test_sets, classes = [], {}, {}
+    for task in task_names(cfg)[1:]:
+        if not cfg.multitask.tasks[task].get("root"):
+            raise ConfigError(f"multitask.tasks.{task}.root: expected this task's dataset folder, found none "
+                              "(only the first task may use data.root)")
+    for task in task_names(cfg):
+        try:
+            train_set, test_set, names = build_datasets(task_config(cfg, task), with_test=with_test)
+        except ConfigError as e:
+            raise ConfigError(f"multitask task {task}: {e}") from None
+        train_sets.append(train_set)
+        test_sets[task] = test_set
+        classes[task] = names
+    return MultiTaskDataset(train_sets), (test_sets if with_test else None), classes
+
+
 def build_test_dataset(cfg: Config, records: list | None = None, **extra):
     """The test-protocol dataset of ``cfg`` (for ``records`` if given, else the test subset)."""
     classes = None
@@ -89,13 +113,22 @@ def build_test_dataset(cfg: Config, records: list | None = None, **extra):
     return _dataset(cfg, records, train=False, **extra), classes
 
 
-def build_model(cfg: Config, num_classes: int) -> tuple[nn.Module, dict]:
-    """The model of ``cfg.model`` with ``num_classes`` outputs; returns it and its builder kwargs."""
-    from vidnets.models import create, list_models
+def build_model(cfg: Config, num_classes: int, heads: dict[str, int] | None = None) -> tuple[nn.Module, dict]:
+    """The model of ``cfg.model`` with ``num_classes`` outputs, or one head per task (``heads``:
+    ``{task: classes}``, for multi-task learning); returns it and its builder kwargs."""
+    import inspect
+
+    from vidnets.models import create, list_models, model_info
 
     if cfg.model.name not in list_models():
         raise ConfigError(f"model.name: unknown model {cfg.model.name!r}; available: {', '.join(list_models())}")
     kwargs = dict(cfg.model.kwargs)
+    if heads:
+        if "heads" not in inspect.signature(model_info(cfg.model.name).builder).parameters:
+            with_heads = [m for m in list_models() if "heads" in inspect.signature(model_info(m).builder).parameters]
+            raise ConfigError(f"multitask.tasks: model {cfg.model.name} has a single classifier; multi-task "
+                              f"learning needs a model with task heads ({', '.join(with_heads)})")
+        kwargs["heads"] = dict(heads)
     try:
         model = create(cfg.model.name, num_classes=num_classes, **kwargs)
     except TypeError as e:
@@ -139,3 +172,21 @@ def model_from_checkpoint(path: str | Path, device: torch.device | str = "cpu") 
     model = create(state["model_name"], num_classes=len(classes), **state.get("model_kwargs", {}))
     model.load_state_dict(state["model"])
     return model.to(device).eval(), state
+
+
+def select_task(model: nn.Module, state: dict, cfg: Config) -> tuple[nn.Module, Config, list[str]]:
+    """What testing a checkpoint means: ``(model, data config, class names)``.
+
+    A single-task checkpoint is returned as is. For a multi-task one, ``multitask.eval_task``
+    (default: the first task) picks the head; the model is viewed through that head and the
+    config's ``data`` is that task's dataset.
+    """
+    task = eval_task(cfg)
+    task_classes = state.get("task_classes") or {}
+    if task is None or not task_classes:
+        return model, cfg, list(state.get("class_names") or [])
+    from vidnets.engine.multitask import TaskView
+
+    if task not in task_classes:
+        raise ValueError(f"multitask.eval_task {task!r}: the checkpoint has heads {', '.join(task_classes)}")
+    return TaskView(model, task), task_config(cfg, task), list(task_classes[task])

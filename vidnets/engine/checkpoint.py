@@ -75,8 +75,11 @@ def seed_everything(seed: int) -> None:
 def save_checkpoint(path: str | Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None,
                     scheduler: Any = None, scaler: Any = None, epoch: int = 0, step: int = 0,
                     batch_in_epoch: int = 0, config: dict | None = None, class_names: list[str] | None = None,
-                    model_name: str = "", model_kwargs: dict | None = None, metrics: dict | None = None) -> Path:
-    """Write a checkpoint atomically (temp file + rename): a crash never leaves a half-written file."""
+                    model_name: str = "", model_kwargs: dict | None = None, metrics: dict | None = None,
+                    task_classes: dict[str, list[str]] | None = None) -> Path:
+    """Write a checkpoint atomically (temp file + rename): a crash never leaves a half-written file.
+
+    ``task_classes`` (multi-task runs) maps each head to its class names."""
     state = {
         "format": FORMAT,
         "model": unwrap_model(model).state_dict(),
@@ -92,6 +95,7 @@ def save_checkpoint(path: str | Path, *, model: torch.nn.Module, optimizer: torc
         "model_name": model_name,
         "model_kwargs": dict(model_kwargs or {}),
         "metrics": dict(metrics or {}),
+        "task_classes": {task: list(names) for task, names in (task_classes or {}).items()},
     }
     path = Path(path)
     atomic_torch_save(state, path)

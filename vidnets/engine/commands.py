@@ -69,8 +69,8 @@ def _fail(message: str) -> int:
 def _train(args: argparse.Namespace) -> int:
     from vidnets.data.datasets import collate_skip_bad
     from vidnets.engine import distributed
-    from vidnets.engine.build import build_datasets, build_model
-    from vidnets.engine.config import ConfigError, load_config
+    from vidnets.engine.build import build_datasets, build_model, build_multitask_datasets
+    from vidnets.engine.config import ConfigError, eval_task, load_config
     from vidnets.engine.evaluate import format_metrics
     from vidnets.engine.train import Trainer
 
@@ -78,8 +78,14 @@ def _train(args: argparse.Namespace) -> int:
         overrides = list(args.set) + ([f"train.out_dir={args.out}"] if args.out else [])
         cfg = load_config(args.config, overrides)
         info = distributed.setup(cfg.train.device)
-        train_set, test_set, classes = build_datasets(cfg, with_test=cfg.train.eval_every >= 0)
-        model, kwargs = build_model(cfg, len(classes))
+        with_test = cfg.train.eval_every >= 0
+        if cfg.multitask.tasks:
+            train_set, test_set, classes = build_multitask_datasets(cfg, with_test=with_test)
+            heads = {task: len(names) for task, names in classes.items()}
+            model, kwargs = build_model(cfg, heads[eval_task(cfg)], heads=heads)
+        else:
+            train_set, test_set, classes = build_datasets(cfg, with_test=with_test)
+            model, kwargs = build_model(cfg, len(classes))
     except (ConfigError, FileNotFoundError) as e:
         return _fail(str(e))
     resume = args.resume
@@ -106,27 +112,27 @@ def _test(args: argparse.Namespace) -> int:
 
     from vidnets.data.datasets import collate_skip_bad
     from vidnets.engine import distributed
-    from vidnets.engine.build import build_test_dataset, model_from_checkpoint
+    from vidnets.engine.build import build_test_dataset, model_from_checkpoint, select_task
     from vidnets.engine.config import ConfigError, load_config
     from vidnets.engine.evaluate import evaluate, format_metrics, write_report
-    from vidnets.engine.fastpath import model_to_channels_last
+    from vidnets.engine.fastpath import prepare_model
     from vidnets.engine.train import uses_channels_last
     from vidnets.utils.device import autocast_dtype
 
     try:
         model, state = model_from_checkpoint(args.checkpoint)
         cfg = load_config(state["config"], args.set)
+        model, cfg, trained_classes = select_task(model, state, cfg)
         info = distributed.setup(cfg.train.device)
         model = model.to(info.device)
         test_set, classes = build_test_dataset(cfg)
     except (ConfigError, FileNotFoundError, ValueError) as e:
         return _fail(str(e))
-    if classes != state["class_names"]:
+    if classes != trained_classes:
         return _fail(f"the test data has {len(classes)} classes {classes[:5]}… but the checkpoint was trained on "
-                     f"{len(state['class_names'])} {state['class_names'][:5]}…")
+                     f"{len(trained_classes)} {trained_classes[:5]}…")
     channels_last = cfg.train.channels_last and uses_channels_last(model)
-    if channels_last:
-        model = model_to_channels_last(model)
+    model = prepare_model(model, info.device, channels_last=channels_last)
     shard = Subset(test_set, list(range(info.rank, len(test_set), info.world_size)))
     loader = DataLoader(shard, batch_size=cfg.test.batch_size, num_workers=cfg.data.num_workers,
                         collate_fn=collate_skip_bad)

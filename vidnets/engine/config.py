@@ -37,7 +37,7 @@ import yaml
 
 __all__ = [
     "ConfigError", "ModelConfig", "DataConfig", "OptimConfig", "ScheduleConfig", "TrainConfig",
-    "TestConfig", "Config", "load_config", "config_from_dict", "config_to_dict", "apply_overrides",
+    "TestConfig", "MultiTaskConfig", "Config", "load_config", "task_config", "task_names", "eval_task", "config_from_dict", "config_to_dict", "apply_overrides",
     "parse_override", "find_recipe", "CONFIG_DIR",
 ]
 
@@ -145,6 +145,35 @@ class TestConfig:
     dump_scores: bool = True
 
 
+#: per-task keys of ``multitask.tasks.<name>``: each overlays the same key of ``data``
+TASK_DATA_KEYS = ("layout", "root", "annotations", "split", "train_subset", "test_subset", "flow_root")
+
+
+@dataclass
+class MultiTaskConfig:
+    """Two-Stream multi-task learning ``[P:TS §4]``: one trunk, one softmax head per dataset.
+
+    ``tasks`` maps head names, in head order, to the dataset each trains on; a task's keys
+    (``layout``, ``root``, ``annotations``, ``split``, ``train_subset``, ``test_subset``,
+    ``flow_root``) overlay ``data``, so the first task usually needs none::
+
+        multitask:
+          tasks:
+            ucf101: {}                                    # data.layout / data.root as set
+            hmdb51: {layout: hmdb51, root: /data/hmdb51, annotations: /data/hmdb51_splits}
+
+    Empty ``tasks`` means ordinary single-dataset training. ``mixing`` sets each dataset's share
+    of a batch stream (:func:`vidnets.engine.multitask.task_probabilities`): ``proportional``
+    (default: every video once per epoch), ``balanced``, or a list of weights in task order.
+    ``eval_task`` names the head whose test metrics are the run's ``test_*`` figures and which
+    ``vidnets test`` / ``vidnets predict`` use (default: the first task).
+    """
+
+    tasks: dict = field(default_factory=dict)
+    mixing: Union[str, list] = "proportional"
+    eval_task: Union[str, None] = None
+
+
 @dataclass
 class Config:
     recipe: str = "custom"
@@ -156,6 +185,7 @@ class Config:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     test: TestConfig = field(default_factory=TestConfig)
+    multitask: MultiTaskConfig = field(default_factory=MultiTaskConfig)
 
 
 # -- parsing ----------------------------------------------------------------------------------
@@ -237,6 +267,62 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"optim.accumulate: expected an int >= 1, found {cfg.optim.accumulate}")
     if cfg.test.view_chunk < 1:
         raise ConfigError(f"test.view_chunk: expected an int >= 1, found {cfg.test.view_chunk}")
+    _validate_multitask(cfg.multitask)
+
+
+def _validate_multitask(mt: MultiTaskConfig) -> None:
+    if not mt.tasks:
+        if mt.eval_task is not None:
+            raise ConfigError(f"multitask.eval_task: {mt.eval_task!r} given, but multitask.tasks is empty")
+        return
+    if len(mt.tasks) < 2:
+        raise ConfigError(f"multitask.tasks: expected at least two tasks (one head per dataset), found "
+                          f"{list(mt.tasks)}")
+    data_hints = typing.get_type_hints(DataConfig)
+    data_fields = {f.name: f for f in dataclasses.fields(DataConfig)}
+    for name, overlay in mt.tasks.items():
+        key = f"multitask.tasks.{name}"
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"multitask.tasks: task names must be non-empty strings, found {name!r}")
+        if overlay is None:
+            mt.tasks[name] = overlay = {}
+        if not isinstance(overlay, dict):
+            raise ConfigError(f"{key}: expected a mapping of data keys ({', '.join(TASK_DATA_KEYS)}), "
+                              f"found {overlay!r}")
+        for k, v in overlay.items():
+            if k not in TASK_DATA_KEYS:
+                raise ConfigError(f"unknown key {key}.{k}; allowed keys in {key}: {', '.join(TASK_DATA_KEYS)}")
+            overlay[k] = _check_value(f"{key}.{k}", v, data_hints[k], data_fields[k].metadata)
+    if isinstance(mt.mixing, str):
+        if mt.mixing not in ("proportional", "balanced"):
+            raise ConfigError(f"multitask.mixing: expected proportional, balanced or a list of "
+                              f"{len(mt.tasks)} weights; found {mt.mixing!r}")
+    elif len(mt.mixing) != len(mt.tasks) or not all(
+            isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0 for w in mt.mixing) \
+            or sum(mt.mixing) <= 0:
+        raise ConfigError(f"multitask.mixing: expected {len(mt.tasks)} non-negative weights (task order "
+                          f"{', '.join(mt.tasks)}), not all zero; found {mt.mixing!r}")
+    if mt.eval_task is not None and mt.eval_task not in mt.tasks:
+        raise ConfigError(f"multitask.eval_task: expected one of {', '.join(mt.tasks)}, found {mt.eval_task!r}")
+
+
+def task_names(cfg: Config) -> list[str]:
+    """The multi-task head names in order; empty for single-dataset training."""
+    return list(cfg.multitask.tasks)
+
+
+def eval_task(cfg: Config) -> str | None:
+    """The head that ``vidnets test`` / ``predict`` use and whose metrics a run reports (multi-task only)."""
+    names = task_names(cfg)
+    return (cfg.multitask.eval_task or names[0]) if names else None
+
+
+def task_config(cfg: Config, task: str) -> Config:
+    """``cfg`` with ``data`` overlaid by ``multitask.tasks[task]``: the config of that task's dataset."""
+    if task not in cfg.multitask.tasks:
+        raise ConfigError(f"multitask task {task!r}: expected one of {', '.join(cfg.multitask.tasks) or 'none'}")
+    data = dataclasses.replace(cfg.data, **cfg.multitask.tasks[task])
+    return dataclasses.replace(cfg, data=data)
 
 
 def config_from_dict(data: dict) -> Config:

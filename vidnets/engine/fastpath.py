@@ -18,8 +18,8 @@ Inference::
 
 Training (the trainer uses these)::
 
-    model = prepare_for_training(model, device)    # to(device) + channels-last weights
-    dtype = resolve_precision(device, "auto")      # bf16 where it pays off (CUDA, AMX, AMD), else None
+    model = prepare_model(model, device)           # to(device), channels-last, oneDNN convs
+    dtype = resolve_precision(device, "auto")      # bf16 where it pays off (CUDA; CPUs: measured), else None
     scaler = grad_scaler(device, dtype)            # enabled only for fp16
     for x, y in loader:
         x = to_channels_last(x.to(device, non_blocking=True))
@@ -27,11 +27,22 @@ Training (the trainer uses these)::
             loss = criterion(model(x), y)
         scaler.scale(loss).backward(); scaler.step(opt); scaler.update()
 
-``precision`` is ``"auto"`` (bf16 on CUDA with bf16 support, fp16 on older CUDA, bf16 on CPUs
-where it is faster than fp32 — AMX, or AVX-512 BF16 on AMD Zen 4/5 — and fp32 elsewhere,
-including Intel AVX-512 BF16 without AMX, where bf16 runs no faster than fp32 and the casts
-make it slower; see ``vidnets.utils.device.cpu_has_native_bf16``), ``"fp32"``, ``"bf16"`` or
-``"fp16"`` (CUDA only).
+``precision`` is ``"auto"``, ``"fp32"``, ``"bf16"`` or ``"fp16"`` (CUDA only). ``"auto"`` is bf16
+on CUDA with bf16 support, fp16 on older CUDA, and on a CPU bf16 only where it was *measured*
+faster than fp32: the first use times one Conv3d both ways (0.2–0.5 s; skipped on CPUs without
+AVX-512 BF16 or AMX) and caches the answer per CPU, torch version and thread count in
+``~/.cache/vidnets/cpu_precision.json``. Vendor flags do not predict it: Intel AVX-512 BF16
+without AMX runs bf16 slower than fp32 (0.6–0.8×), AMD Zen 4/5 and AMX 2–3× faster.
+``VIDNETS_CPU_BF16=1`` (bf16) or ``=0`` (fp32) forces the choice; see
+``vidnets.utils.device.cpu_bf16_calibration`` for the record and the cache location.
+
+Batch-1 3D convolutions: PyTorch's CPU dispatcher sends a Conv3d whose input has batch 1 and
+N·C·T·H ≤ 20480 (every res3d18 layer after ``conv2_x`` at 8×112², most of C3D's) to its own
+``slow_conv3d`` (im2col + GEMM) instead of oneDNN; oneDNN runs those layers 1.7–4× faster here
+(128 ch at 4×28², fp32: 27 ms → 7 ms). :func:`use_onednn_conv3d` makes every ``nn.Conv3d`` call
+oneDNN directly on the CPU (fp32 and bf16; anything else falls back to ``F.conv3d``); it is part of
+:func:`prepare_for_inference` and :func:`prepare_model` and costs nothing at larger batches,
+where the dispatcher picks oneDNN anyway.
 
 Conv+BN folding (inference only: it bakes BN's running statistics into the convolution) finds
 every convolution whose output goes only into a BatchNorm, by tracing the forward with
@@ -84,8 +95,9 @@ from vidnets.utils.device import autocast as _autocast
 from vidnets.utils.device import autocast_dtype
 
 __all__ = [
-    "resolve_precision", "precision_name", "to_channels_last", "model_to_channels_last",
-    "training_context", "prepare_for_training", "grad_scaler", "find_conv_bn_pairs",
+    "resolve_precision", "precision_name", "to_channels_last", "model_to_channels_last", "OneDNNConv3d",
+    "use_onednn_conv3d",
+    "training_context", "prepare_model", "grad_scaler", "find_conv_bn_pairs",
     "fold_batchnorm", "InferenceModel", "prepare_for_inference", "ParityReport", "parity_check",
     "PARITY_TOLERANCE",
 ]
@@ -143,6 +155,40 @@ def model_to_channels_last(model: nn.Module) -> nn.Module:
     return model
 
 
+class OneDNNConv3d(nn.Conv3d):
+    """``nn.Conv3d`` that runs oneDNN on the CPU whatever the batch size (see the module docstring).
+
+    Same parameters, state dict and results (fp32: equal up to summation order) as ``nn.Conv3d``;
+    under CPU autocast it computes in the autocast dtype, as ``F.conv3d`` would. CUDA, fp16,
+    string padding, non-zero padding modes and unbatched inputs take ``nn.Conv3d``'s own path.
+    """
+
+    def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        if input.device.type != "cpu" or input.dim() != 5 or self.padding_mode != "zeros" \
+                or isinstance(self.padding, str) or not torch.backends.mkldnn.is_available():
+            return super()._conv_forward(input, weight, bias)
+        if torch.is_autocast_enabled("cpu"):
+            dtype = torch.get_autocast_dtype("cpu")
+            input, weight = input.to(dtype), weight.to(dtype)
+            bias = bias.to(dtype) if bias is not None else None
+        if input.dtype not in (torch.float32, torch.bfloat16) or weight.dtype != input.dtype:
+            return super()._conv_forward(input, weight, bias)
+        return torch.ops.aten.mkldnn_convolution(input, weight, bias, self.padding, self.stride, self.dilation,
+                                                 self.groups)
+
+
+def use_onednn_conv3d(model: nn.Module) -> nn.Module:
+    """Make every plain ``nn.Conv3d`` of ``model`` an :class:`OneDNNConv3d`, in place.
+
+    Only the class changes (parameters keep their identity, so an optimizer built before stays
+    valid). Call it after anything that traces the model with ``torch.fx`` (Conv+BN folding).
+    """
+    for module in model.modules():
+        if type(module) is nn.Conv3d:
+            module.__class__ = OneDNNConv3d
+    return model
+
+
 def training_context(device: torch.device | str, precision: str | torch.dtype | None = "auto") -> ContextManager:
     """Autocast for a training (or eval) step: ``precision`` is a name or a dtype from
     :func:`resolve_precision`; fp32 gives a no-op context."""
@@ -153,16 +199,21 @@ def training_context(device: torch.device | str, precision: str | torch.dtype | 
     return _autocast(device, dtype)
 
 
-def prepare_for_training(model: nn.Module, device: torch.device | str, *, channels_last: bool = True) -> nn.Module:
-    """Move ``model`` to ``device`` and (by default) to channels-last weights, in place.
+def prepare_model(model: nn.Module, device: torch.device | str, *, channels_last: bool = True,
+                  onednn: bool = True) -> nn.Module:
+    """Move ``model`` to ``device`` and (by default) to channels-last weights and oneDNN 3D
+    convolutions (:func:`use_onednn_conv3d`), in place: the trainer's fast path, also used by
+    ``vidnets test`` and ``predict`` (which keep the model as trained: no folding).
 
-    Call it before creating the optimizer: the parameters keep their identity, but their
+    For training, call it before creating the optimizer: the parameters keep their identity, but their
     storage changes. Autocast is per step (:func:`training_context`); the weights and the
     optimizer state stay fp32.
     """
     model.to(torch.device(device))
     if channels_last:
         model_to_channels_last(model)
+    if onednn:
+        use_onednn_conv3d(model)
     return model
 
 
@@ -332,6 +383,7 @@ def prepare_for_inference(
     precision: str = "auto",
     channels_last: bool = True,
     fold_bn: bool = True,
+    onednn: bool = True,
     compile: bool = False,
     cast_weights: bool = True,
     device: torch.device | str | None = None,
@@ -345,6 +397,8 @@ def prepare_for_inference(
     precision : ``auto`` | ``fp32`` | ``bf16`` | ``fp16`` — autocast dtype (see :func:`resolve_precision`).
     channels_last : run convolutions on channels-last weights and inputs.
     fold_bn : fold Conv+BatchNorm pairs (listed in ``InferenceModel.folded``).
+    onednn : run 3D convolutions on oneDNN at every batch size (:func:`use_onednn_conv3d`); not
+        with ``compile``, where inductor lowers the convolutions itself.
     compile : ``torch.compile`` with inductor freezing; the first call compiles.
     cast_weights : with bf16/fp16, store convolution and linear weights (and feed the input) in
         that dtype instead of letting autocast cast every weight on every call; autocast stays on
@@ -369,6 +423,8 @@ def prepare_for_inference(
         model_to_channels_last(model)
     if cast_weights and dtype is not None:
         _cast_conv_and_linear(model, dtype)
+    if onednn and not compile:
+        use_onednn_conv3d(model)
     for p in model.parameters():
         p.requires_grad_(False)
     module: nn.Module = torch.compile(model) if compile else model

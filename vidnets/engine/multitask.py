@@ -24,7 +24,8 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 from torch.utils.data import Dataset, Sampler
 
-__all__ = ["MultiTaskDataset", "MixedTaskSampler", "task_probabilities", "multitask_step", "fit_multitask"]
+__all__ = ["MultiTaskDataset", "MixedTaskSampler", "TaskView", "task_probabilities", "multitask_step",
+           "multitask_correct", "fit_multitask"]
 
 
 class MultiTaskDataset(Dataset):
@@ -99,10 +100,15 @@ class MixedTaskSampler(Sampler[int]):
     its task is used up).
     ``num_samples`` defaults to the number of samples. ``set_epoch(e)`` reseeds (``seed + e``), so
     every epoch differs and runs reproduce.
+
+    With several processes (``num_replicas``, ``rank``, as DistributedSampler) every rank draws the
+    same epoch order and takes every ``num_replicas``-th index from ``rank`` on, each rank getting
+    ``num_samples // num_replicas``. ``skip`` drops that many indices from the start of this rank's
+    share (resuming part-way through an epoch, as the trainer's own sampler does).
     """
 
     def __init__(self, task_ids: Sequence[int], mixing: str | Sequence[float] = "proportional",
-                 num_samples: int | None = None, seed: int = 0) -> None:
+                 num_samples: int | None = None, seed: int = 0, num_replicas: int = 1, rank: int = 0) -> None:
         ids = torch.as_tensor(list(task_ids), dtype=torch.long)
         if ids.numel() == 0 or int(ids.min()) < 0:
             raise ValueError("MixedTaskSampler: task_ids must be non-empty, non-negative task indices")
@@ -112,13 +118,16 @@ class MixedTaskSampler(Sampler[int]):
             raise ValueError(f"MixedTaskSampler: some task has no samples (sizes {self.sizes})")
         self.probabilities = torch.tensor(task_probabilities(self.sizes, mixing), dtype=torch.double)
         self.num_samples = int(num_samples) if num_samples is not None else len(ids)
-        self.seed, self.epoch = seed, 0
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"MixedTaskSampler: rank {rank} outside 0..{num_replicas - 1}")
+        self.num_replicas, self.rank = num_replicas, rank
+        self.seed, self.epoch, self.skip = seed, 0, 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return self.num_samples
+        return max(self.num_samples // self.num_replicas - self.skip, 0)
 
     def _task_slots(self) -> torch.Tensor:
         """Each task's slots in one epoch: the exact ratio, rounded by largest remainder."""
@@ -129,6 +138,11 @@ class MixedTaskSampler(Sampler[int]):
         return torch.repeat_interleave(torch.arange(len(counts)), counts)
 
     def __iter__(self) -> Iterator[int]:
+        share = self.num_samples // self.num_replicas
+        order = list(self._epoch_order())[self.rank::self.num_replicas][:share]
+        return iter(order[self.skip:])
+
+    def _epoch_order(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         tasks = self._task_slots()[torch.randperm(self.num_samples, generator=generator)]
         orders = [m[torch.randperm(len(m), generator=generator)] for m in self.members]
@@ -139,6 +153,41 @@ class MixedTaskSampler(Sampler[int]):
                 orders[task], cursors[task] = members[torch.randperm(len(members), generator=generator)], 0
             yield int(orders[task][cursors[task]])
             cursors[task] += 1
+
+
+class TaskView(torch.nn.Module):
+    """One head of a multi-task model seen as a single-head classifier: ``model(x, task=task)``.
+
+    What testing and prediction use (they expect one logits tensor). Attribute look-ups the
+    engine makes (``default_input``, ``first_conv``…) fall through to the wrapped model.
+    """
+
+    def __init__(self, model: torch.nn.Module, task: str) -> None:
+        super().__init__()
+        tasks = getattr(model, "tasks", [])
+        if task not in tasks:
+            raise KeyError(f"no task head {task!r}; heads: {', '.join(tasks) or 'none (single head)'}")
+        self.model, self.task = model, task
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x, task=self.task)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self._modules["model"], name)
+
+
+def multitask_correct(logits_by_task: dict[str, torch.Tensor], labels: torch.Tensor,
+                      task_ids: torch.Tensor) -> torch.Tensor:
+    """Number of samples whose own head (``task_ids`` index into the heads' order) ranks the label first."""
+    correct = labels.new_zeros(())
+    for index, logits in enumerate(logits_by_task.values()):
+        mask = task_ids == index
+        if mask.any():
+            correct = correct + (logits.detach()[mask].argmax(1) == labels[mask]).sum()
+    return correct
 
 
 def multitask_step(model: torch.nn.Module, batch: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer,

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vidnets.engine.fastpath import model_to_channels_last
-from vidnets.engine.build import build_test_dataset, model_from_checkpoint
+from vidnets.engine.fastpath import prepare_model
+from vidnets.engine.build import build_test_dataset, model_from_checkpoint, select_task
 from vidnets.engine.config import load_config
 from vidnets.engine.evaluate import score_views
 from vidnets.engine.train import uses_channels_last
@@ -55,13 +55,12 @@ class Predictor:
 
     def __init__(self, checkpoint: str | Path, *, device: str = "auto", overrides: list[str] | tuple = ()):
         self.device = default_device(device)
-        self.model, state = model_from_checkpoint(checkpoint, self.device)
-        self.cfg = load_config(state["config"], overrides)
-        self.class_names = list(state["class_names"])
+        model, state = model_from_checkpoint(checkpoint, self.device)
+        # multi-task checkpoints: the head (and class names) of multitask.eval_task
+        self.model, self.cfg, self.class_names = select_task(model, state, load_config(state["config"], overrides))
         self.amp_dtype = autocast_dtype(self.device, self.cfg.train.precision)
         self.channels_last = self.cfg.train.channels_last and uses_channels_last(self.model)
-        if self.channels_last:
-            self.model = model_to_channels_last(self.model)
+        self.model = prepare_model(self.model, self.device, channels_last=self.channels_last)
 
     def _dataset(self, path: str | Path):
         from vidnets.data.datasets import VideoRecord

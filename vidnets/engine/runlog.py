@@ -20,15 +20,18 @@ EPOCH_FIELDS = ["epoch", "step", "train_loss", "train_acc", "test_loss", "test_c
 
 
 class RunLog:
-    def __init__(self, out_dir: str | Path, *, enabled: bool = True, tensorboard: bool = True, resume_step: int = 0):
+    def __init__(self, out_dir: str | Path, *, enabled: bool = True, tensorboard: bool = True, resume_step: int = 0,
+                 extra_epoch_fields: list[str] | tuple = ()):
+        """``extra_epoch_fields``: more ``epochs.csv`` columns (per-task test metrics of multi-task runs)."""
         self.out_dir = Path(out_dir)
         self.enabled = enabled
+        self.epoch_fields = EPOCH_FIELDS[:-1] + list(extra_epoch_fields) + EPOCH_FIELDS[-1:]
         self._tb = None
         if not enabled:
             return
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._truncate(self.out_dir / "log.csv", STEP_FIELDS, "step", resume_step)
-        self._truncate(self.out_dir / "epochs.csv", EPOCH_FIELDS, "step", resume_step)
+        self._truncate(self.out_dir / "epochs.csv", self.epoch_fields, "step", resume_step)
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -65,7 +68,7 @@ class RunLog:
     def epoch(self, row: dict) -> None:
         if not self.enabled:
             return
-        self._append("epochs.csv", EPOCH_FIELDS, row)
+        self._append("epochs.csv", self.epoch_fields, row)
         if self._tb:
             for k, v in row.items():
                 if k not in ("epoch", "step") and v not in ("", None):

@@ -6,6 +6,10 @@ One optimizer step::
                            forward, cross-entropy / accumulate, backward (GradScaler for fp16)
                        ──► unscale, clip global grad norm ──► SGD step ──► lr schedule step
 
+Multi-task runs (``multitask.tasks``; Two-Stream §4) take a :class:`MultiTaskDataset`, draw
+batches with :class:`MixedTaskSampler`, and replace the cross-entropy by ``multitask_loss``: each
+head's loss over its own dataset's samples, summed. Each task is tested on its own test set.
+
 Exact resume. Each epoch reseeds torch / NumPy / Python from ``(seed, epoch, rank)`` and shuffles
 with a DistributedSampler seeded by ``(seed, epoch)``; DataLoader workers get seeds from a
 generator seeded the same way. So the data order, augmentations and dropout masks of an epoch do not
@@ -30,10 +34,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from vidnets.engine.fastpath import model_to_channels_last
+from vidnets.engine.fastpath import prepare_model
 from vidnets.engine import distributed
 from vidnets.engine.checkpoint import read_checkpoint, save_checkpoint, seed_everything, set_rng_state, unwrap_model
-from vidnets.engine.config import Config, config_to_dict, dump_config
+from vidnets.engine.config import Config, config_to_dict, dump_config, eval_task
+from vidnets.engine.multitask import MixedTaskSampler, TaskView, multitask_correct
 from vidnets.engine.schedules import build_scheduler
 from vidnets.utils.device import autocast, autocast_dtype
 from vidnets.utils.io import atomic_write_text
@@ -112,10 +117,16 @@ class Trainer:
     ``test_set`` (test-protocol items, clips ``(V, …)``) is scored every ``train.eval_every`` epochs.
     ``class_names``, ``model_name`` and ``model_kwargs`` go into checkpoints so ``vidnets test`` and
     ``vidnets predict`` can rebuild the model. Checkpoints and logs are written by rank 0 only.
+
+    Multi-task (``cfg.multitask.tasks``): ``train_set`` is a :class:`MultiTaskDataset` in head
+    order, ``test_set`` and ``class_names`` are ``{task: …}`` mappings, and the model returns
+    ``{task: logits}``.
     """
 
-    def __init__(self, model: nn.Module, train_set: Dataset, cfg: Config, *, test_set: Dataset | None = None,
-                 class_names: list[str] | None = None, model_name: str = "", model_kwargs: dict | None = None,
+    def __init__(self, model: nn.Module, train_set: Dataset, cfg: Config, *,
+                 test_set: Dataset | dict[str, Dataset] | None = None,
+                 class_names: list[str] | dict[str, list[str]] | None = None, model_name: str = "",
+                 model_kwargs: dict | None = None,
                  collate_fn: Callable | None = None, dist_info: distributed.DistInfo | None = None,
                  out_dir: str | Path | None = None):
         self.cfg = cfg
@@ -123,7 +134,16 @@ class Trainer:
         self.device = self.info.device
         self.out_dir = Path(out_dir or cfg.train.out_dir)
         self.train_set, self.test_set = train_set, test_set
-        self.class_names = list(class_names or [])
+        self.eval_task = eval_task(cfg)
+        if self.eval_task is not None:
+            if not isinstance(class_names, dict) or not hasattr(train_set, "task_ids"):
+                raise ValueError("multitask.tasks is set: train_set must be a MultiTaskDataset and class_names a "
+                                 "{task: class names} mapping (vidnets.engine.build.build_multitask_datasets)")
+            self.task_classes = {task: list(names) for task, names in class_names.items()}
+            self.class_names = self.task_classes[self.eval_task]
+        else:
+            self.task_classes = {}
+            self.class_names = list(class_names or [])
         self.model_name, self.model_kwargs = model_name, dict(model_kwargs or {})
         self.collate_fn = collate_fn or _default_collate
         if cfg.train.deterministic:
@@ -133,10 +153,8 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         seed_everything(cfg.train.seed)
 
-        model = model.to(self.device)
         self.channels_last = cfg.train.channels_last and uses_channels_last(model)
-        if self.channels_last:
-            model = model_to_channels_last(model)
+        model = prepare_model(model, self.device, channels_last=self.channels_last)
         if cfg.model.partial_bn:
             _enable_partial_bn(model)
         self.model = distributed.wrap_model(model, self.info, sync_bn=cfg.model.sync_bn)
@@ -145,8 +163,12 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, cfg.optim.lr, cfg.optim.momentum, cfg.optim.weight_decay,
                                          cfg.optim.nesterov)
 
-        self.sampler = ResumableSampler(train_set, num_replicas=self.info.world_size, rank=self.info.rank,
-                                        shuffle=True, seed=cfg.train.seed, drop_last=True)
+        if self.task_classes:
+            self.sampler = MixedTaskSampler(train_set.task_ids, cfg.multitask.mixing, seed=cfg.train.seed,
+                                            num_replicas=self.info.world_size, rank=self.info.rank)
+        else:
+            self.sampler = ResumableSampler(train_set, num_replicas=self.info.world_size, rank=self.info.rank,
+                                            shuffle=True, seed=cfg.train.seed, drop_last=True)
         batches = len(self.sampler) // cfg.data.batch_size
         self.steps_per_epoch = batches // cfg.optim.accumulate
         if self.steps_per_epoch < 1:
@@ -171,7 +193,7 @@ class Trainer:
         return dict(model=self.model, optimizer=self.optimizer, scheduler=self.scheduler, scaler=self.scaler,
                     epoch=self.epoch, step=self.step, batch_in_epoch=self.batch_in_epoch,
                     config=config_to_dict(self.cfg), class_names=self.class_names, model_name=self.model_name,
-                    model_kwargs=self.model_kwargs)
+                    model_kwargs=self.model_kwargs, task_classes=self.task_classes)
 
     def save(self, name: str = "last.pt", metrics: dict | None = None) -> Path | None:
         """Write ``out_dir/name`` (and keep ``last.pt`` current); rank 0 only."""
@@ -214,6 +236,12 @@ class Trainer:
             x = x.contiguous(memory_format=torch.channels_last_3d)
         with autocast(self.device, self.amp_dtype):
             logits = self.model(x)
+        if isinstance(logits, dict):  # multi-task: each head learns from its own dataset only
+            from vidnets.models.two_stream import multitask_loss
+
+            tasks = torch.as_tensor(batch["task"]).to(self.device, non_blocking=True)
+            logits = {task: out.float() for task, out in logits.items()}
+            return multitask_loss(logits, y, tasks), multitask_correct(logits, y, tasks), len(y)
         loss = nn.functional.cross_entropy(logits.float(), y)
         correct = (logits.detach().argmax(1) == y).sum()
         return loss, correct, len(y)
@@ -296,17 +324,7 @@ class Trainer:
             final = self.step >= self.total_steps
             due = cfg.train.eval_every > 0 and self.epoch % cfg.train.eval_every == 0
             if self.test_set is not None and cfg.train.eval_every >= 0 and (due or final):
-                result = self.evaluate(progress=False)
-                last_metrics = result.metrics()
-                row.update({"test_loss": last_metrics["loss"], "test_clip_top1": last_metrics["clip_top1"],
-                            "test_video_top1": last_metrics["video_top1"],
-                            "test_video_top5": last_metrics["video_top5"],
-                            "test_mean_class_accuracy": last_metrics["mean_class_accuracy"],
-                            "chance": last_metrics["chance"]})
-                if final and self.info.is_main:
-                    from vidnets.engine.evaluate import write_report
-
-                    write_report(result, self.out_dir, prefix="test", dump_scores=cfg.test.dump_scores)
+                last_metrics = self._test_every_task(row, write=final)
             self.history.append(row)
             self.log.epoch(row)
             if self.info.is_main and self.log.enabled:
@@ -342,16 +360,43 @@ class Trainer:
         self.scheduler.step()
         self.step += 1
 
-    def evaluate(self, progress: bool = True):
-        """Score ``test_set`` (this process's shard; rank 0 gathers everything)."""
+    def _test_every_task(self, row: dict, write: bool) -> dict:
+        """Test each task (one, unless multi-task), add the metrics to the epoch ``row`` and, when
+        ``write``, write the reports; returns the metrics of the evaluated task (``eval_task``)."""
+        from vidnets.engine.evaluate import write_report
+
+        main_metrics: dict = {}
+        for task in self.task_classes or [None]:
+            result = self.evaluate(progress=False, task=task)
+            metrics = result.metrics()
+            if task is not None:
+                row[f"test_{task}_video_top1"] = metrics["video_top1"]
+            if task == self.eval_task:
+                main_metrics = metrics
+            if write and self.info.is_main:
+                write_report(result, self.out_dir, prefix="test" if task is None else f"test_{task}",
+                             dump_scores=self.cfg.test.dump_scores)
+        row.update({"test_loss": main_metrics["loss"], "test_clip_top1": main_metrics["clip_top1"],
+                    "test_video_top1": main_metrics["video_top1"], "test_video_top5": main_metrics["video_top5"],
+                    "test_mean_class_accuracy": main_metrics["mean_class_accuracy"],
+                    "chance": main_metrics["chance"]})
+        return main_metrics
+
+    def evaluate(self, progress: bool = True, task: str | None = None):
+        """Score ``test_set`` (this process's shard; rank 0 gathers everything); for a multi-task
+        run, the test set of ``task`` (default: ``multitask.eval_task``) through that task's head."""
         from torch.utils.data import Subset
 
         from vidnets.engine.evaluate import evaluate
 
-        shard = Subset(self.test_set, list(range(self.info.rank, len(self.test_set), self.info.world_size)))
+        model, test_set, class_names = unwrap_model(self.model), self.test_set, self.class_names
+        if self.task_classes:
+            task = task or self.eval_task
+            model, test_set, class_names = TaskView(model, task), self.test_set[task], self.task_classes[task]
+        shard = Subset(test_set, list(range(self.info.rank, len(test_set), self.info.world_size)))
         loader = DataLoader(shard, batch_size=self.cfg.test.batch_size, shuffle=False,
                             num_workers=self.cfg.data.num_workers, collate_fn=self.collate_fn)
-        return evaluate(unwrap_model(self.model), loader, class_names=self.class_names,
+        return evaluate(model, loader, class_names=class_names,
                         view_chunk=self.cfg.test.view_chunk, amp_dtype=self.amp_dtype,
                         channels_last=self.channels_last, progress=progress and self.info.is_main)
 
@@ -377,7 +422,8 @@ def _make_log(trainer: Trainer, resume_step: int):
     from vidnets.engine.runlog import RunLog
 
     return RunLog(trainer.out_dir, enabled=trainer.info.is_main, tensorboard=trainer.cfg.train.tensorboard,
-                  resume_step=resume_step)
+                  resume_step=resume_step,
+                  extra_epoch_fields=[f"test_{task}_video_top1" for task in trainer.task_classes])
 
 
 def _read_history(out_dir: Path) -> list[dict]:

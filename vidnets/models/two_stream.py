@@ -203,14 +203,18 @@ class CNNM2048(VideoClassifier):
 
 @register_model(family="two_stream", paper="Simonyan & Zisserman, NIPS 2014 (Two-Stream)", default_input=(3, 224, 224))
 def two_stream_spatial(num_classes: int = 101, dropout: float = 0.5,
-                       heads: Mapping[str, int] | None = None) -> CNNM2048:
-    """Spatial stream: CNN-M-2048 on one RGB frame. 90,627,813 parameters with 101 classes."""
-    return CNNM2048(in_channels=3, num_classes=num_classes, heads=heads, norm2=True, dropout=dropout)
+                       heads: Mapping[str, int] | None = None, input_size: int = 224) -> CNNM2048:
+    """Spatial stream: CNN-M-2048 on one RGB frame. 90,627,813 parameters with 101 classes.
+
+    ``input_size`` (224 in the paper) sets the crop side full6 is sized for.
+    """
+    return CNNM2048(in_channels=3, num_classes=num_classes, heads=heads, norm2=True, dropout=dropout,
+                    input_size=input_size)
 
 
 @register_model(family="two_stream", paper="Simonyan & Zisserman, NIPS 2014 (Two-Stream)", default_input=(20, 224, 224))
 def two_stream_temporal(num_classes: int = 101, flow_length: int = 10, dropout: float = 0.9,
-                        heads: Mapping[str, int] | None = None) -> CNNM2048:
+                        heads: Mapping[str, int] | None = None, input_size: int = 224) -> CNNM2048:
     """Temporal stream: CNN-M-2048 without norm2 on a stack of ``flow_length`` x/y flow pairs (2L channels).
 
     90,707,781 parameters with L = 10 and 101 classes; with ``heads={"ucf101": 101, "hmdb51": 51}``
@@ -219,7 +223,7 @@ def two_stream_temporal(num_classes: int = 101, flow_length: int = 10, dropout: 
     if flow_length < 1:
         raise ValueError(f"two_stream_temporal flow_length={flow_length}: expected >= 1 flow frames")
     return CNNM2048(in_channels=2 * flow_length, num_classes=num_classes, heads=heads, norm2=False,
-                    dropout=dropout)
+                    dropout=dropout, input_size=input_size)
 
 
 def multitask_loss(

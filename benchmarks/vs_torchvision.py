@@ -16,7 +16,8 @@ Settings per input (8×112² and 16×112²), batch (1 and 8) and mode (eval, tra
 
 * ``torchvision default`` — fp32, NCDHW (torchvision's and PyTorch's defaults).
 * ``torchvision + fast path`` — torchvision's model given vidnets' default treatment (bf16
-  autocast where ``precision="auto"`` picks it, channels-last 3D, Conv+BN folding for eval):
+  autocast where ``precision="auto"`` picks it, channels-last 3D, oneDNN 3D convolutions at
+  batch 1 — its conv subclasses made plain ``nn.Conv3d`` first — and Conv+BN folding for eval):
   what the settings are worth on their own. ``--precision bf16`` forces bf16 for both.
 * ``vidnets fp32 NCDHW`` — our model at torchvision's settings (control: should tie).
 * ``vidnets default`` — ``prepare_for_inference(model)`` / the trainer's fast path
@@ -104,6 +105,22 @@ def build_pair(num_classes: int = 400):
     return ours.eval(), theirs.eval()
 
 
+def plain_conv3d(model):
+    """A copy of ``model`` whose ``nn.Conv3d`` subclasses (torchvision's ``Conv3DSimple``,
+    ``Conv3DNoTemporal``: constructor conveniences only) are plain ``nn.Conv3d``, so that the fast
+    path's batch-1 oneDNN routing (which leaves subclasses alone) applies to torchvision too."""
+    import copy
+
+    from torch import nn
+
+    model = copy.deepcopy(model)
+    for m in model.modules():
+        if isinstance(m, nn.Conv3d) and type(m) is not nn.Conv3d \
+                and type(m)._conv_forward is nn.Conv3d._conv_forward and type(m).forward is nn.Conv3d.forward:
+            m.__class__ = nn.Conv3d
+    return model
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = common.make_parser(__doc__.splitlines()[0])
@@ -125,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     ours, theirs = build_pair()
     ours.to(device)
     theirs.to(device)
+    theirs_fast = plain_conv3d(theirs)
     n_ours, n_theirs = count_parameters(ours), count_parameters(theirs)
 
     # Parity first: same weights → same fp32 logits; then our fast path against fp32.
@@ -136,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     # "bf16 fast" where precision="auto" picks bf16, else "fp32 fast"
     auto = default_setting(device) if args.precision == "auto" else f"{args.precision} fast"
     parity_fast = parity_check(ours, prepare_for_inference(ours, precision=args.precision), x)
-    parity_tv_fast = parity_check(theirs, prepare_for_inference(theirs, precision=auto.split()[0]), x)
+    parity_tv_fast = parity_check(theirs, prepare_for_inference(theirs_fast, precision=auto.split()[0]), x)
 
     frames = (8,) if args.quick else (8, 16)
     batches = (1,) if args.quick else (1, 8)
@@ -153,14 +171,14 @@ def main(argv: list[str] | None = None) -> int:
                 if mode == "eval":
                     fns = {
                         "torchvision default": eval_runner(theirs, xb, "fp32 NCDHW")[0],
-                        "torchvision + fast path": eval_runner(theirs, xb, auto)[0],
+                        "torchvision + fast path": eval_runner(theirs_fast, xb, auto)[0],
                         "vidnets fp32 NCDHW": eval_runner(ours, xb, "fp32 NCDHW")[0],
                         "vidnets default": eval_runner(ours, xb, auto)[0],
                     }
                 else:
                     fns = {
                         "torchvision default": train_runner(theirs, xb, "fp32 NCDHW"),
-                        "torchvision + fast path": train_runner(theirs, xb, auto),
+                        "torchvision + fast path": train_runner(theirs_fast, xb, auto),
                         "vidnets fp32 NCDHW": train_runner(ours, xb, "fp32 NCDHW"),
                         "vidnets default": train_runner(ours, xb, auto),
                     }

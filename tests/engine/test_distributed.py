@@ -51,3 +51,23 @@ def test_two_processes_match_one(tmp_path):
 
     metrics = json.loads((tmp_path / "two" / "test_metrics.json").read_text())
     assert metrics["videos"] == 9
+
+
+def _decide(rank: int, world: int, port: int, out_dir: str) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    distributed.setup("cpu")
+    try:
+        # a choice each process measures for itself may differ; every rank must use rank 0's
+        mine = torch.bfloat16 if rank else None
+        chosen = distributed.from_rank0(mine)
+        with open(os.path.join(out_dir, f"rank{rank}.txt"), "w") as f:
+            f.write(str(chosen))
+    finally:
+        distributed.cleanup()
+
+
+def test_measured_choices_follow_rank0(tmp_path):
+    mp.spawn(_decide, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    assert [(tmp_path / f"rank{r}.txt").read_text() for r in (0, 1)] == ["None", "None"]
+    assert distributed.from_rank0(torch.bfloat16) is torch.bfloat16  # single process: its own value

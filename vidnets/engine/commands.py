@@ -137,7 +137,8 @@ def _test(args: argparse.Namespace) -> int:
     loader = DataLoader(shard, batch_size=cfg.test.batch_size, num_workers=cfg.data.num_workers,
                         collate_fn=collate_skip_bad)
     result = evaluate(model, loader, class_names=classes, view_chunk=cfg.test.view_chunk,
-                      amp_dtype=autocast_dtype(info.device, cfg.train.precision), channels_last=channels_last,
+                      amp_dtype=distributed.from_rank0(autocast_dtype(info.device, cfg.train.precision)),
+                      channels_last=channels_last,
                       progress=info.is_main)
     distributed.cleanup()
     if not info.is_main:

@@ -88,6 +88,12 @@ def all_gather_objects(obj: Any) -> list[Any]:
     return [obj]
 
 
+def from_rank0(value: Any) -> Any:
+    """Rank 0's ``value`` on every process (``value`` itself in a single process): for choices
+    each rank makes by measuring, such as the CPU bf16-or-fp32 decision, which must agree."""
+    return all_gather_objects(value)[0]
+
+
 def wrap_model(model: torch.nn.Module, info: DistInfo, *, sync_bn: bool = False) -> torch.nn.Module:
     """DistributedDataParallel (with SyncBatchNorm if asked) when several processes run; else ``model``."""
     if not info.enabled:

@@ -158,7 +158,7 @@ class Trainer:
         if cfg.model.partial_bn:
             _enable_partial_bn(model)
         self.model = distributed.wrap_model(model, self.info, sync_bn=cfg.model.sync_bn)
-        self.amp_dtype = autocast_dtype(self.device, cfg.train.precision)
+        self.amp_dtype = distributed.from_rank0(autocast_dtype(self.device, cfg.train.precision))
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.optimizer = build_optimizer(self.model, cfg.optim.lr, cfg.optim.momentum, cfg.optim.weight_decay,
                                          cfg.optim.nesterov)

@@ -65,7 +65,23 @@ def run_one(name: str, quick: bool, timeout: float) -> tuple[str, float]:
 
 
 def assemble(runs: dict[str, tuple[str, float]], argv: list[str]) -> str:
+    """BENCHMARKS.md's text. With no ``runs`` (``--assemble-only``) the header of the last run
+    (``results/run.json``: machine, command, time, wall times) is kept, so re-assembling after
+    editing ``summary.md`` changes nothing else."""
+    import json
+
     sections = _ordered([p.stem for p in (common.RESULTS_DIR.glob("*.md") if common.RESULTS_DIR.is_dir() else [])])
+    record = common.RESULTS_DIR / "run.json"
+    if runs or not record.is_file():
+        last = {"machine": common.machine_markdown(), "command": common.command_string("benchmarks.run_all", argv),
+                "time": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "runs": runs}
+        if runs:
+            from vidnets.utils.io import atomic_write_text
+
+            atomic_write_text(record, json.dumps(last, indent=1) + "\n")
+    else:
+        last = json.loads(record.read_text())
+    runs = {name: tuple(value) for name, value in last["runs"].items()}
     lines = [
         "# Benchmarks",
         "",
@@ -73,10 +89,9 @@ def assemble(runs: dict[str, tuple[str, float]], argv: list[str]) -> str:
         "the command named in its section, with medians and min–max over repeated runs, and every ratio "
         "compares settings timed in the same run.",
         "",
-        common.machine_markdown(),
+        last["machine"],
         "",
-        f"**Command:** `{common.command_string('benchmarks.run_all', argv)}` "
-        f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
+        f"**Command:** `{last['command']}` ({last['time']})",
         "",
     ]
     if runs:

@@ -11,7 +11,7 @@ A benchmark script looks like::
         stats = common.time_alternating({"ours": f, "baseline": g}, warmup=1, repeats=5)
         rows = [[name, common.fmt_stats(common.per_second(s, items=8))] for name, s in stats.items()]
         body = common.markdown_table(["variant", "clips/s"], rows)
-        common.write_result("mybench", "My benchmark", body, argv=argv)
+        common.publish("mybench", "My benchmark", body, args, argv)
         return 0
 
 Numbers are medians with min–max over ``repeats`` timed calls. ``time_alternating`` runs the
@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 __all__ = [
     "RESULTS_DIR", "REPO_ROOT", "Stats", "time_call", "time_alternating", "per_second", "fmt_stats",
     "fmt_num", "ratio", "markdown_table", "machine_info", "machine_markdown", "command_string",
-    "write_result", "make_parser", "setup_threads", "selected", "peak_rss_mib", "run_json_subprocess",
+    "write_result", "publish", "make_parser", "setup_threads", "selected", "peak_rss_mib", "run_json_subprocess",
     "find_tcmalloc", "emit_json",
 ]
 
@@ -293,6 +293,13 @@ def write_result(
     path = Path(results_dir or RESULTS_DIR) / f"{name}.md"
     atomic_write_text(path, text)
     return path
+
+
+def publish(name: str, title: str, body: str, args: argparse.Namespace, argv: Sequence[str] | None = None) -> None:
+    """Print ``body`` and, unless ``--no-write``, write it as ``results/<name>.md`` (every benchmark's last step)."""
+    print(body)
+    if not args.no_write:
+        print(f"wrote {write_result(name, title, body, argv=argv)}")
 
 
 # -- command line ---------------------------------------------------------------------------

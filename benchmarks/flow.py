@@ -160,9 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                  f"Quantisation alone is ≤ bound/255 = {BOUND / 255:.3f} px; zero motion is stored as 128 and "
                  f"reads back as +{BOUND / 255:.3f} px (the dense_flow convention)."]
     body = "\n\n".join(sections)
-    print(body)
-    if not args.no_write:
-        print("wrote", common.write_result("flow", "Optical flow: extraction speed, storage, error", body, argv=argv))
+    common.publish("flow", "Optical flow: extraction speed, storage, error", body, args, argv)
     return 0
 
 

@@ -179,9 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{'generated in %.0f s' % made if made > 1 else 'cached'}).",
         "\n".join(f"- {n}" for n in notes),
     ])
-    print(body)
-    if not args.no_write:
-        print("wrote", common.write_result("loader", "Video loader: sparse decoding vs. full decode", body, argv=argv))
+    common.publish("loader", "Video loader: sparse decoding vs. full decode", body, args, argv)
     return 0
 
 

@@ -446,10 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as e:
             allocator = f"allocator comparison failed: {e}"
     body = render(peak, results, memory, allocator, args.quick, device)
-    print(body)
-    if not args.no_write:
-        path = common.write_result(NAME, "Models: throughput, share of peak, memory", body, argv=argv)
-        print(f"wrote {path}")
+    common.publish(NAME, "Models: throughput, share of peak, memory", body, args, argv)
     return 0
 
 

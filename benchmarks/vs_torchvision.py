@@ -214,10 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         lines += ["", "_Quick mode: batch 1, 8 frames, one repeat; for a smoke test, not for quoting._"]
     body = "\n".join(lines)
-    print(body)
-    if not args.no_write:
-        path = common.write_result(NAME, "vidnets res3d18 vs torchvision r3d_18", body, argv=argv)
-        print(f"wrote {path}")
+    common.publish(NAME, "vidnets res3d18 vs torchvision r3d_18", body, args, argv)
     return 0 if rel < 1e-4 else 1
 
 

@@ -329,3 +329,16 @@ def test_onednn_routing_skips_compile_and_keeps_folding():
     assert any(isinstance(m, OneDNNConv3d) for m in fast.module.modules())
     assert not any(isinstance(m, OneDNNConv3d) for m in model.modules())  # the original is untouched
     assert parity_check(model, fast, torch.randn(1, 3, 4, 32, 32)).ok
+
+
+def test_a_model_already_on_the_onednn_path_still_folds():
+    """prepare_for_inference on a model the trainer prepared (OneDNNConv3d inside) folds the same pairs."""
+    from vidnets.models import create
+
+    model = _randomize_bn(create("res3d10", num_classes=5, width=4)).eval()
+    expected = find_conv_bn_pairs(model)
+    prepare_model(model, "cpu")
+    assert find_conv_bn_pairs(model) == expected and expected
+    fast = prepare_for_inference(model, precision="fp32")
+    assert len(fast.folded) == len(expected)
+    assert parity_check(model, fast, torch.randn(2, 3, 4, 32, 32)).ok

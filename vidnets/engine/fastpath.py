@@ -249,8 +249,9 @@ def _find_pairs(module: nn.Module, prefix: str) -> list[tuple[str, str]]:
 
 def _compatible(conv: nn.Module, bn: nn.Module) -> bool:
     dims = {nn.Conv1d: nn.BatchNorm1d, nn.Conv2d: nn.BatchNorm2d, nn.Conv3d: nn.BatchNorm3d}
+    bn_type = next((b for c, b in dims.items() if isinstance(conv, c)), None)
     return (
-        type(bn) is dims.get(type(conv))
+        type(bn) is bn_type
         and bn.track_running_stats
         and bn.running_mean is not None
         and conv.out_channels == bn.num_features
@@ -260,7 +261,13 @@ def _compatible(conv: nn.Module, bn: nn.Module) -> bool:
 def _pairs_from_fx(model: nn.Module) -> list[tuple[str, str]]:
     import torch.fx
 
-    graph = torch.fx.Tracer().trace(model)
+    class ConvLeafTracer(torch.fx.Tracer):
+        """Convolution subclasses (``OneDNNConv3d``, user ones) stay call_module nodes."""
+
+        def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+            return isinstance(m, _CONVS) or super().is_leaf_module(m, qualname)
+
+    graph = ConvLeafTracer().trace(model)
     modules = dict(model.named_modules())
     calls: dict[str, int] = {}
     for node in graph.nodes:

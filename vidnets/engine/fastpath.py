@@ -38,8 +38,8 @@ without AMX runs bf16 slower than fp32 (0.6–0.8×), AMD Zen 4/5 and AMX 2–3�
 
 Batch-1 3D convolutions: PyTorch's CPU dispatcher sends a Conv3d whose input has batch 1 and
 N·C·T·H ≤ 20480 (every res3d18 layer after ``conv2_x`` at 8×112², most of C3D's) to its own
-``slow_conv3d`` (im2col + GEMM) instead of oneDNN; oneDNN runs those layers 1.7–4× faster here
-(128 ch at 4×28², fp32: 27 ms → 7 ms). :func:`use_onednn_conv3d` makes every ``nn.Conv3d`` call
+``slow_conv3d`` (im2col + GEMM) instead of oneDNN; oneDNN runs those layers 2.2–4.2× faster
+(``python -m benchmarks.conv_dispatch``; 128 ch at 4×28², fp32: 25 ms → 5.9 ms). :func:`use_onednn_conv3d` makes every ``nn.Conv3d`` call
 oneDNN directly on the CPU (fp32 and bf16; anything else falls back to ``F.conv3d``); it is part of
 :func:`prepare_for_inference` and :func:`prepare_model` and costs nothing at larger batches,
 where the dispatcher picks oneDNN anyway.

@@ -4,10 +4,10 @@
 
 Inputs are each model's default (``model_info(name).default_input``) at batch 8, except the
 huge ones: batch 2 for DenseNet3D at 32×224² and batch 1 for T3D at 32×224² (over 60 GMACs a
-clip); ``--quick`` halves frames and side where the model accepts it, at batch 1. The key models
-(``res3d18``, ``c3d``) get every setting below plus ``torch.compile`` and peak memory at batch 1
-and 8; the others get ``fp32 NCDHW`` against the vidnets default (``--all-settings`` for all), so
-that the full run fits in about ten minutes on 2 cores.
+clip); ``--quick`` halves frames and side where the model accepts it, at batch 1. Every model gets
+the three settings below in eval and training (``--default-only``: just ``fp32 NCDHW`` against the
+vidnets default, for a shorter run); the key models (``res3d18``, ``c3d``) also get
+``torch.compile`` and peak memory at batch 1 and 8. The full run takes about half an hour on 2 cores.
 
 Settings, timed round-robin in one process for each model:
 
@@ -45,8 +45,7 @@ from benchmarks import common
 
 NAME = "models"
 SETTINGS_ALL = ("fp32 NCDHW", "fp32 fast", "bf16 fast")
-# Other models, to fit the budget: PyTorch's default against the vidnets default (see default_setting).
-KEY_MODELS = ("res3d18", "c3d")  # all settings, compile, memory at batch 1 and 8
+KEY_MODELS = ("res3d18", "c3d")  # also compile, and memory at batch 1 and 8
 DEFAULT_COMPILE = KEY_MODELS
 ALLOCATOR_MODEL = "res3d18"
 MEMORY_LIMIT_MIB = 4096  # the C3D batch-8 training target
@@ -381,8 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-memory", action="store_true", help="skip the per-configuration peak-RSS subprocesses")
     p.add_argument("--no-allocator", action="store_true", help="skip the tcmalloc comparison")
     p.add_argument("--budget", type=float, default=0.0, help="seconds of timed calls per model (0: automatic)")
-    p.add_argument("--all-settings", action="store_true",
-                   help=f"all settings for every model (default: only for {', '.join(KEY_MODELS)})")
+    p.add_argument("--default-only", action="store_true",
+                   help=f"only fp32 NCDHW and the vidnets default, except for {', '.join(KEY_MODELS)} "
+                        "(default: fp32 and bf16 settings for every model)")
     p.add_argument("--device", default="auto")
     # internal: one configuration in a fresh process
     p.add_argument("--child", choices=("memory", "speed"), help=argparse.SUPPRESS)
@@ -417,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         print(f"{name} …", flush=True)
         try:
-            settings = SETTINGS_ALL if name in KEY_MODELS or args.all_settings else ("fp32 NCDHW", default)
+            settings = ("fp32 NCDHW", default) if args.default_only and name not in KEY_MODELS else SETTINGS_ALL
             results.append(bench_model(name, quick=args.quick, compile=name in compile_set, budget_s=budget,
                                        device=device, settings=settings))
         except Exception as e:

@@ -124,7 +124,6 @@ def _test(args: argparse.Namespace) -> int:
         cfg = load_config(state["config"], args.set)
         model, cfg, trained_classes = select_task(model, state, cfg)
         info = distributed.setup(cfg.train.device)
-        model = model.to(info.device)
         test_set, classes = build_test_dataset(cfg)
     except (ConfigError, FileNotFoundError, ValueError) as e:
         return _fail(str(e))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 COMMAND_MODULES = (
@@ -29,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Video action recognition: C3D, Two-Stream, TSN, P3D, T3D, Res3D.",
     )
     parser.add_argument("--version", action="version", version=f"vidnets {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log messages (-vv: debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="errors only")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -47,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    level = logging.ERROR if args.quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -115,8 +115,13 @@ def build_test_dataset(cfg: Config, records: list | None = None, **extra):
 
 def build_model(cfg: Config, num_classes: int, heads: dict[str, int] | None = None) -> tuple[nn.Module, dict]:
     """The model of ``cfg.model`` with ``num_classes`` outputs, or one head per task (``heads``:
-    ``{task: classes}``, for multi-task learning); returns it and its builder kwargs."""
+    ``{task: classes}``, for multi-task learning); returns it and its builder kwargs.
+
+    The weights are initialised after seeding with ``train.seed``, so two runs with the same seed
+    start from the same model."""
     import inspect
+
+    from vidnets.engine.checkpoint import seed_everything
 
     from vidnets.models import create, list_models, model_info
 
@@ -129,6 +134,7 @@ def build_model(cfg: Config, num_classes: int, heads: dict[str, int] | None = No
             raise ConfigError(f"multitask.tasks: model {cfg.model.name} has a single classifier; multi-task "
                               f"learning needs a model with task heads ({', '.join(with_heads)})")
         kwargs["heads"] = dict(heads)
+    seed_everything(cfg.train.seed)
     try:
         model = create(cfg.model.name, num_classes=num_classes, **kwargs)
     except TypeError as e:

@@ -72,7 +72,7 @@ def _train(args: argparse.Namespace) -> int:
     from vidnets.engine.build import build_datasets, build_model, build_multitask_datasets
     from vidnets.engine.config import ConfigError, eval_task, load_config
     from vidnets.engine.evaluate import format_metrics
-    from vidnets.engine.train import Trainer
+    from vidnets.engine.train import Trainer, TrainingError
 
     try:
         overrides = list(args.set) + ([f"train.out_dir={args.out}"] if args.out else [])
@@ -96,6 +96,8 @@ def _train(args: argparse.Namespace) -> int:
         trainer = Trainer(model, train_set, cfg, test_set=test_set, class_names=classes, model_name=cfg.model.name,
                           model_kwargs=kwargs, collate_fn=collate_skip_bad, dist_info=info)
         result = trainer.fit(resume=resume)
+    except TrainingError as e:
+        return _fail(str(e))
     finally:
         distributed.cleanup()
     if info.is_main:

@@ -1,7 +1,9 @@
 """What a training run writes while it goes: CSV logs and TensorBoard events (rank 0 only).
 
-``log.csv``     step, epoch, loss, lr, clips/s — every ``train.log_every`` optimizer steps
-``epochs.csv``  epoch, step, train loss/acc, test metrics — once per epoch
+``log.csv``     step, epoch, loss, lr, clips/s, skipped steps so far — every ``train.log_every`` steps
+``epochs.csv``  epoch, step, train loss/acc, skipped steps, test metrics — once per epoch
+
+Skipped steps are optimizer steps whose loss or gradients were not finite (see ``Trainer``).
 ``tb/``         the same scalars for TensorBoard (``tensorboard --logdir runs/``)
 
 On resume the CSV files are truncated back to the checkpoint's step, so curves have no duplicates.
@@ -14,8 +16,8 @@ from pathlib import Path
 
 __all__ = ["RunLog"]
 
-STEP_FIELDS = ["step", "epoch", "loss", "lr", "clips_per_s"]
-EPOCH_FIELDS = ["epoch", "step", "train_loss", "train_acc", "test_loss", "test_clip_top1", "test_video_top1",
+STEP_FIELDS = ["step", "epoch", "loss", "lr", "clips_per_s", "skipped_steps"]
+EPOCH_FIELDS = ["epoch", "step", "train_loss", "train_acc", "skipped_steps", "test_loss", "test_clip_top1", "test_video_top1",
                 "test_video_top5", "test_mean_class_accuracy", "chance", "seconds"]
 
 
@@ -55,15 +57,17 @@ class RunLog:
         with open(self.out_dir / name, "a", newline="") as f:
             csv.DictWriter(f, fieldnames=fields, extrasaction="ignore").writerow(row)
 
-    def step(self, step: int, epoch: int, loss: float, lr: float, clips_per_s: float) -> None:
+    def step(self, step: int, epoch: int, loss: float, lr: float, clips_per_s: float, skipped_steps: int = 0) -> None:
+        """``skipped_steps``: optimizer steps skipped for non-finite values since the run started."""
         if not self.enabled:
             return
         self._append("log.csv", STEP_FIELDS, {"step": step, "epoch": epoch, "loss": f"{loss:.6f}", "lr": f"{lr:.6g}",
-                                              "clips_per_s": f"{clips_per_s:.3f}"})
+                                              "clips_per_s": f"{clips_per_s:.3f}", "skipped_steps": skipped_steps})
         if self._tb:
             self._tb.add_scalar("train/loss", loss, step)
             self._tb.add_scalar("train/lr", lr, step)
             self._tb.add_scalar("train/clips_per_s", clips_per_s, step)
+            self._tb.add_scalar("train/skipped_steps", skipped_steps, step)
 
     def epoch(self, row: dict) -> None:
         if not self.enabled:

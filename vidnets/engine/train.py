@@ -15,14 +15,22 @@ with a DistributedSampler seeded by ``(seed, epoch)``; DataLoader workers get se
 generator seeded the same way. So the data order, augmentations and dropout masks of an epoch do not
 depend on what ran before it, and a run resumed at an epoch boundary ends bit-identical to an
 uninterrupted one. A checkpoint taken mid-epoch records how many batches of the epoch were done and
-the RNG states; resuming skips those batches (without loading them) and restores the states, which
-is also exact when ``num_workers == 0`` (with workers, each worker's RNG restarts, so augmentations
-after the resume point differ).
+the RNG states; resuming skips those batches (without loading them) and restores the states. The
+random draws of a training item (clip position, crop, flip) come from ``(seed, epoch, index)``
+(:class:`SeededItems`), not from the state of whichever process or worker loads it, so a
+mid-epoch resume is exact with any number of DataLoader workers too.
+
+Steps that cannot learn stop the run. A step whose loss or gradients are not finite is skipped
+and counted (``skipped_steps`` in ``log.csv`` / ``epochs.csv``, TensorBoard and the progress
+bar); more than :data:`MAX_SKIPPED_FRACTION` of a run's steps skipped, an epoch without one
+readable clip, or weights that became non-finite raise :class:`TrainingError`, and no checkpoint
+is written with non-finite weights.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -43,7 +51,43 @@ from vidnets.engine.schedules import build_scheduler
 from vidnets.utils.device import autocast, autocast_dtype
 from vidnets.utils.io import atomic_write_text
 
-__all__ = ["Trainer", "FitResult", "ResumableSampler", "build_optimizer", "uses_channels_last", "seed_worker"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["Trainer", "FitResult", "TrainingError", "ResumableSampler", "SeededItems", "build_optimizer",
+           "uses_channels_last", "seed_worker", "MAX_SKIPPED_FRACTION"]
+
+#: a run stops when more than this share of its optimizer steps had non-finite loss or gradients
+MAX_SKIPPED_FRACTION = 0.01
+
+
+class TrainingError(RuntimeError):
+    """The run cannot learn (no readable clip, non-finite values); the message says what to try."""
+
+
+class SeededItems(Dataset):
+    """``dataset`` whose item ``i`` draws its random numbers from ``(seed, epoch, i)``.
+
+    The datasets draw clip positions, crops and flips from torch's RNG (``worker_rng``); seeding it
+    per item makes an item's augmentation independent of which worker loads it and of what that
+    worker loaded before, which is what makes a mid-epoch resume with workers exact. The caller's
+    RNG state is left as it was (``num_workers=0`` loads in the training process).
+    """
+
+    def __init__(self, dataset: Dataset, seed: int):
+        self.dataset, self.seed, self.epoch = dataset, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getattr__(self, name: str) -> Any:  # task_ids, records, ... of the wrapped dataset
+        if name == "dataset":
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+    def __getitem__(self, index: int) -> Any:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_epoch_seed(self.seed, self.epoch, 0) ^ (int(index) * 2654435761 % 2 ** 61))
+            return self.dataset[index]
 
 
 class ResumableSampler(DistributedSampler):
@@ -133,7 +177,7 @@ class Trainer:
         self.info = dist_info or distributed.setup(cfg.train.device)
         self.device = self.info.device
         self.out_dir = Path(out_dir or cfg.train.out_dir)
-        self.train_set, self.test_set = train_set, test_set
+        self.train_set, self.test_set = SeededItems(train_set, cfg.train.seed), test_set
         self.eval_task = eval_task(cfg)
         if self.eval_task is not None:
             if not isinstance(class_names, dict) or not hasattr(train_set, "task_ids"):
@@ -186,7 +230,9 @@ class Trainer:
         self.history: list[dict] = []
         self.skipped: list[str] = []
         self._resume_rng: dict | None = None
-        self.nonfinite_steps = 0
+        self.nonfinite_steps = 0  # optimizer steps skipped for non-finite loss or gradients
+        self.first_nonfinite = ""  # where the first one showed up (parameter names)
+        self._nonfinite_at_epoch_start = 0
 
     # -- checkpoints ------------------------------------------------------------------------------
     def checkpoint_state(self) -> dict:
@@ -255,85 +301,19 @@ class Trainer:
         if self.info.is_main:
             atomic_write_text(self.out_dir / "config.yaml", dump_config(cfg))
         last_metrics: dict = {}
-        accumulate = cfg.optim.accumulate
-        while self.step < self.total_steps:
-            epoch = self.epoch
-            if self._resume_rng is not None:
-                set_rng_state(self._resume_rng)
-                self._resume_rng = None
-            else:
-                seed_everything(_epoch_seed(cfg.train.seed, epoch, self.info.rank))
-            self.model.train()
-            if cfg.model.partial_bn:
-                _enable_partial_bn(self.model)
-            batches_wanted = self.steps_per_epoch * accumulate - self.batch_in_epoch
-            loss_sum = torch.zeros((), device=self.device)
-            correct_sum = torch.zeros((), device=self.device, dtype=torch.long)
-            seen, window_clips, window_start = 0, 0, time.perf_counter()
-            window_loss = []
-            bar = _progress(cfg.train.progress and self.info.is_main, total=batches_wanted // accumulate,
-                            desc=f"epoch {epoch + 1}/{self.total_epochs}")
-            last_good: dict | None = None
-            self.optimizer.zero_grad(set_to_none=True)
-            for batch in itertools.islice(self._loader(epoch), batches_wanted):
-                self.skipped.extend(batch.get("skipped", []) or [])
-                empty = batch.get("clip") is None or len(batch["clip"]) == 0
-                if empty and last_good is None:
-                    self.batch_in_epoch += 1
-                    continue  # nothing decodable yet (single process: nothing to synchronise)
-                use = last_good if empty else batch
-                last_good = use
-                loss, correct, n = self._forward_loss(use)
-                weight = 0.0 if empty else 1.0  # an all-bad batch still joins DDP's gradient all-reduce
-                self.scaler.scale(loss * weight / accumulate).backward()
-                if not empty:
-                    loss_sum += loss.detach() * n
-                    correct_sum += correct
-                    seen += n
-                    window_clips += n * self.info.world_size
-                    window_loss.append(loss.detach())
-                self.batch_in_epoch += 1
-                if self.batch_in_epoch % accumulate:
-                    continue
-                self._optimizer_step()
-                bar.update(1)
-                if self.step % cfg.train.log_every == 0 or self.step == self.total_steps:
-                    mean_loss = float(torch.stack(window_loss).mean()) if window_loss else float("nan")
-                    rate = window_clips / max(time.perf_counter() - window_start, 1e-9)
-                    lr = self.optimizer.param_groups[0]["lr"]
-                    self.log.step(self.step, epoch, mean_loss, lr, rate)
-                    bar.set_postfix(loss=f"{mean_loss:.3f}", lr=f"{lr:.3g}", clips_s=f"{rate:.1f}")
-                    window_clips, window_start, window_loss = 0, time.perf_counter(), []
-                if cfg.train.checkpoint_every_iters and self.step % cfg.train.checkpoint_every_iters == 0 \
-                        and self.batch_in_epoch < self.steps_per_epoch * accumulate:
+        try:
+            while self.step < self.total_steps:
+                totals = self._train_epoch(self.epoch)
+                if self.batch_in_epoch < self.steps_per_epoch * cfg.optim.accumulate:  # max_iters mid-epoch
+                    self._check_weights()
                     self.save("last.pt")
-                if self.step >= self.total_steps:
                     break
-            bar.close()
-            epoch_done = self.batch_in_epoch >= self.steps_per_epoch * accumulate
-            if not epoch_done:  # stopped by max_iters mid-epoch
-                self.save("last.pt")
-                break
-            self.epoch += 1
-            self.batch_in_epoch = 0
-            totals = distributed.all_reduce_sum(torch.stack([loss_sum.float(), correct_sum.float(),
-                                                             torch.tensor(float(seen), device=self.device)]))
-            row = {"epoch": self.epoch, "step": self.step, "train_loss": float(totals[0] / max(totals[2], 1)),
-                   "train_acc": float(totals[1] / max(totals[2], 1)),
-                   "seconds": round(time.perf_counter() - start_time, 2)}
-            final = self.step >= self.total_steps
-            due = cfg.train.eval_every > 0 and self.epoch % cfg.train.eval_every == 0
-            if self.test_set is not None and cfg.train.eval_every >= 0 and (due or final):
-                last_metrics = self._test_every_task(row, write=final)
-            self.history.append(row)
-            self.log.epoch(row)
-            if self.info.is_main and self.log.enabled:
-                _print_epoch(row)
-            if final or (cfg.train.checkpoint_every and self.epoch % cfg.train.checkpoint_every == 0):
-                self.save("last.pt", metrics=last_metrics)
-        self.log.close()
+                last_metrics = self._end_epoch(totals, start_time) or last_metrics
+        finally:
+            self.log.close()
         if self.nonfinite_steps and self.info.is_main:
-            print(f"warning: skipped {self.nonfinite_steps} optimizer step(s) with non-finite gradients", flush=True)
+            logger.warning("skipped %d of %d optimizer step(s) with non-finite loss or gradients (first in %s)",
+                           self.nonfinite_steps, self.step, self.first_nonfinite)
         if self.info.is_main:
             from vidnets.engine.plots import plot_curves
 
@@ -344,21 +324,136 @@ class Trainer:
                          checkpoint=str(self.out_dir / "last.pt"), seconds=time.perf_counter() - start_time,
                          skipped=sorted(set(self.skipped)))
 
+    def _start_epoch(self, epoch: int) -> None:
+        if self._resume_rng is not None:
+            set_rng_state(self._resume_rng)
+            self._resume_rng = None
+        else:
+            seed_everything(_epoch_seed(self.cfg.train.seed, epoch, self.info.rank))
+        self.train_set.epoch = epoch
+        self._nonfinite_at_epoch_start = self.nonfinite_steps
+        self.model.train()
+        if self.cfg.model.partial_bn:
+            _enable_partial_bn(self.model)
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def _train_epoch(self, epoch: int) -> torch.Tensor:
+        """One epoch (or the rest of it, after a mid-epoch resume); returns the all-reduced
+        (loss sum, correct, clips) of its batches."""
+        cfg, accumulate = self.cfg, self.cfg.optim.accumulate
+        self._start_epoch(epoch)
+        batches_wanted = self.steps_per_epoch * accumulate - self.batch_in_epoch
+        sums = torch.zeros(3, device=self.device)  # loss sum, correct, clips
+        window = _Window()
+        bar = _progress(cfg.train.progress and self.info.is_main, total=batches_wanted // accumulate,
+                        desc=f"epoch {epoch + 1}/{self.total_epochs}")
+        last_good: dict | None = None
+        for batch in itertools.islice(self._loader(epoch), batches_wanted):
+            self.skipped.extend(batch.get("errors") or batch.get("skipped") or [])
+            empty = batch.get("clip") is None or len(batch["clip"]) == 0
+            if empty and last_good is None:
+                self.batch_in_epoch += 1
+                continue  # nothing decodable yet (single process: nothing to synchronise)
+            use = last_good if empty else batch
+            last_good = use
+            loss, correct, n = self._forward_loss(use)
+            weight = 0.0 if empty else 1.0  # an all-bad batch still joins DDP's gradient all-reduce
+            self.scaler.scale(loss * weight / accumulate).backward()
+            if not empty:
+                sums += torch.stack([loss.detach().float() * n, correct.float(),
+                                      torch.tensor(float(n), device=self.device)])
+                window.add(loss.detach(), n * self.info.world_size)
+            self.batch_in_epoch += 1
+            if self.batch_in_epoch % accumulate:
+                continue
+            self._optimizer_step()
+            bar.update(1)
+            self._log_step(epoch, window, bar)
+            if cfg.train.checkpoint_every_iters and self.step % cfg.train.checkpoint_every_iters == 0 \
+                    and self.batch_in_epoch < self.steps_per_epoch * accumulate:
+                self._check_weights()
+                self.save("last.pt")
+            if self.step >= self.total_steps:
+                break
+        bar.close()
+        totals = distributed.all_reduce_sum(sums)
+        if totals[2] == 0 and batches_wanted > 0:
+            raise TrainingError(_no_usable_clip_message(epoch + 1, self.skipped))
+        return totals
+
+    def _log_step(self, epoch: int, window: "_Window", bar: Any) -> None:
+        if self.step % self.cfg.train.log_every and self.step != self.total_steps:
+            return
+        mean_loss, rate = window.take()
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.log.step(self.step, epoch, mean_loss, lr, rate, skipped_steps=self.nonfinite_steps)
+        bar.set_postfix(loss=f"{mean_loss:.3f}", lr=f"{lr:.3g}", clips_s=f"{rate:.1f}",
+                        **({"skipped": self.nonfinite_steps} if self.nonfinite_steps else {}))
+
+    def _end_epoch(self, totals: torch.Tensor, start_time: float) -> dict:
+        """Epoch row, test when due, log, checkpoint; returns the test metrics if it tested."""
+        cfg = self.cfg
+        self._check_weights()
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        row = {"epoch": self.epoch, "step": self.step, "train_loss": float(totals[0] / max(totals[2], 1)),
+               "train_acc": float(totals[1] / max(totals[2], 1)),
+               "skipped_steps": self.nonfinite_steps - self._nonfinite_at_epoch_start,
+               "seconds": round(time.perf_counter() - start_time, 2)}
+        final = self.step >= self.total_steps
+        due = cfg.train.eval_every > 0 and self.epoch % cfg.train.eval_every == 0
+        metrics: dict = {}
+        if self.test_set is not None and cfg.train.eval_every >= 0 and (due or final):
+            metrics = self._test_every_task(row, write=final)
+        self.history.append(row)
+        self.log.epoch(row)
+        if self.info.is_main and self.log.enabled:
+            _print_epoch(row)
+        if final or (cfg.train.checkpoint_every and self.epoch % cfg.train.checkpoint_every == 0):
+            self.save("last.pt", metrics=metrics)
+        return metrics
+
     def _optimizer_step(self) -> None:
-        """Unscale, clip, step. A step whose gradients are not finite is skipped (as GradScaler does for
-        fp16) so one bad batch under bf16 or fp32 cannot turn every weight into NaN; the schedule
-        still advances and the count is reported at the end."""
+        """Unscale, clip, step. A step whose loss or gradients are not finite is skipped (as
+        GradScaler does for fp16), so one bad batch cannot turn every weight into NaN; the schedule
+        still advances. More than :data:`MAX_SKIPPED_FRACTION` of the run skipped stops it."""
         clip = self.cfg.optim.clip_grad_norm
         self.scaler.unscale_(self.optimizer)
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip or float("inf"))
         if self.scaler.is_enabled() or bool(torch.isfinite(norm)):
             self.scaler.step(self.optimizer)
         else:
-            self.nonfinite_steps += 1
+            self._count_nonfinite_step()
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
         self.step += 1
+        if self.nonfinite_steps > MAX_SKIPPED_FRACTION * self.total_steps:
+            raise TrainingError(
+                f"{self.nonfinite_steps} of the first {self.step} optimizer steps had non-finite loss or gradients "
+                f"(first in {self.first_nonfinite}; more than {MAX_SKIPPED_FRACTION:.0%} of the run's "
+                f"{self.total_steps} steps); precision {_precision_name(self.amp_dtype)}, lr "
+                f"{self.cfg.optim.lr:g}. Try --set train.precision=fp32, a lower optim.lr, or "
+                "--set optim.clip_grad_norm=40; nothing was saved from the failing steps")
+
+    def _count_nonfinite_step(self) -> None:
+        self.nonfinite_steps += 1
+        if not self.first_nonfinite:
+            bad = [name for name, p in unwrap_model(self.model).named_parameters()
+                   if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
+            self.first_nonfinite = f"step {self.step + 1}: " + (", ".join(bad[:3]) + (" …" if len(bad) > 3 else "")
+                                                               if bad else "the loss")
+            logger.warning("optimizer step %d skipped: non-finite gradients in %s", self.step + 1,
+                           self.first_nonfinite)
+
+    def _check_weights(self) -> None:
+        """Refuse to go on (or save) with non-finite weights: the model could never be used."""
+        bad = [name for name, p in unwrap_model(self.model).state_dict().items()
+               if p.is_floating_point() and not bool(torch.isfinite(p).all())]
+        if bad:
+            raise TrainingError(f"weights became non-finite by step {self.step} ({', '.join(bad[:3])}"
+                                f"{' …' if len(bad) > 3 else ''}); no checkpoint written. Try a lower optim.lr, "
+                                "--set optim.clip_grad_norm=40 or --set train.precision=fp32")
 
     def _test_every_task(self, row: dict, write: bool) -> dict:
         """Test each task (one, unless multi-task), add the metrics to the epoch ``row`` and, when
@@ -430,6 +525,36 @@ def _read_history(out_dir: Path) -> list[dict]:
     from vidnets.engine.plots import read_csv
 
     return read_csv(out_dir / "epochs.csv")
+
+
+class _Window:
+    """Loss and throughput over the steps since the last log line."""
+
+    def __init__(self) -> None:
+        self.losses: list[torch.Tensor] = []
+        self.clips, self.start = 0, time.perf_counter()
+
+    def add(self, loss: torch.Tensor, clips: int) -> None:
+        self.losses.append(loss)
+        self.clips += clips
+
+    def take(self) -> tuple[float, float]:
+        mean_loss = float(torch.stack(self.losses).float().mean()) if self.losses else float("nan")
+        rate = self.clips / max(time.perf_counter() - self.start, 1e-9)
+        self.__init__()
+        return mean_loss, rate
+
+
+def _precision_name(dtype: torch.dtype | None) -> str:
+    return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "fp32")
+
+
+def _no_usable_clip_message(epoch: int, skipped: list[str]) -> str:
+    reasons = sorted(set(skipped))
+    listed = "; ".join(reasons[:3]) + (f"; … ({len(reasons)} files)" if len(reasons) > 3 else "")
+    return (f"epoch {epoch}: no training clip could be read ({listed or 'every batch was empty'}). "
+            "Check data.root and the annotation files with `vidnets check`, and that the crop "
+            "(data.train_kwargs.crop) fits the frames")
 
 
 class _NoBar:

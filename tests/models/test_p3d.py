@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from vidnets.models import complexity
+from vidnets.models.convert import caffe_layer_names
 from vidnets.models.p3d import (
     P3D, P3D_RELEASE_DROPOUT, P3DBottleneck, load_2d_resnet_weights, p3d63, p3d131, p3d199,
 )
@@ -206,3 +210,24 @@ def test_identity_temporal_init_reproduces_2d_resnet_per_frame(loaded, index):
         frames = clip[0].transpose(0, 1)  # (T, C, H, W)
         expected = _bottleneck_2d(frames, sd, f"layer1.{index}").transpose(0, 1).unsqueeze(0)
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+PROTOTXTS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "prototxts"
+
+
+@pytest.mark.skipif(not PROTOTXTS.is_dir(), reason="authors' prototxts not present")
+@pytest.mark.parametrize("prototxt", ["p3d_sports1m.prototxt", "p3d_kinetics.prototxt", "p3d_kinetics_flow.prototxt"])
+def test_sum_coefficients_are_the_prototxts(prototxt):
+    """Each block's S + T coefficients equal its Eltwise layer's in the authors' deploy prototxt."""
+    eltwise = {}
+    for chunk in re.split(r"\blayer\s*\{", (PROTOTXTS / prototxt).read_text())[1:]:
+        name = re.search(r'name:\s*"([^"]+)"', chunk).group(1)
+        if name.endswith("_branch2b_st"):
+            coeffs = tuple(float(c) for c in re.findall(r"coeff:\s*([\d.]+)", chunk)) or (1.0, 1.0)
+            eltwise[name.removesuffix("_st")] = coeffs
+    model = meta(p3d199)
+    by_module = {path: name for name, path in caffe_layer_names(model, "p3d199").items() if name.startswith("res")}
+    blocks = {f"layer{i}.{j}": b for i in (1, 2, 3) for j, b in enumerate(getattr(model, f"layer{i}"))}
+    got = {by_module[f"{path}.conv2"]: b.sum_coeffs for path, b in blocks.items() if b.block_type != "A"}
+    assert len(eltwise) == 31 and got == eltwise  # 16 B blocks at 1/1, 15 C blocks at 0.5/0.5
+    assert sorted(set(eltwise.values())) == [(0.5, 0.5), (1.0, 1.0)]

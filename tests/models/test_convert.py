@@ -278,7 +278,7 @@ def test_kinetics400_download_without_network_is_one_clear_error(tmp_path, monke
     with pytest.raises(WeightsDownloadError, match="cannot download http://127.0.0.1:9/r3d_18-b3b3357e.pth") as info:
         create("res3d18", weights="kinetics400")
     assert "\n" not in str(info.value) and "weights=PATH" in str(info.value)
-    with pytest.raises(WeightsMismatchError, match="no downloadable checkpoint for p3d199"):
+    with pytest.raises(WeightsMismatchError, match="no downloadable checkpoint of that name for p3d199"):
         create("p3d199", weights="kinetics400")
 
 

@@ -7,7 +7,8 @@ Sources and where they go (``create(name, weights=PATH)`` loads any of them):
   prototxts (``conv1a`` … ``fc8-1``; ``res2a_branch2b_t`` / ``bn2a_branch2b_t``; ``bn_conv1`` +
   ``scale_conv1``; ``inception_3a/1x1``). BatchNorm comes as the action-recognition Caffe fork's
   ``BN`` layer (scale, shift, mean, variance) or as BVLC ``BatchNorm`` (mean·s, variance·s, s)
-  followed by a ``Scale`` layer (γ, β). ``vidnets convert caffe`` writes the result as a ``.pt``.
+  followed by a ``Scale`` layer (γ, β); both use ε = 1e-5 by default, as PyTorch does, and the
+  prototxts do not change it. ``vidnets convert caffe`` writes the result as a ``.pt``.
 * torchvision ``r3d_18`` / ``mc3_18`` state dicts → ``res3d18`` (``mc3_18`` = ``conv_types``
   3d, 3d, 2d, 2d, 2d), by the key map :func:`torchvision_to_res3d`.
 * tsn-pytorch checkpoints (``base_model.…``, ``new_fc``) and Cadene's BN-Inception
@@ -20,8 +21,8 @@ Every conversion returns a :class:`ConversionReport` naming each tensor that was
 of the source that has no place in the model (unused) and each model tensor the source did not
 provide (missing). A tensor whose shape differs from the model's is refused with
 :class:`WeightsMismatchError`. The model's keyword arguments that the file determines (classes,
-input channels, Res3D's ``res2_projection`` and ``conv_types``, TSN's modality) are read from it
-unless given.
+input channels, Res3D's ``width``, ``res2_projection`` and ``conv_types``, TSN's modality) are read
+from it unless given.
 """
 
 from __future__ import annotations
@@ -395,7 +396,8 @@ def download_weights(arch: str, name: str) -> Path:
     entry = DOWNLOADS.get((arch, name))
     if entry is None:
         known = ", ".join(f"{a} weights={n!r}" for a, n in DOWNLOADS) or "none"
-        raise WeightsMismatchError(f"weights={name!r}: no downloadable checkpoint for {arch} (available: {known})")
+        raise WeightsMismatchError(f"weights={name!r}: no such file, and no downloadable checkpoint of that name "
+                                   f"for {arch} (available: {known})")
     target = Path(torch.hub.get_dir()) / "checkpoints" / entry.url.rsplit("/", 1)[-1]
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,8 @@ missing this script re-runs itself with ``.venv-tv/bin/python`` (create it with
 The two networks have the same topology when ``res3d18`` is built without the ``res2a``
 projection (its default): 33,371,472 parameters at 400 classes. vidnets' weights (with random
 BatchNorm statistics, so that folding is not a no-op) are copied into torchvision's model through
-an explicit key map, and the fp32 NCDHW logits of the two are compared before any timing.
+the library's key map (``vidnets.models.convert.res3d_to_torchvision``), and the fp32 NCDHW
+logits of the two are compared before any timing.
 
 Settings per input (8×112² and 16×112²), batch (1 and 8) and mode (eval, training step):
 
@@ -28,7 +29,6 @@ Settings per input (8×112² and 16×112²), batch (1 and 8) and mode (eval, tra
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,34 +61,13 @@ def _reexec(argv: list[str]) -> int:
     return subprocess.call([str(TV_PYTHON), "-m", f"benchmarks.{NAME}", *argv], cwd=common.REPO_ROOT, env=env)
 
 
-_KEY_MAP = [
-    (r"^conv1\.", "stem.0."),
-    (r"^bn1\.", "stem.1."),
-    (r"^(layer\d+\.\d+)\.conv1\.", r"\1.conv1.0."),
-    (r"^(layer\d+\.\d+)\.bn1\.", r"\1.conv1.1."),
-    (r"^(layer\d+\.\d+)\.conv2\.", r"\1.conv2.0."),
-    (r"^(layer\d+\.\d+)\.bn2\.", r"\1.conv2.1."),
-]
-
-
-def to_torchvision_state_dict(state: dict) -> dict:
-    """Rename a vidnets ``Res3D`` state dict to torchvision ``VideoResNet`` keys
-    (``downsample.*`` and ``fc.*`` keep their names)."""
-    out = {}
-    for key, value in state.items():
-        new = key
-        for pattern, repl in _KEY_MAP:
-            new = re.sub(pattern, repl, new)
-        out[new] = value
-    return out
-
-
 def build_pair(num_classes: int = 400):
     """vidnets res3d18 with random BN statistics, and torchvision r3d_18 holding the same weights."""
     import torch
     from torch import nn
     from torchvision.models.video import r3d_18
 
+    from vidnets.models.convert import res3d_to_torchvision
     from vidnets.models.res3d import res3d18
 
     torch.manual_seed(0)
@@ -101,7 +80,7 @@ def build_pair(num_classes: int = 400):
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.1, 0.1)
     theirs = r3d_18(weights=None, num_classes=num_classes)
-    theirs.load_state_dict(to_torchvision_state_dict(ours.state_dict()), strict=True)
+    theirs.load_state_dict(res3d_to_torchvision(ours.state_dict()), strict=True)
     return ours.eval(), theirs.eval()
 
 

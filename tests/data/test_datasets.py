@@ -70,6 +70,21 @@ def test_folder_layout(synth_dir):
     assert len(recs) == 16 and classes == sorted(classes)
 
 
+def test_rawframes_flow_resize_scales_the_vectors(tmp_path):
+    """Flow JPEGs of (dx, dy) = (8, -4) px at 4 levels per px, 64×80 read at 32×40: (4, -2) px."""
+    import cv2
+
+    for i in (1, 2):
+        cv2.imwrite(str(tmp_path / f"flow_x_{i:05d}.jpg"), np.full((64, 80), 159.5, np.float32).round().astype(np.uint8))
+        cv2.imwrite(str(tmp_path / f"flow_y_{i:05d}.jpg"), np.full((64, 80), 111.5, np.float32).round().astype(np.uint8))
+    full = read_frame_folder(tmp_path, [0, 1], modality="flow")
+    half = read_frame_folder(tmp_path, [0, 1], modality="flow", size=(32, 40))
+    assert half.shape == (2, 32, 40, 2)
+    full_px = (full.astype(float) - 127.5).mean(axis=(0, 1, 2)) / 4
+    half_px = (half.astype(float) - 127.5).mean(axis=(0, 1, 2)) / 4
+    np.testing.assert_allclose(half_px, full_px / 2, atol=0.15)
+
+
 def test_rawframes(shared_videos, tmp_path):
     src = shared_videos / "mmaction2" / "rawframes_test_avi"
     assert count_frames(src) == 10 and count_frames(src, "flow") == 5

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vidnets.data.transforms import (CenterCrop, ClipTransform, HorizontalFlip, MultiCrop, MultiScaleCrop,
-                                     RandomCrop)
+                                     RandomCrop, Resize)
 
 
 def _frames(v=1, s=1, length=4, h=20, w=30, c=3, seed=0):
@@ -25,19 +25,48 @@ def test_one_random_crop_shared_by_all_frames():
 
 def test_flow_flip_negates_x_only():
     flow = _frames(c=2)[0, 0]
-    out = HorizontalFlip(1.0, flow=True)([flow], np.random.default_rng(0))[0]
+    out = HorizontalFlip(1.0)([flow], np.random.default_rng(0))[0]
     np.testing.assert_array_equal(out[..., 0], 255 - flow[:, :, ::-1, 0])
     np.testing.assert_array_equal(out[..., 1], flow[:, :, ::-1, 1])
-    rgb = HorizontalFlip(1.0)([flow], np.random.default_rng(0))[0]
-    np.testing.assert_array_equal(rgb, flow[:, :, ::-1])
+    rgb = _frames(c=3)[0, 0]
+    np.testing.assert_array_equal(HorizontalFlip(1.0)([rgb], np.random.default_rng(0))[0], rgb[:, :, ::-1])
     fl = np.random.default_rng(1).normal(size=(2, 4, 6, 2)).astype(np.float32)
-    flipped = HorizontalFlip(1.0, flow=True)([fl], np.random.default_rng(0))[0]
+    flipped = HorizontalFlip(1.0)([fl], np.random.default_rng(0))[0]
     np.testing.assert_allclose(flipped[..., 0], -fl[:, :, ::-1, 0])
+
+
+def test_flow_cannot_be_flipped_without_negating_x():
+    with pytest.raises(TypeError):
+        HorizontalFlip(1.0, flow=False)
+    with pytest.raises(TypeError):
+        MultiCrop(8, 10, flow=False)
+
+
+def _constant_flow(dx: float, dy: float, h: int, w: int, dtype=np.float32) -> np.ndarray:
+    flow = np.empty((2, h, w, 2), np.float32)
+    flow[..., 0], flow[..., 1] = dx, dy
+    return flow if dtype == np.float32 else np.clip(np.rint(flow * 4 + 127.5), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("op, size", [(Resize((32, 40)), (32, 40)),  # 64×80 → 32×40
+                                      (MultiScaleCrop(32, scales=(1,), max_distort=0), (32, 32))])  # 64² crop → 32²
+def test_flow_resize_scales_the_vectors(op, size):
+    """Halving the image halves every displacement: (7.92, -4.00) px becomes (3.96, -2.00)."""
+    out = op([_constant_flow(7.92, -4.0, 64, 80)], np.random.default_rng(0))[0]
+    assert out.shape == (2, *size, 2)
+    np.testing.assert_allclose(out[..., 0], 3.96, atol=1e-5)
+    np.testing.assert_allclose(out[..., 1], -2.0, atol=1e-5)
+    quantised = op([_constant_flow(7.92, -4.0, 64, 80, np.uint8)], np.random.default_rng(0))[0]
+    assert quantised.dtype == np.uint8  # 4 levels per pixel around 127.5: ±1 level of rounding
+    np.testing.assert_allclose((quantised[..., 0].astype(float) - 127.5) / 4, 3.96, atol=0.25)
+    np.testing.assert_allclose((quantised[..., 1].astype(float) - 127.5) / 4, -2.0, atol=0.25)
+    rgb = np.full((2, 64, 80, 3), 200, np.uint8)
+    assert (op([rgb], np.random.default_rng(0))[0] == 200).all()  # RGB is only resized
 
 
 def test_ten_crop_flips_negate_flow_x():
     flow = _frames(c=2, h=16, w=16)[0, 0]
-    crops = MultiCrop(8, 10, flow=True)([flow], None)
+    crops = MultiCrop(8, 10)([flow], None)
     assert len(crops) == 10
     for plain, flipped in zip(crops[:5], crops[5:]):
         np.testing.assert_array_equal(flipped[..., 0], 255 - plain[:, :, ::-1, 0])

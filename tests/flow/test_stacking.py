@@ -67,6 +67,26 @@ def test_mean_subtraction_removes_each_fields_mean_vector():
     assert np.allclose(subtract_mean_flow(np.ones((2, 3, 3))), 0)
 
 
+def test_trajectory_mean_subtraction_uses_each_fields_own_mean_vector():
+    """§3.1: each displacement field loses its own mean vector, not the mean of the values sampled from it."""
+    rng = np.random.default_rng(3)
+    fields = rng.integers(-3, 4, size=(4, 2, 9, 11)).astype(np.float32)
+    raw = trajectory_stack(fields)
+    paper = build_stack(fields, "trajectory", mean_subtraction=True)
+    assert np.array_equal(paper, build_stack(fields, "trajectory", mean_subtraction="field"))
+    assert np.allclose(paper, raw - fields.mean(axis=(2, 3)).reshape(-1, 1, 1), atol=1e-5)
+    per_channel = build_stack(fields, "trajectory", mean_subtraction="channel")
+    assert np.allclose(per_channel, subtract_mean_flow(raw), atol=1e-5)
+    assert np.abs(paper - per_channel).max() > 0.1  # the two really differ on trajectories
+    for representation in ("stack", "bidirectional"):  # there channel k is field k: both agree
+        kw = {"backward_fields": fields[::-1].copy()} if representation == "bidirectional" else {}
+        a = build_stack(fields, representation, mean_subtraction="field", **kw)
+        b = build_stack(fields, representation, mean_subtraction="channel", **kw)
+        assert np.allclose(a, b, atol=1e-5)
+    with pytest.raises(ValueError, match="mean_subtraction"):
+        build_stack(fields, "trajectory", mean_subtraction="global")
+
+
 def test_unknown_representation_is_named():
     with pytest.raises(ValueError, match="representation"):
         build_stack(_fields(), "optical")

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from vidnets.models import complexity
-from vidnets.models.p3d import P3D, P3DBottleneck, load_2d_resnet_weights, p3d63, p3d131, p3d199
+from vidnets.models.convert import caffe_layer_names
+from vidnets.models.p3d import (
+    P3D, P3D_RELEASE_DROPOUT, P3DBottleneck, load_2d_resnet_weights, p3d63, p3d131, p3d199,
+)
 
 
 def meta(builder, **kwargs):
@@ -60,11 +66,12 @@ def test_other_input_sizes_and_depths():
     assert [len(meta(f).layer3) for f in (p3d63, p3d131, p3d199)] == [6, 23, 36]
 
 
-@pytest.mark.parametrize("block_type", ["A", "B", "C"])
-def test_block_nonlinearity_placement(block_type):
-    """Caffe's A/B/C equations (papers.md §4.1): no ReLU on T before the sum in B and C."""
+@pytest.mark.parametrize("block_type, c_coeffs", [("A", (0.5, 0.5)), ("B", (0.5, 0.5)), ("C", (0.5, 0.5)), ("C", (1.0, 1.0))])
+def test_block_nonlinearity_placement(block_type, c_coeffs):
+    """Caffe's A/B/C equations (papers.md §4.1): no ReLU on T before the sum in B and C; the C sum
+    is weighted 0.5/0.5 as in the prototxts' Eltwise layers (or unweighted on request)."""
     torch.manual_seed(0)
-    block = P3DBottleneck(16, 4, block_type, stride=1, projection=True).eval()
+    block = P3DBottleneck(16, 4, block_type, stride=1, projection=True, c_block_coeffs=c_coeffs).eval()
     for bn in (m for m in block.modules() if isinstance(m, nn.BatchNorm3d)):
         bn.running_mean.uniform_(-1, 1)
         bn.running_var.uniform_(0.5, 2)
@@ -78,15 +85,30 @@ def test_block_nonlinearity_placement(block_type):
         elif block_type == "B":
             st = F.relu(s + block.bn_t(block.conv_t(x1)))
         else:
-            st = F.relu(s + block.bn_t(block.conv_t(s)))
+            st = F.relu(c_coeffs[0] * s + c_coeffs[1] * block.bn_t(block.conv_t(s)))
         expected = F.relu(block.bn3(block.conv3(st)) + block.downsample(x))
         torch.testing.assert_close(block(x), expected)
+
+
+def test_c_blocks_weighted_half_half_by_default():
+    """The prototxts: 15 C blocks with Eltwise coeff 0.5/0.5, the 16 B blocks 1/1."""
+    blocks = p3d_blocks(meta(p3d199))
+    coeffs = [b.sum_coeffs for b in blocks if b.block_type == "C"]
+    assert coeffs == [(0.5, 0.5)] * 15
+    assert {b.sum_coeffs for b in blocks if b.block_type == "B"} == {(1.0, 1.0)}
+    plain = p3d_blocks(meta(p3d199, c_block_coeffs=(1.0, 1.0)))
+    assert {b.sum_coeffs for b in plain if b.block_type == "C"} == {(1.0, 1.0)}
+    with pytest.raises(ValueError, match="c_block_coeffs"):
+        P3D((3, 4, 6, 3), c_block_coeffs=(0.5,))
 
 
 def test_single_type_variants_and_dropout():
     assert {b.block_type for b in p3d_blocks(meta(p3d63, block_types="B"))} == {"B"}
     assert meta(p3d199).dropout.p == 0.5
     assert meta(p3d199, dropout=0.1).dropout.p == 0.1
+    assert P3D_RELEASE_DROPOUT == {"sports1m": 0.1, "kinetics": 0.5, "kinetics_flow": 0.7}
+    flow = meta(p3d199, in_channels=2, dropout=P3D_RELEASE_DROPOUT["kinetics_flow"])
+    assert flow.dropout.p == 0.7 and flow.conv1.in_channels == 2
     with pytest.raises(ValueError, match="block_types"):
         P3D((3, 4, 6, 3), block_types="ABD")
 
@@ -131,10 +153,10 @@ def resnet2d_state_dict(layers=(3, 4, 6, 3), num_classes=1000, seed=0) -> dict[s
     return sd
 
 
-@pytest.fixture(scope="module")
-def loaded():
+@pytest.fixture(scope="module", params=[(0.5, 0.5), (1.0, 1.0)], ids=["weighted", "unweighted"])
+def loaded(request):
     torch.manual_seed(0)
-    model = p3d63(num_classes=10)
+    model = p3d63(num_classes=10, c_block_coeffs=request.param)
     sd = resnet2d_state_dict()
     report = load_2d_resnet_weights(model, sd)
     return model.eval(), sd, report
@@ -188,3 +210,24 @@ def test_identity_temporal_init_reproduces_2d_resnet_per_frame(loaded, index):
         frames = clip[0].transpose(0, 1)  # (T, C, H, W)
         expected = _bottleneck_2d(frames, sd, f"layer1.{index}").transpose(0, 1).unsqueeze(0)
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+PROTOTXTS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "prototxts"
+
+
+@pytest.mark.skipif(not PROTOTXTS.is_dir(), reason="authors' prototxts not present")
+@pytest.mark.parametrize("prototxt", ["p3d_sports1m.prototxt", "p3d_kinetics.prototxt", "p3d_kinetics_flow.prototxt"])
+def test_sum_coefficients_are_the_prototxts(prototxt):
+    """Each block's S + T coefficients equal its Eltwise layer's in the authors' deploy prototxt."""
+    eltwise = {}
+    for chunk in re.split(r"\blayer\s*\{", (PROTOTXTS / prototxt).read_text())[1:]:
+        name = re.search(r'name:\s*"([^"]+)"', chunk).group(1)
+        if name.endswith("_branch2b_st"):
+            coeffs = tuple(float(c) for c in re.findall(r"coeff:\s*([\d.]+)", chunk)) or (1.0, 1.0)
+            eltwise[name.removesuffix("_st")] = coeffs
+    model = meta(p3d199)
+    by_module = {path: name for name, path in caffe_layer_names(model, "p3d199").items() if name.startswith("res")}
+    blocks = {f"layer{i}.{j}": b for i in (1, 2, 3) for j, b in enumerate(getattr(model, f"layer{i}"))}
+    got = {by_module[f"{path}.conv2"]: b.sum_coeffs for path, b in blocks.items() if b.block_type != "A"}
+    assert len(eltwise) == 31 and got == eltwise  # 16 B blocks at 1/1, 15 C blocks at 0.5/0.5
+    assert sorted(set(eltwise.values())) == [(0.5, 0.5), (1.0, 1.0)]

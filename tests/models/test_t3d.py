@@ -8,8 +8,8 @@ from torch import nn
 
 from vidnets.models import complexity
 from vidnets.models.blocks import same_conv3d
-from vidnets.models.t3d import (DenseNet3D, HalvingAvgPool3d, TemporalTransition, densenet3d121, densenet3d169,
-                                t3d121, t3d169)
+from vidnets.models.t3d import (DEFAULT_TTL_PRESET, T3D_TTL_PRESETS, DenseNet3D, HalvingAvgPool3d, TemporalTransition,
+                                densenet3d121, densenet3d169, t3d121, t3d169)
 
 
 def meta(builder, **kwargs):
@@ -65,30 +65,67 @@ def test_even_kernel_padding_puts_the_extra_frame_at_the_end():
     torch.testing.assert_close(conv(x).flatten(), expected)
 
 
-def test_t3d_temporal_transition_layers():
-    model = meta(t3d121)
-    ttls = [m for m in model.modules() if isinstance(m, TemporalTransition)]
-    assert len(ttls) == 3
-    def temporal_depth(branch: nn.Module) -> int:
-        return next(m for m in branch.modules() if isinstance(m, nn.Conv3d)).kernel_size[0]
+def _ttls(model: nn.Module) -> list[TemporalTransition]:
+    return [m for m in model.modules() if isinstance(m, TemporalTransition)]
 
-    depths = [[temporal_depth(b) for b in t.branches] for t in ttls]
-    assert depths == [[1, 3, 6], [1, 3, 4], [1, 3, 4]]
-    assert all(t.transition[2].in_channels == 3 * 128 for t in ttls)
-    # the transitions keep DenseNet's widths, so T3D and DenseNet3D share the final width
-    assert [t.transition[2].out_channels for t in ttls] == [128, 256, 512]
-    assert model.fc.in_features == 1024 and meta(t3d169).fc.in_features == 1664
+
+def _depths(model: nn.Module) -> list[list[tuple[int, ...]]]:
+    return [[next(m for m in b.modules() if isinstance(m, nn.Conv3d)).kernel_size for b in t.branches]
+            for t in _ttls(model)]
+
+
+def test_t3d_default_is_the_authors_draft_ttl():
+    """MohsenFayyaz89/T3D models/T3D.py: 1×1×1, 3×3×3, 4×3×3 branches of 128, kept at 384 channels."""
+    model = meta(t3d121)
+    assert DEFAULT_TTL_PRESET == "authors"
+    assert _depths(model) == [[(1, 1, 1), (3, 3, 3), (4, 3, 3)]] * 3
+    assert [(t.transition[2].in_channels, t.transition[2].out_channels) for t in _ttls(model)] == [(384, 384)] * 3
+    assert model.fc.in_features == 384 + 16 * 32
     x = torch.empty(1, 3, 32, 224, 224, device="meta")
-    assert tuple(model.forward_features(x).shape[1:]) == (1024, 1, 7, 7)
+    assert tuple(model.forward_features(x).shape[1:]) == (896, 1, 7, 7)
+
+
+# T3D-121 / T3D-169 at 400 classes: params and GMACs at 3×32×224×224 (module docstring table)
+PRESET_COST = {
+    "authors": (29_731_728, 114.30, 38_374_032),
+    "keras": (36_723_344, 120.06, 49_290_128),
+    "tf_keras": (25_577_232, 120.27, 33_620_496),
+    "half_block": (26_594_192, 118.14, 36_002_704),
+}
+
+
+@pytest.mark.parametrize("preset", sorted(PRESET_COST))
+def test_t3d_presets_params_and_macs(preset):
+    params121, gmacs121, params169 = PRESET_COST[preset]
+    cost = complexity(meta(t3d121, num_classes=400, ttl_preset=preset))
+    assert cost.params == params121
+    assert abs(cost.gmacs - gmacs121) < 0.005
+    assert complexity(meta(t3d169, num_classes=400, ttl_preset=preset)).params == params169
+
+
+def test_t3d_preset_layouts():
+    keras = meta(t3d121, ttl_preset="keras")  # rekon/T3D-keras: spatial first branch, full block width kept
+    assert _depths(keras) == [[(1, 3, 3), (3, 3, 3), (4, 3, 3)]] * 3
+    assert [t.transition[2].out_channels for t in _ttls(keras)] == [256, 640, 1408]
+    tf_keras = meta(t3d121, ttl_preset="tf_keras")  # deeper TTL1, 384 halved to 192
+    assert [[k[0] for k in d] for d in _depths(tf_keras)] == [[1, 3, 6], [1, 3, 4], [1, 3, 4]]
+    assert [t.transition[2].out_channels for t in _ttls(tf_keras)] == [192] * 3
+    half = meta(t3d121, ttl_preset="half_block")  # DenseNet3D's widths: same final width as densenet3d121
+    assert [t.transition[2].out_channels for t in _ttls(half)] == [128, 256, 512]
+    assert half.fc.in_features == 1024 and meta(t3d169, ttl_preset="half_block").fc.in_features == 1664
+    assert set(T3D_TTL_PRESETS) == set(PRESET_COST) and all(p.source for p in T3D_TTL_PRESETS.values())
+    with pytest.raises(ValueError, match="ttl_preset"):
+        t3d121(ttl_preset="paper")
 
 
 def test_t3d_options():
-    draft = meta(t3d121, ttl_out_channels=384, ttl_width=64)
-    ttls = [m for m in draft.modules() if isinstance(m, TemporalTransition)]
-    assert [t.transition[2].in_channels for t in ttls] == [192] * 3
-    assert [t.transition[2].out_channels for t in ttls] == [384] * 3
+    custom = meta(t3d121, ttl_out_channels=384, ttl_width=64)
+    assert [t.transition[2].in_channels for t in _ttls(custom)] == [192] * 3
+    assert [t.transition[2].out_channels for t in _ttls(custom)] == [384] * 3
     with pytest.raises(ValueError, match="ttl_kernels"):
         DenseNet3D((6, 12, 24, 16), ttl_kernels=(((1, 1, 1),),))
+    with pytest.raises(ValueError, match="ttl_out_channels"):
+        DenseNet3D((6, 12, 24, 16), ttl_kernels=((((1, 1, 1),),)) * 3, ttl_out_channels="double")
 
 
 def test_memory_efficient_gives_the_same_forward_and_gradients():

@@ -58,6 +58,6 @@ Stable interface (used by vidnets.engine and vidnets.flow)
 
 Reusable pieces: ``vidnets.data.video`` (``probe``, ``read_frames``), ``vidnets.data.frames``
 (raw-frame folders incl. ``flow_x_``/``x_`` naming), ``vidnets.data.sampling`` (samplers return
-``SampledIndices``), ``vidnets.data.transforms`` (clip transforms; ``flow=True`` makes every flip
-negate the x component, including the flipped test crops).
+``SampledIndices``), ``vidnets.data.transforms`` (clip transforms; on 2-channel flow every flip
+negates the x component, including the flipped test crops, and every resize scales the vectors).
 """

@@ -6,8 +6,9 @@ Naming conventions that are recognised (1-based numbering, 5 digits)::
     flow_x_00001.jpg, flow_y_00001.jpg   optical flow, x and y (TSN / dense_flow)
     x_00001.jpg, y_00001.jpg             optical flow, x and y (mmaction2)
 
-Flow images are 8-bit greyscale with about 128 meaning zero motion. ``read_frame_folder`` returns
-RGB as uint8 ``(T, H, W, 3)`` and flow as uint8 ``(T, H, W, 2)`` (x, y).
+Flow images are 8-bit greyscale with 127.5 meaning zero motion. ``read_frame_folder`` returns
+RGB as uint8 ``(T, H, W, 3)`` and flow as uint8 ``(T, H, W, 2)`` (x, y); resized flow has its
+vectors scaled with the image (x by W'/W, y by H'/H).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vidnets.data.transforms import is_flow, scale_flow_vectors
 from vidnets.data.video import VideoError, output_size
 
 RGB_TEMPLATES = ("img_{:05d}.jpg",)
@@ -60,7 +62,8 @@ def _resize(img: np.ndarray, size) -> np.ndarray:
     out_h, out_w = output_size(h, w, size)
     if (out_h, out_w) == (h, w):
         return img
-    return cv2.resize(img, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
+    out = cv2.resize(img, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
+    return scale_flow_vectors(out, out_w / w, out_h / h) if is_flow(out) else out
 
 
 def read_frame_folder(folder: str | os.PathLike, indices: Sequence[int] | np.ndarray, *,
@@ -68,7 +71,8 @@ def read_frame_folder(folder: str | os.PathLike, indices: Sequence[int] | np.nda
     """Read frames ``indices`` (0-based) of a raw-frame folder.
 
     ``modality="rgb"`` reads ``img_XXXXX.jpg`` → uint8 (T, H, W, 3) RGB; ``"flow"`` reads the x/y
-    pair (either naming) → uint8 (T, H, W, 2). ``size`` resizes (short side or (H, W)).
+    pair (either naming) → uint8 (T, H, W, 2). ``size`` resizes (short side or (H, W)); flow vectors
+    are scaled with the image.
     ``start`` is the number of the first file (1 in every common layout).
     """
     folder = Path(folder)

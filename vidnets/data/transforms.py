@@ -12,9 +12,12 @@ segment; C = 3 for RGB, 2 for flow x/y) and returns a float tensor::
                  "chw":   (L·C, H, W)           one frame / one flow stack (Two-Stream)
                ──► train: that tensor;  test (``stack_views=True``): (V, ...) all views
 
-Flow (``flow=True``): every horizontal flip — random training flips and the flipped test crops
-of ``MultiCrop(10)`` alike — also negates the x component (channel 0): ``255 - x`` on uint8 flow
-quantised around 128, ``-x`` on float flow. mmaction2's ``TenCrop`` forgets this.
+Flow is any view with 2 channels (x, y); RGB has 3. On flow, every horizontal flip — random
+training flips and the flipped test crops of ``MultiCrop(10)`` alike — also negates the x component
+(channel 0): ``255 - x`` on uint8 flow quantised around 127.5, ``-x`` on float flow. There is no way
+to flip flow without it (mmaction2's ``TenCrop`` forgets this). Every resize of flow
+(``Resize``, ``MultiScaleCrop``) scales the vectors with the image: x by W'/W, y by H'/H
+(``scale_flow_vectors``), as ``vidnets.flow.augment.resize_flow`` does for float stacks.
 """
 
 from __future__ import annotations
@@ -28,11 +31,30 @@ import torch
 from vidnets.data.video import output_size
 
 View = np.ndarray  # (N, H, W, C)
+FLOW_ZERO_UINT8 = 127.5  # zero motion in quantised flow images (vidnets.flow.store)
 
 
-def _flip(view: View, flow: bool) -> View:
+def is_flow(view: np.ndarray) -> bool:
+    """Flow views carry 2 channels (x, y) in the last axis; RGB carries 3."""
+    return view.shape[-1] == 2
+
+
+def scale_flow_vectors(flow: np.ndarray, scale_x: float, scale_y: float) -> np.ndarray:
+    """Multiply flow x by ``scale_x`` and y by ``scale_y`` (last axis = (x, y)).
+
+    uint8 flow is scaled about its zero, 127.5, then rounded and clipped to 0–255; float flow is
+    scaled as it is.
+    """
+    scale = np.asarray([scale_x, scale_y], np.float32)
+    if flow.dtype != np.uint8:
+        return (flow * scale).astype(flow.dtype, copy=False)
+    scaled = (flow.astype(np.float32) - FLOW_ZERO_UINT8) * scale + FLOW_ZERO_UINT8
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def _flip(view: View) -> View:
     out = view[:, :, ::-1, :].copy()
-    if flow:
+    if is_flow(out):  # a mirrored motion field points the other way along x
         out[..., 0] = (255 - out[..., 0]) if out.dtype == np.uint8 else -out[..., 0]
     return out
 
@@ -47,8 +69,10 @@ def _crop(view: View, top: int, left: int, h: int, w: int) -> View:
 def _resize_view(view: View, h: int, w: int) -> View:
     if view.shape[1:3] == (h, w):
         return view
-    interp = cv2.INTER_AREA if h < view.shape[1] else cv2.INTER_LINEAR
-    return np.stack([cv2.resize(f, (w, h), interpolation=interp).reshape(h, w, -1) for f in view])
+    H, W = view.shape[1:3]
+    interp = cv2.INTER_AREA if h < H else cv2.INTER_LINEAR
+    out = np.stack([cv2.resize(f, (w, h), interpolation=interp).reshape(h, w, -1) for f in view])
+    return scale_flow_vectors(out, w / W, h / H) if is_flow(out) else out
 
 
 def _pair(size) -> tuple[int, int]:
@@ -137,24 +161,24 @@ class MultiScaleCrop:
 
 
 class HorizontalFlip:
-    """Flip each view with probability ``p``; ``flow=True`` also negates flow x."""
+    """Flip each view with probability ``p``; flow views also have x negated (module docstring)."""
 
-    def __init__(self, p: float = 0.5, *, flow: bool = False):
-        self.p, self.flow = p, flow
+    def __init__(self, p: float = 0.5):
+        self.p = p
 
     def __call__(self, views: list[View], rng) -> list[View]:
-        return [_flip(v, self.flow) if rng.random() < self.p else v for v in views]
+        return [_flip(v) if rng.random() < self.p else v for v in views]
 
 
 class MultiCrop:
     """Deterministic test crops of ``size``: 1 = centre, 3 = start/centre/end along the long
-    side, 5 = centre + 4 corners, 10 = those 5 and their horizontal flips (flow x negated when
-    ``flow=True``). Each input view becomes ``crops`` views, crop-major inside the view."""
+    side, 5 = centre + 4 corners, 10 = those 5 and their horizontal flips (x negated on flow).
+    Each input view becomes ``crops`` views, crop-major inside the view."""
 
-    def __init__(self, size, crops: int = 10, *, flow: bool = False):
+    def __init__(self, size, crops: int = 10):
         if crops not in (1, 3, 5, 10):
             raise ValueError(f"crops must be 1, 3, 5 or 10, got {crops}")
-        self.size, self.crops, self.flow = _pair(size), crops, flow
+        self.size, self.crops = _pair(size), crops
 
     def __call__(self, views: list[View], rng) -> list[View]:
         h, w = self.size
@@ -172,7 +196,7 @@ class MultiCrop:
                 offs = [((H - h) // 2, (W - w) // 2), (0, 0), (0, W - w), (H - h, 0), (H - h, W - w)]
             crops = [_crop(v, t, l, h, w) for t, l in offs]
             if self.crops == 10:
-                crops += [_flip(c, self.flow) for c in crops]
+                crops += [_flip(c) for c in crops]
             out.extend(crops)
         return out
 

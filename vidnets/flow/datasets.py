@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vidnets.flow import augment
-from vidnets.flow.stacking import REPRESENTATIONS, build_stack
+from vidnets.flow.stacking import REPRESENTATIONS, build_stack, mean_subtraction_mode
 from vidnets.flow.store import FlowFrames, flow_dir_for
 
 __all__ = ["FlowStackDataset", "build_flow_dataset", "build_dataset", "window_starts"]
@@ -73,7 +73,7 @@ class FlowStackDataset(Dataset):
 
     def __init__(self, records: Sequence[Any], flow_root: str | Path, *, train: bool, layout: str = "two_stream",
                  length: int = 10, segments: int = 1, views: int = 25, crops: int = 10, crop: int = 224,
-                 representation: str = "stack", mean_subtraction: bool = False, multiscale: bool = False,
+                 representation: str = "stack", mean_subtraction: bool | str = False, multiscale: bool = False,
                  flip: bool = True, scale: float = 1.0, bound: float | None = None, on_error: str = "skip"):
         if layout not in LAYOUTS:
             raise ValueError(f"layout: expected one of {LAYOUTS}, found {layout!r}")
@@ -87,7 +87,7 @@ class FlowStackDataset(Dataset):
         self.flow_root = Path(flow_root)
         self.train, self.layout, self.length = train, layout, int(length)
         self.segments, self.views, self.crops, self.crop = int(segments), int(views), int(crops), int(crop)
-        self.representation, self.mean_subtraction = representation, bool(mean_subtraction)
+        self.representation, self.mean_subtraction = representation, mean_subtraction_mode(mean_subtraction)
         self.multiscale, self.flip, self.bound, self.on_error = bool(multiscale), bool(flip), bound, on_error
         self.scale = float(scale)
 
@@ -146,7 +146,8 @@ def build_flow_dataset(recipe: str, records: Sequence[Any], *, train: bool, flow
     """The flow dataset of a paper recipe ("two_stream_temporal" or "tsn_flow").
 
     Overrides: ``length`` (L), ``segments``, ``views`` (test windows), ``crops`` (1, 5, 10), ``crop`` (side),
-    ``representation`` ("stack", "trajectory", "bidirectional"), ``mean_subtraction``, ``multiscale``,
+    ``representation`` ("stack", "trajectory", "bidirectional"), ``mean_subtraction`` (true = "field", the
+    paper's per-field mean vector; "channel"; false), ``multiscale``,
     ``flip``, ``scale`` (multiplies the displacements; 255 / (2·bound) gives the scale of the Caffe models'
     "uint8 flow minus 128" inputs), ``bound`` (only for folders without meta.json), ``on_error``.
     ``frames`` is accepted as an alias of ``length`` and ``size`` is ignored (the stored flow already has its size).

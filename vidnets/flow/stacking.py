@@ -11,9 +11,17 @@ All functions take fields as float arrays (L, 2, H, W) — field k holds (dx_k, 
   Channel order (not fixed by the paper): time order, backward fields first, i.e. for a window of L
   frame pairs starting at s = τ - L/2: backward fields of pairs s … τ-1, then forward fields of pairs
   τ … τ+L/2-1. Stored backward field k is the flow from frame k+1 to frame k.
-* ``subtract_mean_flow`` — from each displacement field, subtract its mean vector (a crude global camera
-  motion compensation). Applied to each (x, y) channel pair of a stack, i.e. after trajectory sampling;
-  for flow stacking this is identical to subtracting the field means before stacking.
+* Mean flow subtraction (§3.1: "from each displacement field d we subtract its mean vector", a crude
+  global camera-motion compensation). ``build_stack(..., mean_subtraction=)`` takes:
+
+  - ``"field"`` (also ``True``; the paper) — channel pair k loses the mean vector of the whole field d_k.
+    Trajectories are still traced on the measured fields (eq. 2–3 follow the points' motion), and only
+    the values are compensated.
+  - ``"channel"`` — every channel of the finished stack loses its own spatial mean
+    (``subtract_mean_flow``). For trajectory stacking this is the mean of the values *sampled* along the
+    trajectories, not the field's mean, so the two differ; for flow and bidirectional stacking they
+    are identical, since channel k is then field k itself.
+  - ``False`` / ``"none"`` — no subtraction.
 """
 
 from __future__ import annotations
@@ -21,9 +29,10 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["REPRESENTATIONS", "flow_stack", "trajectory_stack", "bidirectional_stack", "subtract_mean_flow",
-           "build_stack"]
+           "field_means", "build_stack", "MEAN_SUBTRACTION"]
 
 REPRESENTATIONS = ("stack", "trajectory", "bidirectional")
+MEAN_SUBTRACTION = ("none", "field", "channel")
 
 
 def _check_fields(fields: np.ndarray) -> np.ndarray:
@@ -70,14 +79,34 @@ def subtract_mean_flow(stack: np.ndarray) -> np.ndarray:
     return stack - stack.mean(axis=(-2, -1), keepdims=True)
 
 
+def field_means(fields: np.ndarray) -> np.ndarray:
+    """The mean vector of every field, as a (2L, 1, 1) column to subtract from a stack of those fields."""
+    fields = _check_fields(fields)
+    return fields.mean(axis=(-2, -1)).reshape(-1, 1, 1)
+
+
+def mean_subtraction_mode(mean_subtraction: bool | str) -> str:
+    """``True`` / ``False`` / one of ``MEAN_SUBTRACTION`` -> the name of the mode."""
+    if mean_subtraction is True:
+        return "field"
+    if mean_subtraction is False or mean_subtraction is None:
+        return "none"
+    if mean_subtraction not in MEAN_SUBTRACTION:
+        raise ValueError(f"mean_subtraction: expected true, false or one of {', '.join(MEAN_SUBTRACTION)}, "
+                         f"found {mean_subtraction!r}")
+    return str(mean_subtraction)
+
+
 def build_stack(fields: np.ndarray, representation: str = "stack", *, backward_fields: np.ndarray | None = None,
-                mean_subtraction: bool = False) -> np.ndarray:
+                mean_subtraction: bool | str = False) -> np.ndarray:
     """One temporal-stream input from a window of L fields (and, for "bidirectional", their backward fields).
 
     For "bidirectional" the window's first L/2 pairs are taken from ``backward_fields`` and the last L/2
     from ``fields`` (same window, same pair numbering), so every representation spans the same frames.
+    ``mean_subtraction``: see the module docstring (``True`` = ``"field"``, the paper's).
     """
     fields = _check_fields(fields)
+    mode = mean_subtraction_mode(mean_subtraction)
     if representation == "stack":
         stack = flow_stack(fields)
     elif representation == "trajectory":
@@ -88,8 +117,13 @@ def build_stack(fields: np.ndarray, representation: str = "stack", *, backward_f
         if len(fields) % 2:
             raise ValueError(f"bidirectional stacking needs an even L, found L={len(fields)}")
         half = len(fields) // 2
-        stack = bidirectional_stack(np.asarray(backward_fields)[:half], fields[half:])
+        used = np.concatenate([_check_fields(backward_fields)[:half], fields[half:]])
+        stack = bidirectional_stack(used[:half], used[half:])
     else:
         raise ValueError(f"flow representation: expected one of {', '.join(REPRESENTATIONS)}, "
                          f"found {representation!r}")
-    return subtract_mean_flow(stack) if mean_subtraction else stack
+    if mode == "channel":
+        return subtract_mean_flow(stack)
+    if mode == "field":
+        return stack - field_means(used if representation == "bidirectional" else fields)
+    return stack

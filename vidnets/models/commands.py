@@ -1,4 +1,5 @@
 """``vidnets models``: a table of every registered architecture with its size and compute.
+``vidnets convert caffe``: the authors' released ``.caffemodel`` as a vidnets checkpoint.
 
 Models are built on the meta device, so the table costs no memory and takes seconds even for the
 66 M-parameter P3D-199; MACs come from :func:`vidnets.models.complexity` (PyTorch's FlopCounterMode,
@@ -11,7 +12,7 @@ import argparse
 import json
 import sys
 
-__all__ = ["register", "model_rows"]
+__all__ = ["register", "model_rows", "run_convert_caffe"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,6 +25,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--family", default=None, help="show only this family: c3d, two_stream, tsn, p3d, t3d or res3d")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=run)
+    _register_convert(subparsers)
+
+
+def _register_convert(subparsers: argparse._SubParsersAction) -> None:
+    convert = subparsers.add_parser(
+        "convert", help="convert released weights into a vidnets checkpoint",
+        description="Convert released weights into a checkpoint that create(NAME, weights=FILE) loads.",
+    )
+    kinds = convert.add_subparsers(dest="source_kind", metavar="KIND")
+    caffe = kinds.add_parser(
+        "caffe", help="a Caffe .caffemodel (C3D, Res3D, P3D, TSN), read without Caffe",
+        description="Read a binary .caffemodel (no Caffe needed), map its blobs onto a vidnets model by the "
+                    "authors' layer names and save the weights. Reports every blob loaded, unused or missing; "
+                    "a blob whose shape differs from the model's is refused.",
+    )
+    caffe.add_argument("caffemodel", help="the .caffemodel file")
+    caffe.add_argument("--arch", required=True, help="vidnets model name, e.g. c3d, res3d18, p3d199, tsn_bninception")
+    caffe.add_argument("--out", required=True, help="output .pt file (weights, model kwargs and the report)")
+    caffe.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    caffe.add_argument("--verbose", action="store_true", help="list every blob, not only the unused and missing ones")
+    caffe.set_defaults(func=run_convert_caffe)
+    convert.set_defaults(func=lambda args: (convert.print_help(), 2)[1])
 
 
 def model_rows(num_classes: int = 101, family: str | None = None) -> list[dict]:
@@ -79,4 +102,35 @@ def run(args: argparse.Namespace) -> int:
         print(f"--family: no models of family {args.family!r}", file=sys.stderr)
         return 2
     print(json.dumps(rows, indent=2) if args.json else _table(rows, args.num_classes))
+    return 0
+
+
+def run_convert_caffe(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vidnets.models import list_models
+    from vidnets.models.caffe import CaffeFormatError
+    from vidnets.models.convert import CONVERTED_FORMAT, WeightsMismatchError, convert_caffemodel
+    from vidnets.utils.io import atomic_torch_save
+
+    out = Path(args.out)
+    if args.arch not in list_models():
+        print(f"--arch: unknown model {args.arch!r}; see `vidnets models`", file=sys.stderr)
+        return 2
+    if out.exists() and not args.overwrite:
+        print(f"--out {out}: exists; pass --overwrite to replace it", file=sys.stderr)
+        return 2
+    try:
+        model, report = convert_caffemodel(args.caffemodel, args.arch)
+    except (FileNotFoundError, CaffeFormatError, WeightsMismatchError) as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    for title, entries in (("loaded", report.loaded), ("unused", report.unused), ("missing", report.missing)):
+        if entries and (args.verbose or title != "loaded"):
+            print(f"{title}:")
+            print("\n".join(f"  {e}" for e in entries))
+    payload = {"format": CONVERTED_FORMAT, "arch": args.arch, "kwargs": model.converted_kwargs,
+               "state_dict": model.state_dict(), "source": str(args.caffemodel), "report": report.to_dict()}
+    atomic_torch_save(payload, out)
+    print(f"{report.summary()}; wrote {out} (create({args.arch!r}, weights={str(out)!r}))")
     return 0

@@ -7,7 +7,7 @@ exact nonlinearity placement of the released Caffe net (papers.md §4.1, fact 21
 
     A (cascade):          relu(bn(T(relu(bn(S(x'))))))
     B (parallel):         relu( relu(bn(S(x'))) + bn(T(x')) )
-    C (cascade + skip):   s = relu(bn(S(x')));  relu( s + bn(T(s)) )
+    C (cascade + skip):   s = relu(bn(S(x')));  relu( 0.5·s + 0.5·bn(T(s)) )
 
     each followed by 1×1×1 → BN → (+ shortcut) → ReLU
 
@@ -35,7 +35,13 @@ Choices (documented where the paper is silent):
   over time and space, so other clip lengths and sizes work and T' = 1 matches the Caffe net.
 * Pools use ``ceil_mode=True`` (Caffe's pooling3d rounding). The third-party PyTorch port pads
   pool1 instead; the shapes agree at 160×160.
-* ``dropout``: 0.5 by default (Kinetics deploy prototxt); the Sports-1M net uses 0.1.
+* The C block's sum of S and T is weighted 0.5/0.5: every one of the 15 C blocks of the three
+  released deploy prototxts (Sports-1M, Kinetics RGB, Kinetics flow) has an Eltwise SUM with
+  ``coeff: 0.5 coeff: 0.5`` (e.g. ``res2c_branch2b_st``), while the 16 B blocks sum with 1/1. The
+  paper's equations (papers.md §4.1) write an unweighted sum; ``c_block_coeffs=(1.0, 1.0)`` gives it.
+* ``dropout``: 0.5 by default (Kinetics RGB deploy prototxt); the Sports-1M net uses 0.1 and the
+  Kinetics flow net (2 input channels) 0.7, see ``P3D_RELEASE_DROPOUT``: e.g.
+  ``p3d199(in_channels=2, dropout=P3D_RELEASE_DROPOUT["kinetics_flow"])``.
 * Initialisation from scratch is msra (the paper trains T from random init). To start from an
   ImageNet 2D ResNet use :func:`load_2d_resnet_weights`.
 """
@@ -53,12 +59,15 @@ from vidnets.models.inflate import InflationReport, inflate_state_dict
 from vidnets.models.registry import register_model
 
 __all__ = [
-    "P3D", "P3DBottleneck", "Bottleneck2d", "p3d63", "p3d131", "p3d199", "load_2d_resnet_weights", "P3D_LAYOUTS",
+    "P3D", "P3DBottleneck", "P3D_RELEASE_DROPOUT", "C_BLOCK_COEFFS", "Bottleneck2d", "p3d63", "p3d131", "p3d199", "load_2d_resnet_weights", "P3D_LAYOUTS",
 ]
 
 PAPER = "Qiu et al., ICCV 2017 (P3D)"
 P3D_LAYOUTS = {63: (3, 4, 6, 3), 131: (3, 4, 23, 3), 199: (3, 8, 36, 3)}  # ResNet-50/101/152
 EXPANSION = 4
+C_BLOCK_COEFFS = (0.5, 0.5)  # Eltwise coeffs of every C block in the authors' deploy prototxts
+# dropout_ratio before the classifier in each released deploy prototxt
+P3D_RELEASE_DROPOUT = {"sports1m": 0.1, "kinetics": 0.5, "kinetics_flow": 0.7}
 
 
 class P3DBottleneck(nn.Module):
@@ -68,11 +77,21 @@ class P3DBottleneck(nn.Module):
     ``downsample``) so 2D checkpoints map by name; T is ``conv_t`` / ``bn_t``.
     """
 
-    def __init__(self, in_channels: int, planes: int, block_type: str, stride: int, projection: bool) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        planes: int,
+        block_type: str,
+        stride: int,
+        projection: bool,
+        c_block_coeffs: tuple[float, float] = C_BLOCK_COEFFS,
+    ) -> None:
         super().__init__()
         if block_type not in ("A", "B", "C"):
             raise ValueError(f"block_type: expected 'A', 'B' or 'C', got {block_type!r}")
         self.block_type = block_type
+        # Eltwise coefficients of the S + T sum: the prototxt's 0.5/0.5 in C blocks, 1/1 in B blocks
+        self.sum_coeffs = tuple(float(c) for c in c_block_coeffs) if block_type == "C" else (1.0, 1.0)
         self.conv1 = nn.Conv3d(in_channels, planes, 1, stride=(1, stride, stride), bias=False)
         self.bn1 = nn.BatchNorm3d(planes)
         self.conv2 = nn.Conv3d(planes, planes, (1, 3, 3), padding=(0, 1, 1), bias=False)
@@ -96,7 +115,8 @@ class P3DBottleneck(nn.Module):
         if self.block_type == "A":
             return self.relu(self.bn_t(self.conv_t(s)))
         t_input = x if self.block_type == "B" else s
-        return self.relu(s + self.bn_t(self.conv_t(t_input)))
+        coeff_s, coeff_t = self.sum_coeffs
+        return self.relu(coeff_s * s + coeff_t * self.bn_t(self.conv_t(t_input)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x if self.downsample is None else self.downsample(x)
@@ -135,7 +155,11 @@ class Bottleneck2d(nn.Module):
 
 
 class P3D(PooledLinearHead):
-    """P3D ResNet on a ResNet-50/101/152 layout (see the module docstring)."""
+    """P3D ResNet on a ResNet-50/101/152 layout (see the module docstring).
+
+    ``c_block_coeffs`` weights the S + T sum of the C blocks: ``(0.5, 0.5)`` as in the released
+    prototxts (default), ``(1.0, 1.0)`` for the paper's unweighted equation.
+    """
 
     first_conv = "conv1"
 
@@ -147,8 +171,11 @@ class P3D(PooledLinearHead):
         dropout: float = 0.5,
         in_channels: int = 3,
         default_input: tuple[int, ...] = (3, 16, 160, 160),
+        c_block_coeffs: tuple[float, float] = C_BLOCK_COEFFS,
     ) -> None:
         super().__init__()
+        if len(c_block_coeffs) != 2:
+            raise ValueError(f"c_block_coeffs: expected two coefficients (S, T) such as (0.5, 0.5), got {c_block_coeffs!r}")
         if not block_types or any(t not in "ABC" for t in block_types):
             raise ValueError(f"block_types: expected a cycle of 'A', 'B', 'C' such as 'ABC', got {block_types!r}")
         if len(stage_blocks) != 4:
@@ -165,7 +192,7 @@ class P3D(PooledLinearHead):
             for b in range(blocks):
                 block_type = block_types[block_index % len(block_types)]
                 stride = 2 if (stage > 0 and b == 0) else 1
-                layer.append(P3DBottleneck(channels, planes, block_type, stride, projection=b == 0))
+                layer.append(P3DBottleneck(channels, planes, block_type, stride, b == 0, c_block_coeffs))
                 channels, block_index = planes * EXPANSION, block_index + 1
             setattr(self, f"layer{stage + 1}", nn.Sequential(*layer))
         self.layer4 = nn.Sequential(
@@ -229,10 +256,12 @@ def load_2d_resnet_weights(
 
     * ``"identity"`` (default) – the net starts as the 2D ResNet applied frame by frame: in A
       blocks T is the identity (centre tap = identity matrix, so ``relu(bn(T(s))) = s`` with fresh
-      BN statistics); in B and C blocks T keeps its msra init but ``bn_t``'s γ is zeroed, which
-      switches the added temporal branch off at the start while it still receives gradients. This
-      keeps the ImageNet features intact at the start of fine-tuning instead of adding noise to
-      every block.
+      BN statistics); in B and C blocks T keeps its msra init but ``bn_t``'s γ and β are zeroed,
+      which switches the added temporal branch off at the start while it still receives
+      gradients. A C block sums ``c_s·s + c_t·bn(T(s))`` (0.5/0.5 by default), so its ``bn2`` γ and
+      β are divided by ``c_s``: ``c_s·relu(bn2(·)/c_s) = relu(bn2(·))`` in training and in eval
+      mode alike, and the block outputs exactly its 2D bottleneck. This keeps the ImageNet features
+      intact at the start of fine-tuning instead of adding noise to every block.
     * ``"msra"`` – leave T randomly initialised, as the paper states.
     """
     if temporal_init not in ("identity", "msra"):
@@ -241,12 +270,22 @@ def load_2d_resnet_weights(
     if temporal_init == "identity":
         with torch.no_grad():
             for block in model.modules():
-                if not isinstance(block, P3DBottleneck):
-                    continue
-                if block.block_type == "A":
-                    block.conv_t.weight.zero_()
-                    eye = torch.eye(block.conv_t.out_channels, dtype=block.conv_t.weight.dtype)
-                    block.conv_t.weight[:, :, 1, 0, 0] = eye
-                else:
-                    block.bn_t.weight.zero_()
+                if isinstance(block, P3DBottleneck):
+                    _start_as_2d_bottleneck(block)
     return report
+
+
+def _start_as_2d_bottleneck(block: P3DBottleneck) -> None:
+    """Set T (and, in C blocks, rescale S's BN) so the block computes its 2D bottleneck per frame."""
+    if block.block_type == "A":
+        block.conv_t.weight.zero_()
+        eye = torch.eye(block.conv_t.out_channels, dtype=block.conv_t.weight.dtype)
+        block.conv_t.weight[:, :, 1, 0, 0] = eye
+        return
+    block.bn_t.weight.zero_()
+    block.bn_t.bias.zero_()
+    coeff_s = block.sum_coeffs[0]
+    if coeff_s <= 0:
+        raise ValueError(f"temporal_init='identity' needs a positive S coefficient, got {block.sum_coeffs}")
+    block.bn2.weight.div_(coeff_s)  # relu is positively homogeneous: c_s·relu(z/c_s) = relu(z)
+    block.bn2.bias.div_(coeff_s)

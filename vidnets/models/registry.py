@@ -51,6 +51,18 @@ def model_info(name: str) -> ModelInfo:
         raise KeyError(f"unknown model {name!r}; available: {', '.join(_MODELS)}") from None
 
 
-def create(name: str, **kwargs) -> nn.Module:
-    """Build model ``name`` with the builder's keyword arguments (e.g. ``num_classes=101``)."""
-    return model_info(name).builder(**kwargs)
+def create(name: str, weights: str | None = None, **kwargs) -> nn.Module:
+    """Build model ``name`` with the builder's keyword arguments (e.g. ``num_classes=101``).
+
+    ``weights`` loads a checkpoint: a path in any layout of :mod:`vidnets.models.convert` (a Caffe
+    ``.caffemodel``, torchvision, tsn-pytorch / Cadene BN-Inception, the C3D port's ``c3d.pickle``,
+    a ``vidnets convert`` output or a vidnets state dict), or a download name such as
+    ``"kinetics400"`` for ``res3d18``. Keyword arguments the file determines (classes, input
+    channels, …) are taken from it unless given; what was loaded is in ``model.weights_report``.
+    """
+    info = model_info(name)
+    if weights is None:
+        return info.builder(**kwargs)
+    from vidnets.models.convert import create_with_weights
+
+    return create_with_weights(name, weights, **kwargs)

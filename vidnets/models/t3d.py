@@ -15,21 +15,41 @@ DenseNet3D follows the authors' ``models/DenseNet3D.py``. At the 3×32×224×224
 T3D replaces each transition by a **Temporal Transition Layer** (TTL)::
 
          ┌ BN-ReLU-Conv3d k₁ (ttl_width) ┐
-    x ───┼ BN-ReLU-Conv3d k₂ (ttl_width) ┼── concat ── BN-ReLU-1×1×1 conv ── AvgPool3d(2, 2)
+    x ───┼ BN-ReLU-Conv3d k₂ (ttl_width) ┼── concat ── BN-ReLU-1×1×1 conv (ttl_out_channels) ── AvgPool3d(2, 2)
          └ BN-ReLU-Conv3d k₃ (ttl_width) ┘
 
 Choices (the paper's architecture table was not retrievable, papers.md §5.1/§8):
 
-* ``ttl_kernels`` default ``((1,1,1),(3,3,3),(6,3,3))`` for TTL1 and ``((1,1,1),(3,3,3),(4,3,3))``
-  for TTL2/TTL3. Evidence: the authors' deleted ``T3D.py`` has branches 1×1×1, 3×3×3, 4×3×3 with
-  128 filters each; the Keras port uses temporal depths (1, 3, 6) for TTL1 and (1, 3, 4) later;
-  the paper's caption speaks of "variable temporal convolution kernel depths", and TTL1 sees the
-  longest feature clip, so the deepest kernel there is the reading consistent with all three.
-* ``ttl_width`` = 128 filters per branch (authors' draft and Keras port agree).
-* ``ttl_out_channels`` = None: the transition after the concatenation outputs the width DenseNet's
-  transition would (half the dense block's output), so T3D and DenseNet3D differ only by the TTL
-  and share the final width (1024 / 1664). The authors' draft instead kept the 384 concatenated
-  channels (pass ``ttl_out_channels=384`` to get it).
+* The TTL is given by a named preset, ``ttl_preset`` (``T3D_TTL_PRESETS``); no two sources agree,
+  so each sourced variant is available (T3D-121, 400 classes, 3×32×224×224; measured with
+  ``vidnets models --family t3d --num-classes 400`` and asserted in the tests):
+
+  ================ ============================================== ============== ========== =========
+  preset           branch kernels (T×H×W), 128 filters each        TTL output     params     GMACs
+  ================ ============================================== ============== ========== =========
+  ``"authors"``    1×1×1, 3×3×3, 4×3×3 in every TTL               384            29,731,728 114.30
+  ``"keras"``      1×3×3, 3×3×3, 4×3×3 in every TTL               full block     36,723,344 120.06
+  ``"tf_keras"``   1×1×1, 3×3×3, 6×3×3 in TTL1; 1×1×1, 3×3×3,     192 (384 / 2)  25,577,232 120.27
+                   4×3×3 in TTL2/TTL3
+  ``"half_block"`` as ``"tf_keras"``                               half block     26,594,192 118.14
+  ================ ============================================== ============== ========== =========
+
+  Sources: ``"authors"`` — MohsenFayyaz89/T3D ``models/T3D.py``, the authors' draft (added in
+  7f66a74, deleted in 1c8e143); ``"keras"`` — rekon/T3D-keras ``T3D_keras.py``; ``"tf_keras"`` — a
+  tf.keras port (papers.md [S:T3D-keras]), whose 25.6 M is the figure often quoted for T3D-121;
+  ``"half_block"`` — no source: DenseNet3D's transition widths (128/256/512), the default of earlier
+  vidnets versions. T3D-169: 38,374,032 / 49,290,128 / 33,620,496 / 36,002,704 params in the same
+  order. For comparison DenseNet3D-121 has 11,658,896 params and 34.11 GMACs.
+
+  The default is ``"authors"``: the deleted draft is the only TTL the paper's authors wrote. It
+  does not run as committed (syntax errors), but its intent is unambiguous: three BN-ReLU-Conv3d
+  branches of 128 filters with temporal depths 1, 3 and 4, concatenated to 384 channels and kept at
+  384 by the transition (``_Transition(384, 384)``). The third-party ports each change something
+  (spatial 1×3×3 first branch and no channel reduction in rekon's port, a deeper 6×3×3 kernel in
+  TTL1 and a halving transition in the tf.keras one); ``"half_block"`` keeps DenseNet3D's
+  transition widths (128/256/512) so that T3D and DenseNet3D differ only by the TTL branches.
+  ``ttl_kernels``, ``ttl_width`` and ``ttl_out_channels`` (an int, ``"half_block"`` or
+  ``"full_block"``) override single fields of the preset.
 * Even temporal kernels (4, 6) use "same" padding with the extra frame padded at the end (PyTorch's
   and Keras' convention), so every TTL branch keeps the temporal length and the branches concatenate.
 * Pooling uses global average pooling instead of the authors' ``avg_pool3d((1, 7, 7))`` (which
@@ -38,16 +58,13 @@ Choices (the paper's architecture table was not retrievable, papers.md §5.1/§8
   even sizes (all of them at 32×224×224) and valid for short or small clips (a size-1 axis stays 1).
 * ``drop_rate`` (dropout after each dense layer): 0.0 by default, as the authors' ``DenseNet3D``
   class; their ``densenet121()`` factory used 0.2.
-* Cost with these defaults (``vidnets models --family t3d --num-classes 400``): T3D-121 26,594,192
-  parameters and 118.14 GMACs at 32×224×224 (DenseNet3D-121: 11,658,896 and 34.11), almost all of
-  the extra compute in TTL1, which runs 3×3 spatial kernels at 56×56 over 8 frames. This is not a
-  paper number; the paper's table was not available.
 * ``memory_efficient=True`` recomputes each dense layer's bottleneck in the backward pass
   (``torch.utils.checkpoint``), trading compute for the activations of the concatenations.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
@@ -58,11 +75,33 @@ from torch import nn
 from vidnets.models.blocks import PooledLinearHead, bn_relu, msra_init, same_conv3d
 from vidnets.models.registry import register_model
 
-__all__ = ["DenseNet3D", "DenseLayer3d", "TemporalTransition", "HalvingAvgPool3d", "densenet3d121", "densenet3d169", "t3d121", "t3d169"]
+__all__ = ["T3D_TTL_PRESETS", "TTLPreset", "DEFAULT_TTL_PRESET", "DenseNet3D", "DenseLayer3d", "TemporalTransition", "HalvingAvgPool3d", "densenet3d121", "densenet3d169", "t3d121", "t3d169"]
 
 PAPER = "Diba et al., arXiv:1711.08200 (T3D)"
 DENSENET_BLOCKS = {121: (6, 12, 24, 16), 169: (6, 12, 32, 32)}
-DEFAULT_TTL_KERNELS = (((1, 1, 1), (3, 3, 3), (6, 3, 3)), ((1, 1, 1), (3, 3, 3), (4, 3, 3)), ((1, 1, 1), (3, 3, 3), (4, 3, 3)))
+_DEPTHS_134 = ((1, 1, 1), (3, 3, 3), (4, 3, 3))
+_DEPTHS_136 = ((1, 1, 1), (3, 3, 3), (6, 3, 3))
+
+
+@dataclass(frozen=True)
+class TTLPreset:
+    """One sourced reading of the Temporal Transition Layer (see the module docstring)."""
+
+    kernels: tuple  # per TTL, the (T, H, W) kernel of each branch
+    width: int  # filters per branch
+    out_channels: int | str  # an int, "half_block" or "full_block"
+    source: str
+
+
+T3D_TTL_PRESETS = {
+    "authors": TTLPreset((_DEPTHS_134,) * 3, 128, 384,
+                         "MohsenFayyaz89/T3D models/T3D.py (authors' draft, deleted in 1c8e143)"),
+    "keras": TTLPreset((((1, 3, 3), (3, 3, 3), (4, 3, 3)),) * 3, 128, "full_block", "rekon/T3D-keras T3D_keras.py"),
+    "tf_keras": TTLPreset((_DEPTHS_136, _DEPTHS_134, _DEPTHS_134), 128, 192, "tf.keras T3D port (papers.md [S:T3D-keras])"),
+    "half_block": TTLPreset((_DEPTHS_136, _DEPTHS_134, _DEPTHS_134), 128, "half_block",
+                            "none: DenseNet3D's transition widths"),
+}
+DEFAULT_TTL_PRESET = "authors"
 
 
 class DenseLayer3d(nn.Module):
@@ -136,13 +175,15 @@ class DenseNet3D(PooledLinearHead):
         drop_rate: float = 0.0,
         ttl_kernels: Sequence[Sequence[Sequence[int]]] | None = None,
         ttl_width: int = 128,
-        ttl_out_channels: int | None = None,
+        ttl_out_channels: int | str = "half_block",
         dropout: float = 0.0,
         memory_efficient: bool = False,
         in_channels: int = 3,
         default_input: tuple[int, ...] = (3, 32, 224, 224),
     ) -> None:
         super().__init__()
+        if not (isinstance(ttl_out_channels, int) or ttl_out_channels in ("half_block", "full_block")):
+            raise ValueError(f"ttl_out_channels: expected an int, 'half_block' or 'full_block', got {ttl_out_channels!r}")
         if ttl_kernels is not None and len(ttl_kernels) != len(block_config) - 1:
             raise ValueError(f"ttl_kernels: expected {len(block_config) - 1} TTLs (one per transition), got {len(ttl_kernels)}")
         self.default_input = (in_channels, *default_input[1:])
@@ -163,7 +204,7 @@ class DenseNet3D(PooledLinearHead):
                 stages.append(_transition(channels, channels // 2))
                 channels //= 2
             else:
-                out = ttl_out_channels or channels // 2
+                out = {"half_block": channels // 2, "full_block": channels}.get(ttl_out_channels, ttl_out_channels)
                 stages.append(TemporalTransition(channels, ttl_kernels[i], ttl_width, out))
                 channels = out
         self.features = nn.Sequential(*stages)
@@ -188,15 +229,23 @@ def densenet3d169(num_classes: int = 400, **kwargs) -> DenseNet3D:
     return DenseNet3D(DENSENET_BLOCKS[169], num_classes=num_classes, **kwargs)
 
 
-@register_model(family="t3d", paper=PAPER, default_input=(3, 32, 224, 224))
-def t3d121(num_classes: int = 400, **kwargs) -> DenseNet3D:
-    """T3D-121: DenseNet3D-121 with Temporal Transition Layers (defaults in the module docstring)."""
-    kwargs.setdefault("ttl_kernels", DEFAULT_TTL_KERNELS)
-    return DenseNet3D(DENSENET_BLOCKS[121], num_classes=num_classes, **kwargs)
+def _t3d(depth: int, num_classes: int, ttl_preset: str, kwargs: dict) -> DenseNet3D:
+    if ttl_preset not in T3D_TTL_PRESETS:
+        raise ValueError(f"ttl_preset: expected one of {', '.join(T3D_TTL_PRESETS)}, got {ttl_preset!r}")
+    preset = T3D_TTL_PRESETS[ttl_preset]
+    kwargs.setdefault("ttl_kernels", preset.kernels)
+    kwargs.setdefault("ttl_width", preset.width)
+    kwargs.setdefault("ttl_out_channels", preset.out_channels)
+    return DenseNet3D(DENSENET_BLOCKS[depth], num_classes=num_classes, **kwargs)
 
 
 @register_model(family="t3d", paper=PAPER, default_input=(3, 32, 224, 224))
-def t3d169(num_classes: int = 400, **kwargs) -> DenseNet3D:
-    """T3D-169: DenseNet3D-169 with Temporal Transition Layers."""
-    kwargs.setdefault("ttl_kernels", DEFAULT_TTL_KERNELS)
-    return DenseNet3D(DENSENET_BLOCKS[169], num_classes=num_classes, **kwargs)
+def t3d121(num_classes: int = 400, ttl_preset: str = DEFAULT_TTL_PRESET, **kwargs) -> DenseNet3D:
+    """T3D-121: DenseNet3D-121 with Temporal Transition Layers of ``ttl_preset`` (module docstring)."""
+    return _t3d(121, num_classes, ttl_preset, kwargs)
+
+
+@register_model(family="t3d", paper=PAPER, default_input=(3, 32, 224, 224))
+def t3d169(num_classes: int = 400, ttl_preset: str = DEFAULT_TTL_PRESET, **kwargs) -> DenseNet3D:
+    """T3D-169: DenseNet3D-169 with Temporal Transition Layers of ``ttl_preset``."""
+    return _t3d(169, num_classes, ttl_preset, kwargs)

@@ -27,14 +27,21 @@ def _assert_same(a: dict, b: dict) -> None:
         assert torch.equal(sa["momentum_buffer"], sb["momentum_buffer"])
 
 
+@pytest.mark.parametrize("workers", [0, 2])
 @pytest.mark.parametrize("stop", ["train.epochs=1", "train.max_iters=7"], ids=["epoch-boundary", "mid-epoch"])
-def test_resume_is_bit_exact(tmp_path, stop):
-    full = _train(tmp_path / "full")
-    _train(tmp_path / "part", **dict([stop.split("=")]))
+def test_resume_is_bit_exact(tmp_path, stop, workers):
+    """Also with DataLoader workers: each item's augmentation comes from (seed, epoch, index)."""
+    sets = {"data.num_workers": workers}
+    full = _train(tmp_path / "full", **sets)
+    _train(tmp_path / "part", **sets, **dict([stop.split("=")]))
     first = read_checkpoint(tmp_path / "part" / "last.pt")
     assert 0 < first["step"] < full["step"]
-    resumed = _train(tmp_path / "part", resume=tmp_path / "part" / "last.pt")
+    resumed = _train(tmp_path / "part", resume=tmp_path / "part" / "last.pt", **sets)
     _assert_same(full, resumed)
+
+
+def test_augmentation_does_not_depend_on_the_worker_count(tmp_path):
+    _assert_same(_train(tmp_path / "w0", **{"data.num_workers": 0}), _train(tmp_path / "w2", **{"data.num_workers": 2}))
 
 
 def test_resume_with_accumulation_and_clipping(tmp_path):

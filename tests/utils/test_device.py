@@ -178,3 +178,29 @@ def test_real_calibration_on_this_cpu(isolated):
     assert record["native_bf16"] is (record["speedup"] >= BF16_MIN_SPEEDUP)
     assert record["fp32_ms"] > 0 and record["bf16_ms"] > 0
     assert json.loads(isolated.read_text())["entries"]
+
+
+def test_bf16_training_check_passes_with_this_cpus_kernels():
+    """Correct bf16 kernels stay well inside the bound (about 4 % from rounding through BN's backward)."""
+    error = device.bf16_training_error()
+    assert math.isfinite(error) and error < device.BF16_MAX_STEP_ERROR
+
+
+@pytest.mark.parametrize("broken", ["nan", "wrong"])
+def test_a_cpu_whose_bf16_step_is_broken_is_not_picked(monkeypatch, isolated, bf16_isa, broken):
+    """Fast but wrong bf16 convolutions (NaN, or a mirrored result) keep ``auto`` at fp32."""
+    monkeypatch.setattr(device, "_measure_bf16_speedup", _FakeTimer(3.0))
+    real_conv3d = torch.nn.functional.conv3d
+
+    def conv3d(x, w, *args, **kwargs):
+        out = real_conv3d(x, w, *args, **kwargs)
+        if torch.is_autocast_enabled("cpu"):
+            return out * float("nan") if broken == "nan" else out.flip(-1)  # a mirrored result
+        return out
+
+    monkeypatch.setattr(device.F, "conv3d", conv3d)
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)  # route both checks through conv3d
+    record = device.cpu_bf16_calibration(refresh=True)
+    assert record["speedup"] == 3.0 and not record["native_bf16"]
+    assert not record["bf16_step_error"] <= device.BF16_MAX_STEP_ERROR
+    assert device.autocast_dtype(torch.device("cpu"), "auto") is None

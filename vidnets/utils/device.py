@@ -16,8 +16,18 @@ architectures (ARM, CPUs without AVX-512 BF16) get fp32 unless forced. The decis
     cached calibration for (CPU model + flags, torch version, thread count)?
         │ yes ──► its answer (nothing timed)
         │ no
-    time one Conv3d in fp32 and in bf16 autocast (0.2–0.5 s) ──► bf16 iff ≥ BF16_MIN_SPEEDUP× faster
+    time one Conv3d in fp32 and in bf16 autocast (0.2–0.5 s), and run one small training step
+    (Conv3d → BatchNorm → ReLU → linear, forward and backward, through both of the
+    convolution kernels training uses, in both memory layouts) in fp32 and in bf16
+        ──► bf16 iff ≥ BF16_MIN_SPEEDUP× faster AND the bf16 step is finite and within
+            BF16_MAX_STEP_ERROR of fp32
         └─► cached as JSON in <cache dir>/cpu_precision.json
+
+The training check exists because speed alone is not enough: bf16 convolution kernels have
+been reported to give wrong results, and non-finite gradients under bf16 autocast, on some CPUs
+(for example PyTorch issue 163347, oneDNN bf16 convolutions on an AMD CPU), while the same code
+is exact on others. Where the bf16 step is not finite or is far from fp32, ``auto`` stays fp32
+on that CPU, for training and inference alike (``--set train.precision=bf16`` still forces it).
 
 The cache dir is ``$VIDNETS_CACHE_DIR``, else ``$VIDNETS_CACHE``, else
 ``$XDG_CACHE_HOME/vidnets``, else ``~/.cache/vidnets``. Delete the file (or call
@@ -45,7 +55,12 @@ import torch.nn.functional as F
 from vidnets.utils.io import atomic_write_json
 
 __all__ = ["default_device", "cpu_has_native_bf16", "cpu_bf16_calibration", "autocast_dtype", "autocast",
-           "BF16_MIN_SPEEDUP", "CPU_BF16_ENV", "CPU_PRECISION_CACHE_FILE"]
+           "BF16_MIN_SPEEDUP", "BF16_MAX_STEP_ERROR", "bf16_training_error", "CPU_BF16_ENV", "CPU_PRECISION_CACHE_FILE"]
+
+BF16_MAX_STEP_ERROR = 0.2
+"""Largest relative L2 error of the bf16 training check (loss and every gradient) against fp32.
+Correct bf16 kernels give about 4 % on it (the input and weight gradients, after BatchNorm's
+backward; measured on an Intel Xeon with AMX); a broken kernel gives NaN or errors of order 1."""
 
 BF16_MIN_SPEEDUP = 1.15
 """bf16 autocast counts as native on a CPU when the calibration conv runs at least this many times
@@ -65,7 +80,7 @@ _KEY_FLAGS = ("avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")
 # dispatch choice rather than the CPU's bf16 throughput), channels-last as on the fast path.
 _CAL_INPUT = (2, 64, 8, 28, 28)
 _CAL_REPEATS = 5
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2  # 2: entries carry the bf16 training check
 _CACHE_MAX_ENTRIES = 16
 
 
@@ -164,12 +179,12 @@ def _decide(override: bool | None, threads: int, use_cache: bool) -> dict[str, A
     if use_cache:
         cached = _read_cache(path).get(key)
         if _valid_entry(cached):
-            return {**record, **_measurement_fields(cached), "source": "cache",
-                    "native_bf16": cached["speedup"] >= BF16_MIN_SPEEDUP}
-    measured = _measure_bf16_speedup()
+            fields = _measurement_fields(cached)
+            return {**record, **fields, "source": "cache", "native_bf16": _bf16_pays_off(fields)}
+    measured = {**_measure_bf16_speedup(), "bf16_step_error": round(bf16_training_error(), 5)}
     record = {**record, **_measurement_fields(measured), "source": "measured",
               "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "native_bf16": measured["speedup"] >= BF16_MIN_SPEEDUP}
+              "native_bf16": _bf16_pays_off(measured)}
     _write_cache(path, key, record)
     return record
 
@@ -224,8 +239,58 @@ def _measure_bf16_speedup() -> dict[str, float]:
             "bf16_ms": round(1e3 * t_bf16, 3), "calibration_ms": round(1e3 * (time.perf_counter() - start), 1)}
 
 
+def _bf16_pays_off(measured: dict[str, Any]) -> bool:
+    error = measured.get("bf16_step_error", math.inf)
+    return measured["speedup"] >= BF16_MIN_SPEEDUP and math.isfinite(error) and error <= BF16_MAX_STEP_ERROR
+
+
+def bf16_training_error(seed: int = 0) -> float:
+    """Largest relative L2 error of a small bf16-autocast training step against fp32 (``inf`` if
+    anything is not finite).
+
+    The step is Conv3d (3×3×3) → BatchNorm → ReLU → linear → cross-entropy, forward
+    and backward, at batch 2 through ``F.conv3d`` and at batch 1 through oneDNN's convolution (the
+    two kernels the trainer's convolutions reach), each in NCDHW and channels-last layout. The
+    error is taken over the loss and every gradient (input, conv, BN and linear weights).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    worst = 0.0
+    for batch, onednn in ((2, False), (1, True)):
+        x = torch.randn(batch, 16, 4, 12, 12, generator=gen) * 40  # un-normalised pixels (Caffe-style mean only)
+        params = [torch.randn(16, 16, 3, 3, 3, generator=gen) * 0.05, torch.ones(16), torch.zeros(16),
+                  torch.randn(5, 16 * 4 * 12 * 12, generator=gen) * 0.01]
+        labels = torch.arange(batch) % 5
+        for channels_last in (False, True):
+            reference = _training_step(x, params, labels, None, channels_last, onednn)
+            result = _training_step(x, params, labels, torch.bfloat16, channels_last, onednn)
+            for ref, got in zip(reference, result):
+                if not bool(torch.isfinite(got).all()):
+                    return math.inf
+                worst = max(worst, float((got - ref).norm() / ref.norm().clamp_min(1e-12)))
+    return worst
+
+
+def _training_step(x: torch.Tensor, params: list[torch.Tensor], labels: torch.Tensor, dtype: torch.dtype | None,
+                   channels_last: bool, onednn: bool) -> list[torch.Tensor]:
+    fmt = torch.channels_last_3d if channels_last else torch.contiguous_format
+    x = x.clone().contiguous(memory_format=fmt).requires_grad_(True)
+    weight, gamma, beta, fc = (p.clone().requires_grad_(True) for p in params)
+    w = weight.contiguous(memory_format=fmt) if weight.dim() == 5 else weight
+    with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        if onednn and torch.backends.mkldnn.is_available():
+            xin, win = (x.to(dtype), w.to(dtype)) if dtype is not None else (x, w)
+            y = torch.ops.aten.mkldnn_convolution(xin, win, None, [1, 1, 1], [1, 1, 1], [1, 1, 1], 1)
+        else:
+            y = F.conv3d(x, w, padding=1)
+        y = F.relu(F.batch_norm(y, None, None, gamma, beta, training=True))
+        logits = F.linear(y.flatten(1), fc)  # not a mean pool: its uniform gradient cancels in BN's backward
+    loss = F.cross_entropy(logits.float(), labels)
+    loss.backward()
+    return [loss.detach()] + [t.grad.float() for t in (x, weight, gamma, beta, fc)]
+
+
 def _measurement_fields(entry: dict[str, Any]) -> dict[str, Any]:
-    out = {k: float(entry[k]) for k in ("speedup", "fp32_ms", "bf16_ms", "calibration_ms")
+    out = {k: float(entry[k]) for k in ("speedup", "fp32_ms", "bf16_ms", "calibration_ms", "bf16_step_error")
            if isinstance(entry.get(k), (int, float))}
     if isinstance(entry.get("timestamp"), str):
         out["timestamp"] = entry["timestamp"]

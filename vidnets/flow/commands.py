@@ -59,6 +59,9 @@ def _expand(paths: list[str]) -> list[str]:
 def run_extract(args) -> int:
     from vidnets.flow.extract import FlowOptions, extract_videos
 
+    if args.workers < 1:
+        print(f"vidnets flow extract: --workers must be >= 1, found {args.workers}", file=sys.stderr)
+        return 2
     try:
         options = FlowOptions(method=args.method, bound=args.bound, jpeg_quality=args.quality,
                               short_side=None if (args.keep_size or args.size) else args.short_side,
@@ -78,7 +81,11 @@ def run_extract(args) -> int:
 
 def run_show(args) -> int:
     from vidnets.flow.visualize import show
+    from vidnets.utils.io import ensure_writable_dir
 
+    if args.max_fields < 1:
+        raise ValueError(f"flow show: --max-fields must be >= 1, found {args.max_fields}")
+    ensure_writable_dir(args.out, "flow show output folder")
     written = show(args.source, args.out, max_fields=args.max_fields, method=args.method, video=args.video)
     print(f"wrote {len(written)} images to {args.out} (strip: {written[-1]})")
     return 0

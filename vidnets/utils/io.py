@@ -14,7 +14,8 @@ from typing import Any, Iterator
 import torch
 
 __all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_text", "atomic_write_json",
-           "atomic_torch_save", "load_checkpoint", "CheckpointError", "remove_stale_temps", "ensure_writable_dir"]
+           "atomic_torch_save", "load_checkpoint", "CheckpointError", "remove_stale_temps", "ensure_writable_dir",
+           "unique_names"]
 
 
 class CheckpointError(ValueError):
@@ -45,6 +46,27 @@ def remove_stale_temps(folder: str | os.PathLike, min_age_s: float = 0.0) -> lis
                     entry.unlink()
                     removed.append(entry)
     return removed
+
+
+def unique_names(paths, key=lambda p: Path(p).name) -> dict[str, str]:
+    """``{path: name}`` for output files: ``key(path)`` (default: the file name), or, for paths whose
+    names collide, the path relative to their common folder (``a/clip.avi``, ``b/clip.avi``), so two
+    inputs never share one output."""
+    groups: dict[str, list[str]] = {}
+    for path in dict.fromkeys(str(p) for p in paths):
+        groups.setdefault(key(path), []).append(path)
+    names = {}
+    for name, group in groups.items():
+        if len(group) == 1:
+            names[group[0]] = name
+            continue
+        real = [os.path.realpath(p) for p in group]
+        if len(set(real)) < len(real):
+            raise ValueError(f"the same file is given twice under different names: {', '.join(group)}")
+        common = os.path.commonpath([os.path.dirname(r) for r in real])
+        for path, resolved in zip(group, real):
+            names[path] = Path(os.path.relpath(resolved, common)).as_posix()
+    return names
 
 
 def ensure_writable_dir(folder: str | os.PathLike, what: str = "output folder") -> Path:

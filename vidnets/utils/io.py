@@ -131,8 +131,16 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> Non
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    with atomic_open(path, "wb") as f:
-        torch.save(obj, f)
+    """``torch.save`` through :func:`atomic_open`. A full disk is raised as the ``OSError`` it is
+    (torch wraps it in a RuntimeError about the zip writer's position)."""
+    try:
+        with atomic_open(path, "wb") as f:
+            torch.save(obj, f)
+    except RuntimeError as e:
+        cause = e.__cause__ or e.__context__
+        if isinstance(cause, OSError):
+            raise OSError(cause.errno, cause.strerror, str(path)) from e
+        raise
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:

@@ -69,11 +69,11 @@ def test_another_video_with_the_same_stem_is_not_already_complete(clips, videos,
 
 def test_concurrent_writers_with_the_same_settings(clips, references, tmp_path, faults):
     out = tmp_path / "flow"
-    writers = [spawn(["flow", "extract", *clips, "--out", out, *ARGS]) for _ in range(3)]
+    writers = [spawn(["flow", "extract", *clips, "--out", out, *ARGS]) for _ in range(2)]
     for process in writers:
         assert process.wait() == 0, process.stderr.read().decode()
         process.stderr.close()
-    faults.fault(2)
+    faults.fault()
     assert _tree(out) == references[20.0]
 
 
@@ -100,7 +100,7 @@ def test_concurrent_writers_with_other_settings_never_mix(clips, references, tmp
 
 def test_sigkill_during_extraction_then_rerun(clips, references, tmp_path, faults):
     rng = random.Random(5)
-    for trial in range(3):
+    for trial in range(2):
         out = tmp_path / f"killed{trial}"
         process = spawn(["flow", "extract", *clips, "--out", out, *ARGS])
         deadline = time.monotonic() + 30

@@ -78,12 +78,13 @@ def test_kill_right_after_start_up_keeps_the_logs(videos, tmp_path, capsys, faul
 
 # -- SIGKILL during training, then resume: bit for bit -----------------------------------------------------------
 
-def _kill_and_resume(videos, tmp_path, capsys, faults, workers: int, trials: int) -> list[str]:
+def _kill_and_resume(videos, tmp_path, capsys, faults, workers: int, trials: int, kills: int) -> list[str]:
     from vidnets.models import create
 
     init = tmp_path / "init.pt"  # every run starts from these weights, whatever the process's RNG
     torch.save(create("res3d10", num_classes=2, width=4, dropout=0.3).state_dict(), init)
     sets = train_sets(videos, **{"train.epochs": 3, "train.checkpoint_every_iters": 1, "data.num_workers": workers,
+                                 "train.log_every": 1,
                                  "model.kwargs": "{width: 4, dropout: 0.3}", "model.pretrained": init,
                                  "data.train_kwargs": "{frames: 4, size: 24, crop: 16, flip: true}"})
     reference = tmp_path / "reference"
@@ -94,15 +95,20 @@ def _kill_and_resume(videos, tmp_path, capsys, faults, workers: int, trials: int
     differences = []
     for trial in range(trials):
         out = tmp_path / f"killed{trial}"
-        process = spawn(["train", "res3d", "--out", out, *sets])
-        deadline = time.monotonic() + 60
-        while not (out / "last.pt").exists() and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.01)
-        time.sleep(rng.uniform(0.0, 0.5))
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        process.stderr.close()
-        faults.fault()
+        resume = []
+        for kill in range(kills):  # kill the run, then kill its resumed continuation
+            process = spawn(["train", "res3d", "--out", out, *resume, *sets])
+            marker = out / "log.csv"
+            steps = len(read_csv(marker))
+            deadline = time.monotonic() + 60
+            while len(read_csv(marker)) <= steps and time.monotonic() < deadline and process.poll() is None:
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0.0, 0.3))
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            process.stderr.close()
+            faults.fault()
+            resume = ["--resume", "auto"]
         resumed = spawn(["train", "res3d", "--out", out, "--resume", "auto", *sets])  # same threads as the reference
         assert resumed.wait() == 0, resumed.stderr.read().decode()
         resumed.stderr.close()
@@ -115,12 +121,12 @@ def _kill_and_resume(videos, tmp_path, capsys, faults, workers: int, trials: int
 
 
 def test_sigkill_during_training_resumes_bit_exact_without_workers(videos, tmp_path, capsys, faults):
-    assert _kill_and_resume(videos, tmp_path, capsys, faults, workers=0, trials=2) == []
+    assert _kill_and_resume(videos, tmp_path, capsys, faults, workers=0, trials=1, kills=2) == []
 
 
 @pytest.mark.xfail(strict=False, reason="needs per-worker RNG from (seed, epoch, index)")
 def test_sigkill_during_training_resumes_bit_exact_with_workers(videos, tmp_path, capsys, faults):
-    assert _kill_and_resume(videos, tmp_path, capsys, faults, workers=2, trials=1) == []
+    assert _kill_and_resume(videos, tmp_path, capsys, faults, workers=2, trials=1, kills=1) == []
 
 
 # -- read-only folder and full disk -----------------------------------------------------------------------------

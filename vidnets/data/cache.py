@@ -64,6 +64,10 @@ class MetadataCache:
         self._lock = threading.Lock()
         self._dirty = False
         self.probed = 0  # files probed (not found in the cache) since construction
+        if self.path is not None and self.path.parent.is_dir():
+            from vidnets.utils.io import remove_stale_temps
+
+            remove_stale_temps(self.path.parent, min_age_s=3600)  # left by a killed save; live ones are younger
         if self.path is not None and self.path.is_file():
             try:
                 data = json.loads(self.path.read_text())

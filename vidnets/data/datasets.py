@@ -62,7 +62,7 @@ def skip_reason(message: str) -> str:
     return "error"
 
 
-@dataclass
+@dataclass(slots=True)
 class VideoRecord:
     """One video: a file, or a folder of raw frames. ``task`` tells datasets apart in
     multi-task training (Two-Stream trains UCF101 and HMDB51 heads together)."""
@@ -150,56 +150,71 @@ def _load_kinetics(root: Path, ann: Path, split: int, subset: str):
         csv_path = next((p for p in found if p.is_file()), None)
         if csv_path is None:
             raise FileNotFoundError(f"{ann}: no {subset}.csv (give annotations=<csv file>)")
-    rows, columns = _read_csv_rows(csv_path)
+    columns = _csv_header(csv_path)
     if "youtube_id" in columns:
         _require_columns(csv_path, columns, ("label", "youtube_id", "time_start", "time_end"))
+        dicts = [(n, dict(zip(columns, r))) for n, r in _csv_rows(csv_path, columns)]
         if "split" in columns:
             accept = {subset, "validate" if subset in ("val", "test") else subset}
-            rows = [(n, r) for n, r in rows if r["split"] in accept]
-        for n, r in rows:
+            dicts = [(n, r) for n, r in dicts if r["split"] in accept]
+        for n, r in dicts:
             _check_kinetics_row(csv_path, n, r)
-        classes = sorted({r["label"] for _, r in rows})
+        classes = sorted({r["label"] for _, r in dicts})
         lookup = {c: i for i, c in enumerate(classes)}
-        return [VideoRecord(_kinetics_path(root, r), lookup[r["label"]]) for _, r in rows], classes
+        return [VideoRecord(_kinetics_path(root, r), lookup[r["label"]]) for _, r in dicts], classes
     if {"path", "label"} <= set(columns):
-        for n, r in rows:
-            if not r["path"] or not r["label"]:
-                raise AnnotationError(f"{csv_path}:{n}: expected a path and a label, found {r!r}")
-            if re.fullmatch(r"-\d+", r["label"].strip()):
-                raise AnnotationError(f"{csv_path}:{n}: label {r['label']} is negative; expected a class number "
-                                      ">= 0 or a class name")
-        labels = [r["label"] for _, r in rows]
-        if all(re.fullmatch(r"\d+", x) for x in labels):
-            classes = [str(i) for i in range(max(map(int, labels), default=-1) + 1)]
+        # streamed: a million-row index keeps only its paths and labels, not its rows
+        path_at, label_at, base = columns.index("path"), columns.index("label"), str(root)
+        paths, labels = [], []
+        for n, r in _csv_rows(csv_path, columns):
+            label = r[label_at].strip()
+            if not r[path_at] or not label or label[0] == "-" and label[1:].isdigit():
+                raise AnnotationError(f"{csv_path}:{n}: expected a path and a label (a class name or a number >= 0), "
+                                      f"found {','.join(r)!r}")
+            paths.append(os.path.join(base, r[path_at]))
+            labels.append(label)
+        if all(x.isdigit() and x.isascii() for x in labels):
             ids = [int(x) for x in labels]
+            classes = [str(i) for i in range(max(ids, default=-1) + 1)]
         else:
             classes = sorted(set(labels))
             lookup = {c: i for i, c in enumerate(classes)}
             ids = [lookup[x] for x in labels]
-        return [VideoRecord(str(root / r["path"]), i) for (_, r), i in zip(rows, ids)], classes
+        del labels
+        return [VideoRecord(p, i) for p, i in zip(paths, ids)], classes
     raise AnnotationError(f"{csv_path}: expected columns label,youtube_id,time_start,time_end[,split] "
                           f"or path,label; found {columns or 'no header'}")
 
 
-def _read_csv_rows(csv_path: Path) -> tuple[list[tuple[int, dict]], list[str]]:
-    """(line number, row) pairs and the header of a CSV file; a row with the wrong number of fields
-    is an :class:`AnnotationError` naming its line."""
+def _csv_header(csv_path: Path) -> list[str]:
     try:
         with open(csv_path, newline="") as f:
-            reader = csv.DictReader(f)
-            columns = list(reader.fieldnames or [])
-            rows = []
-            for row in reader:
-                found = sum(k is not None and v is not None for k, v in row.items()) + len(row.get(None) or [])
-                if found != len(columns):
-                    raise AnnotationError(f"{csv_path}:{reader.line_num}: expected {len(columns)} comma-separated "
-                                          f"fields ({','.join(columns)}), found {found}")
-                rows.append((reader.line_num, row))
+            return [c.strip() for c in next(csv.reader(f), [])]
     except csv.Error as e:
         raise AnnotationError(f"{csv_path}: not a readable CSV file ({e})") from None
     except UnicodeDecodeError as e:
         raise AnnotationError(f"{csv_path}: not a text CSV file ({e.reason} at byte {e.start})") from None
-    return rows, [c.strip() if isinstance(c, str) else c for c in columns]
+
+
+def _csv_rows(csv_path: Path, columns: list[str]):
+    """(line number, fields) of every data row; a row with the wrong number of fields is an
+    :class:`AnnotationError` naming its line (blank lines are skipped)."""
+    width = len(columns)
+    try:
+        with open(csv_path, newline="") as f:
+            reader = csv.reader(f)
+            next(reader, None)
+            for row in reader:
+                if len(row) != width:
+                    if not row:
+                        continue
+                    raise AnnotationError(f"{csv_path}:{reader.line_num}: expected {width} comma-separated "
+                                          f"fields ({','.join(columns)}), found {len(row)}")
+                yield reader.line_num, row
+    except csv.Error as e:
+        raise AnnotationError(f"{csv_path}: not a readable CSV file ({e})") from None
+    except UnicodeDecodeError as e:
+        raise AnnotationError(f"{csv_path}: not a text CSV file ({e.reason} at byte {e.start})") from None
 
 
 def _require_columns(csv_path: Path, columns: list[str], wanted: tuple[str, ...]) -> None:

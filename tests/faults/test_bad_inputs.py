@@ -132,6 +132,12 @@ def test_features_keeps_colliding_names_apart(videos, tmp_path, capsys, faults):
     assert sorted(p.relative_to(tmp_path / "feat").as_posix() for p in (tmp_path / "feat").rglob("*.npz")) == \
         ["a/clip.avi.npz", "b/clip.avi.npz"]
     faults.bad_input()
+    for video in (a / "clip.avi", b / "clip.avi"):  # one at a time: the second is not "already done"
+        status, err = run_cli(capsys, ["features", video, "--output", tmp_path / "one", "--model", "res3d10",
+                                       "--layer", "pre_logits", "--window", "4", "--stride", "4", "--resize", "24",
+                                       "24", "--crop", "16", "--no-progress", "--num-classes", "2"])
+    assert status == 1 and "another video" in err, err
+    faults.bad_input()
 
 
 # -- malformed annotations × every layout ---------------------------------------------------------------

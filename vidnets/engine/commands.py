@@ -175,9 +175,10 @@ def _test(args: argparse.Namespace) -> int:
         return _fail(str(e))
     out = Path(args.out) if args.out else Path(args.checkpoint).parent
     if info.is_main:
-        from vidnets.utils.io import ensure_writable_dir
+        from vidnets.utils.io import ensure_writable_dir, remove_stale_temps
 
         ensure_writable_dir(out, "test output folder")
+        remove_stale_temps(out, min_age_s=3600)  # left by a killed write; a live writer's are younger
     if classes != trained_classes:
         return _fail(f"the test data has {len(classes)} classes {classes[:5]}… but the checkpoint was trained on "
                      f"{len(trained_classes)} {trained_classes[:5]}…")

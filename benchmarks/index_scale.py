@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
         return 0
+    load_before = os.getloadavg()[0]
     entries = 10_000 if args.quick else args.entries
     repeats = 1 if args.quick else 3
     with tempfile.TemporaryDirectory(prefix="vidnets-index-scale-") as tmp:
@@ -138,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{entries:,} CSV rows ({csv_mib:.1f} MiB, {CLASSES:,} classes) over 4 real files and 4 symlinks to them "
         f"(index written in {made:.1f} s). Seconds exclude interpreter start-up and imports; peak RSS includes "
         "them (the `imports` row is that floor). Median (min–max) of "
-        f"{repeats} fresh processes; `cold` once.",
+        f"{repeats} fresh processes; `cold` once. CPU: 2-vCPU Intel Xeon with AMX (KVM guest), shared with other "
+        f"jobs (1-minute load average {load_before:.1f} before the run, {os.getloadavg()[0]:.1f} after).",
         "",
         common.markdown_table(["phase", "records", "seconds", "peak RSS MiB"], rows, align="lrrr"),
         "",

@@ -88,6 +88,9 @@ def user_error_message(error: BaseException) -> str | None:
         return _one_line(f"{text}{'; ' + hint if hint else ''}")
     if isinstance(error, (ValueError, VideoError)):
         return _one_line(str(error))
+    if isinstance(error, RuntimeError) and str(error).startswith("Error(s) in loading state_dict"):
+        return _one_line(f"the checkpoint's weights do not fit this model (another model or model.kwargs?): "
+                         f"{str(error)[:300]}")
     return None
 
 

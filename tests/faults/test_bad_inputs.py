@@ -309,6 +309,10 @@ def test_predict_flags(checkpoint, videos, capsys, faults, flags, needle):
     (["flow", "extract", "{video}", "--out", "{tmp}/f", "--short-side", "0"], "--short-side"),
     (["flow", "extract", "{video}", "--out", "{tmp}/f", "--workers", "0"], "--workers"),
     (["features", "{video}", "--output", "{tmp}/f", "--window", "0"], "--window"),
+    (["features", "{video}", "--output", "{tmp}/f", "--model", "nonexistent"], "--model"),
+    (["features", "{video}", "--output", "{tmp}/f", "--model", "res3d10", "--num-classes", "2", "--layer", "nolayer",
+      "--no-progress"], "--layer"),
+    (["fuse", "{tmp}/bad.npz", "{tmp}/bad.npz"], "bad.npz"),
     (["svm", "--features", "{tmp}", "--train", "{tmp}/l.txt", "--test", "{tmp}/l.txt", "--C", "0"], "--C"),
     (["fuse", "{tmp}/missing.npz"], "missing.npz"),
     (["test", "{tmp}/missing.pt"], "missing.pt"),
@@ -318,6 +322,7 @@ def test_predict_flags(checkpoint, videos, capsys, faults, flags, needle):
 ])
 def test_other_subcommands_refuse_bad_values(videos, tmp_path, capsys, faults, args, needle):
     video = str(sorted(videos.rglob("*.avi"))[0])
+    (tmp_path / "bad.npz").write_text("not a score dump")
     args = [a.format(tmp=tmp_path, video=video) for a in args]
     status, err = run_cli(capsys, args)
     assert status == 2 and needle in err and "Traceback" not in err, err

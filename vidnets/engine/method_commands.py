@@ -203,7 +203,10 @@ def _features_model(args, device):
         model = create(state.get("model_name") or args.model, **kwargs)
         model.load_state_dict(state["model"])
         return model.to(device).eval()
-    model = create(args.model, **kwargs)
+    try:
+        model = create(args.model, **kwargs)
+    except KeyError as e:  # an unknown model name
+        raise ValueError(f"features: --model {e.args[0] if e.args else args.model}") from None
     if args.weights:
         if not args.model.startswith("c3d"):
             raise ValueError(f"--weights loads converted Sports-1M C3D weights; model is {args.model!r} "
@@ -252,11 +255,14 @@ def _run_features(args) -> int:
     def to_clip(frames: list):
         return transform(np.stack(frames)[None, None], rng)  # (3, window, crop, crop)
 
-    report = extract_to_dir(model, items, read_frames, args.output, to_clip, layer=args.layer, window=args.window,
-                            stride=args.stride, normalize=args.normalize, fmt=args.format,
-                            keep_windows=args.keep_windows, batch_size=args.batch_size, device=device,
-                            progress=not args.no_progress,
-                            failed_file="failed.txt" if shards == 1 else f"failed-{shard}of{shards}.txt")
+    try:
+        report = extract_to_dir(model, items, read_frames, args.output, to_clip, layer=args.layer,
+                                window=args.window, stride=args.stride, normalize=args.normalize, fmt=args.format,
+                                keep_windows=args.keep_windows, batch_size=args.batch_size, device=device,
+                                progress=not args.no_progress,
+                                failed_file="failed.txt" if shards == 1 else f"failed-{shard}of{shards}.txt")
+    except KeyError as e:  # a layer the model does not have
+        raise ValueError(f"features: --layer {args.layer}: {e.args[0] if e.args else e}") from None
     print(f"features {args.layer} → {args.output}: {report.summary()}")
     for key, reason in report.failed:
         print(f"  skipped {key}: {reason}", file=sys.stderr)

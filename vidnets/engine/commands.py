@@ -164,7 +164,12 @@ def _test(args: argparse.Namespace) -> int:
     from vidnets.engine.fastpath import prepare_model
     from vidnets.engine.train import uses_channels_last
     from vidnets.utils.device import autocast_dtype
+    from vidnets.utils.io import ensure_writable_dir, remove_stale_temps
 
+    out = Path(args.out) if args.out else Path(args.checkpoint).parent
+    if Path(args.checkpoint).is_file():  # else the checkpoint's own error says what is wrong
+        ensure_writable_dir(out, "test output folder")  # before loading data or scoring anything
+        remove_stale_temps(out, min_age_s=3600)  # left by a killed write; a live writer's are younger
     try:
         model, state = model_from_checkpoint(args.checkpoint)
         cfg = load_config(state["config"], args.set)
@@ -173,12 +178,6 @@ def _test(args: argparse.Namespace) -> int:
         test_set, classes = build_test_dataset(cfg)
     except (ConfigError, FileNotFoundError, ValueError) as e:
         return _fail(str(e))
-    out = Path(args.out) if args.out else Path(args.checkpoint).parent
-    if info.is_main:
-        from vidnets.utils.io import ensure_writable_dir, remove_stale_temps
-
-        ensure_writable_dir(out, "test output folder")
-        remove_stale_temps(out, min_age_s=3600)  # left by a killed write; a live writer's are younger
     if classes != trained_classes:
         return _fail(f"the test data has {len(classes)} classes {classes[:5]}… but the checkpoint was trained on "
                      f"{len(trained_classes)} {trained_classes[:5]}…")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import random
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -141,12 +143,22 @@ def _mounted(folder: Path, options: str):
         subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
+@functools.lru_cache(maxsize=1)
 def _can_mount() -> str | None:
+    """None when a tmpfs can be mounted here, else why not (the skip reason)."""
     if os.geteuid() != 0:
         return "not root: a size-limited tmpfs cannot be mounted"
     if shutil.which("mount") is None:
         return "no mount command"
-    return None
+    probe = Path(tempfile.mkdtemp(prefix="vidnets-mount-probe-"))
+    try:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(probe)], capture_output=True)
+        if done.returncode:
+            return f"mount failed: {done.stderr.decode().strip() or done.returncode}"
+        subprocess.run(["umount", str(probe)], check=False)
+        return None
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
 
 
 @contextlib.contextmanager

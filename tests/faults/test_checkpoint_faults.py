@@ -17,6 +17,8 @@ import torch
 from tests.faults.conftest import assert_one_line_error, python_env, run_cli, train_sets
 from vidnets.engine.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 
+pytestmark = pytest.mark.timeout(300)  # a kill that misses must not hang the suite
+
 
 # -- bit flips and truncation ---------------------------------------------------------------------------------
 

@@ -17,6 +17,8 @@ import pytest
 import torch
 
 from tests.faults.conftest import assert_one_line_error, run_cli, spawn, train_sets
+
+pytestmark = pytest.mark.timeout(300)  # a kill that misses must not hang the suite
 from vidnets.engine.checkpoint import read_checkpoint
 from vidnets.engine.plots import read_csv
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.faults.conftest import assert_one_line_error, run_cli, spawn
+from vidnets.flow import store
 
 pytestmark = pytest.mark.timeout(300)  # a kill that misses must not hang the suite
-from vidnets.flow import store
 
 ARGS = ["--method", "dis", "--keep-size"]
 

@@ -21,7 +21,9 @@ def register(subparsers) -> None:
 
     extract = commands.add_parser("extract", help="compute dense flow for videos, store as quantised JPEG")
     extract.add_argument("videos", nargs="+", help="video files (or text files with one path per line, @list.txt)")
-    extract.add_argument("--out", required=True, help="output root: one folder per video, named after its stem")
+    extract.add_argument("--out", required=True,
+                         help="output root: one folder per video, named after its stem (its relative path when "
+                              "two videos share a stem)")
     extract.add_argument("--method", default="tvl1", choices=["tvl1", "farneback", "dis"])
     extract.add_argument("--bound", type=float, default=20.0, help="clip |flow| to this many pixels (default 20)")
     extract.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
@@ -33,7 +35,9 @@ def register(subparsers) -> None:
     extract.add_argument("--warp", action="store_true", help="warped flow: camera homography compensated (TSN)")
     extract.add_argument("--workers", type=int, default=1, help="processes (one video each)")
     extract.add_argument("--shard", help="i/n: do every n-th video from i (default: RANK/WORLD_SIZE or all)")
-    extract.add_argument("--overwrite", action="store_true", help="recompute videos that are already complete")
+    extract.add_argument("--overwrite", action="store_true",
+                         help="recompute videos that are already complete; without it, a folder holding flow "
+                              "with other settings or of another video stops the run before any work")
     extract.set_defaults(func=run_extract)
 
     show = commands.add_parser("show", help="colour-coded flow PNGs and an RGB|flow strip")

@@ -189,3 +189,12 @@ def test_training_builds_its_datasets_through_the_cache(tmp_path, synth_dir, mon
     off = load_config(None, [f"data.root={synth_dir}", "train.epochs=1", "schedule.kind=constant",
                                    "data.metadata_cache=null"])
     assert build_datasets(off)[0].records[0].num_frames is None
+
+
+def test_an_unwritable_cache_only_warns(tmp_path, synth_dir):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    cache = MetadataCache(blocker / "meta.json")  # its folder cannot be created
+    with pytest.warns(UserWarning, match="not written"):
+        metas = cache.get_many([str(p) for p in sorted(synth_dir.rglob("*.avi"))[:2]])
+    assert all(m["num_frames"] == 20 for m in metas.values())

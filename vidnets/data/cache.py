@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import warnings
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -112,8 +113,15 @@ class MetadataCache:
         return {p: found[target_of[p]] for p in given}
 
     def save(self) -> None:
+        """Write the cache file. A cache that cannot be written (read-only or full disk) only costs
+        re-probing next time: it warns and keeps the entries in memory instead of failing the run."""
         if self.path is None or not self._dirty:
             return
         with self._lock:
-            atomic_write_json(self.path, {"version": CACHE_VERSION, "entries": self._entries})
+            try:
+                atomic_write_json(self.path, {"version": CACHE_VERSION, "entries": self._entries})
+            except OSError as e:
+                warnings.warn(f"metadata cache {self.path} not written ({e.strerror or e}); files will be probed "
+                              "again next time (set VIDNETS_CACHE to a writable folder)", stacklevel=2)
+                self.path = None
             self._dirty = False

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import csv
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Metadata caches of the runs tests start go to a throw-away folder, never the user's ~/.cache.
+os.environ.setdefault("VIDNETS_CACHE", tempfile.mkdtemp(prefix="vidnets-test-cache-"))
 
 
 def shared_videos_dir() -> Path:

@@ -9,6 +9,7 @@ runs them (``func(args) -> int`` exit status). Heavy imports happen inside those
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
@@ -57,6 +58,49 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # noqa: BLE001 - user errors become one line; anything else re-raises
+        message = user_error_message(error)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+
+#: OSError numbers that describe the user's files or disk, not a bug: reported in one line
+USER_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR,
+               errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.EFBIG}
+
+
+def user_error_message(error: BaseException) -> str | None:
+    """The one-line message for an error the user can fix (bad input, a full or read-only disk), else None.
+
+    Library code raises ``ValueError`` subclasses (``ConfigError``, ``AnnotationError``,
+    ``CheckpointError`` …) for bad input, ``VideoError`` for unreadable videos and ``OSError`` for
+    files and disks; the traceback of anything else is kept, since it is a bug.
+    """
+    from vidnets.data.video import VideoError
+
+    if isinstance(error, OSError):
+        if error.errno not in USER_ERRNOS and not isinstance(error, FileNotFoundError):
+            return None
+        where = f"{error.filename}: " if error.filename else ""
+        hint = {errno.ENOSPC: "free some space or choose another --out",
+                errno.EDQUOT: "free some space or choose another --out",
+                errno.EROFS: "the file system is read-only; choose another --out",
+                errno.EACCES: "no permission; choose another --out or fix the permissions",
+                errno.EPERM: "no permission; choose another --out or fix the permissions"}.get(error.errno)
+        text = f"{where}{error.strerror or error}" if error.strerror else str(error)
+        return _one_line(f"{text}{'; ' + hint if hint else ''}")
+    if isinstance(error, (ValueError, VideoError)):
+        return _one_line(str(error))
+    if isinstance(error, RuntimeError) and str(error).startswith("Error(s) in loading state_dict"):
+        return _one_line(f"the checkpoint's weights do not fit this model (another model or model.kwargs?): "
+                         f"{str(error)[:300]}")
+    return None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

@@ -174,3 +174,42 @@ def test_cache_marks_bad_files_up_front(tmp_path, synth_dir):
     ds = _tiny_dataset(good[:2] + [VideoRecord(str(bad), 0)], cache=MetadataCache(None))
     assert list(ds.bad) == [str(bad)] and ds.records[0].num_frames == 20
     assert "error" in ds[2] and "clip" in ds[0]
+
+
+def test_cache_probes_each_real_file_once_through_symlinks(tmp_path, synth_dir):
+    real = [str(p) for p in sorted(synth_dir.rglob("*.avi"))[:2]]
+    links = []
+    for i in range(40):  # a folder of links, several per target, and repeated path strings
+        link = tmp_path / f"link{i}.avi"
+        link.symlink_to(real[i % 2])
+        links += [str(link), str(link)]
+    cache = MetadataCache(tmp_path / "meta.json")
+    metas = cache.get_many(links + real, workers=2)
+    assert cache.probed == 2 and len(metas) == 42
+    assert {m["num_frames"] for m in metas.values()} == {20}
+    again = MetadataCache(tmp_path / "meta.json")
+    again.get_many(links + real)
+    assert again.probed == 0
+
+
+def test_training_builds_its_datasets_through_the_cache(tmp_path, synth_dir, monkeypatch):
+    from vidnets.engine.build import build_datasets, metadata_cache
+    from vidnets.engine.config import load_config
+
+    monkeypatch.setenv("VIDNETS_CACHE", str(tmp_path / "cache"))
+    cfg = load_config(None, [f"data.root={synth_dir}", "train.epochs=1", "schedule.kind=constant"])
+    train_set, test_set, _ = build_datasets(cfg)
+    assert all(r.num_frames == 20 for r in train_set.records + test_set.records)
+    assert metadata_cache(cfg).path.is_file() and metadata_cache(cfg).path.parent == tmp_path / "cache"
+    off = load_config(None, [f"data.root={synth_dir}", "train.epochs=1", "schedule.kind=constant",
+                                   "data.metadata_cache=null"])
+    assert build_datasets(off)[0].records[0].num_frames is None
+
+
+def test_an_unwritable_cache_only_warns(tmp_path, synth_dir):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    cache = MetadataCache(blocker / "meta.json")  # its folder cannot be created
+    with pytest.warns(UserWarning, match="not written"):
+        metas = cache.get_many([str(p) for p in sorted(synth_dir.rglob("*.avi"))[:2]])
+    assert all(m["num_frames"] == 20 for m in metas.values())

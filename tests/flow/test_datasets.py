@@ -117,4 +117,5 @@ def test_presets_forward_flow_recipes_and_collate_skips_errors(shared_videos, tm
                                     bound=20)
     batch = collate_skip_bad([dataset[0], dataset[1]])
     assert batch["clip"].shape == (1, 8, 224, 224) and batch["label"].tolist() == [3]
-    assert batch["skipped"] == [str(tmp_path / "absent.mp4")]
+    assert batch["skipped_paths"] == [str(tmp_path / "absent.mp4")]
+    assert batch["skipped"][0].startswith(f"{tmp_path / 'absent.mp4'}: missing: ")

@@ -27,12 +27,14 @@ Stable interface (used by vidnets.engine and vidnets.flow)
 
     ``VideoDataset(records, sampler, transform, *, on_error="skip", backend="pyav", cache=None)``.
     ``dataset[i]`` returns ``{"clip": Tensor, "label": int, "index": int, "path": str}``; a video
-    that had to be looped (too short for the sampler) also has ``"looped": True``. A bad video
+    that had to be looped (too short for the sampler) also has ``"looped": "<n> frames, shorter than one clip"``. A bad video
     (missing, empty, truncated, not a video) returns ``{"error": str, "path": str, "index": int}``
     instead of raising (``on_error="raise"`` raises).
 
     ``collate_skip_bad(items) -> {"clip": Tensor, "label": LongTensor, "index": LongTensor,
-    "skipped": [paths], "looped": [paths], "errors": [messages]}`` (+ ``"task"`` LongTensor when
+    "skipped": ["<path>: <reason>: <detail>"], "skipped_paths": [paths], "errors": [messages],
+    "looped": ["<path>: looped: <n> frames, shorter than one clip"], "looped_paths": [paths]}``
+    (reasons: ``SKIP_REASONS`` — missing, empty, truncated, undecodable, crop larger than frame) (+ ``"task"`` LongTensor when
     records carry a task id). Error items are dropped; when every item of a batch
     failed, ``clip`` is an empty tensor of shape ``(0,)`` and ``label``/``index`` are empty: check
     ``batch["label"].numel()`` before the forward pass. Because the names travel inside the

@@ -1,7 +1,10 @@
 """Per-file metadata cache, so building a dataset of 100k videos does not re-probe every file.
 
-Entries (frames, fps, size, codec, or the probe error) are keyed by absolute path and stay valid
-while the file's size and modification time are unchanged. The cache is one JSON file written
+Entries (frames, fps, size, codec, or the probe error) are keyed by the file's real path (symlinks
+resolved to their targets, so a folder of links to one file probes it once) and stay valid while
+that file's size and modification time are unchanged. ``get_many`` resolves each distinct path
+string once and probes each distinct uncached target once, so an index of a million entries
+costs one lookup per distinct file, not per entry. The cache is one JSON file written
 atomically (temp file + rename), so an interrupted run never leaves it half-written. Probing of
 the files that are not cached runs in a thread pool (PyAV releases the GIL while demuxing and
 decoding).
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import warnings
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -61,6 +65,10 @@ class MetadataCache:
         self._lock = threading.Lock()
         self._dirty = False
         self.probed = 0  # files probed (not found in the cache) since construction
+        if self.path is not None and self.path.parent.is_dir():
+            from vidnets.utils.io import remove_stale_temps
+
+            remove_stale_temps(self.path.parent, min_age_s=3600)  # left by a killed save; live ones are younger
         if self.path is not None and self.path.is_file():
             try:
                 data = json.loads(self.path.read_text())
@@ -77,34 +85,43 @@ class MetadataCache:
         return entry["meta"]
 
     def get(self, path: str | os.PathLike) -> dict:
-        return self.get_many([path])[str(Path(path).resolve())]
+        return self.get_many([path])[str(path)]
 
     def get_many(self, paths: Iterable[str | os.PathLike], *, workers: int = 4) -> dict[str, dict]:
-        paths = [str(Path(p).resolve()) for p in paths]
-        result: dict[str, dict] = {}
+        """``{path as given (str): metadata}``; every distinct real file is looked up or probed once."""
+        given = list(dict.fromkeys(str(p) for p in paths))
+        target_of = {p: os.path.realpath(p) for p in given}
+        found: dict[str, dict] = {}
         todo = []
-        for p in paths:
-            meta = self._lookup(p)
+        for target in dict.fromkeys(target_of.values()):
+            meta = self._lookup(target)
             if meta is None:
-                todo.append(p)
+                todo.append(target)
             else:
-                result[p] = meta
+                found[target] = meta
         if todo:
             with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-                for p, meta in zip(todo, pool.map(probe_any, todo)):
-                    result[p] = meta
-                    key = _file_key(p)
+                for target, meta in zip(todo, pool.map(probe_any, todo)):
+                    found[target] = meta
+                    key = _file_key(target)
                     with self._lock:
                         self.probed += 1
                         if key is not None:  # a missing file is reported, not cached
-                            self._entries[p] = {"key": list(key), "meta": meta}
+                            self._entries[target] = {"key": list(key), "meta": meta}
                             self._dirty = True
             self.save()
-        return result
+        return {p: found[target_of[p]] for p in given}
 
     def save(self) -> None:
+        """Write the cache file. A cache that cannot be written (read-only or full disk) only costs
+        re-probing next time: it warns and keeps the entries in memory instead of failing the run."""
         if self.path is None or not self._dirty:
             return
         with self._lock:
-            atomic_write_json(self.path, {"version": CACHE_VERSION, "entries": self._entries})
+            try:
+                atomic_write_json(self.path, {"version": CACHE_VERSION, "entries": self._entries})
+            except OSError as e:
+                warnings.warn(f"metadata cache {self.path} not written ({e.strerror or e}); files will be probed "
+                              "again next time (set VIDNETS_CACHE to a writable folder)", stacklevel=2)
+                self.path = None
             self._dirty = False

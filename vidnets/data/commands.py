@@ -23,15 +23,16 @@ def _expand(paths: list[str]) -> list[str]:
 
 def run_check(args: argparse.Namespace) -> int:
     from concurrent.futures import ThreadPoolExecutor
+    from functools import partial
 
-    from vidnets.data.cache import probe_any
-
+    if args.workers < 1:
+        raise ValueError(f"check: --workers must be >= 1, found {args.workers}")
     files = _expand(args.paths)
     if not files:
         print("no video files found", file=sys.stderr)
         return 2
     with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
-        results = list(pool.map(probe_any, files))
+        results = list(pool.map(partial(_check_one, deep=args.deep), files))
     bad = sum("error" in r for r in results)
     if args.json:
         print(json.dumps([{"path": f, **r} for f, r in zip(files, results)], indent=2))
@@ -40,17 +41,37 @@ def run_check(args: argparse.Namespace) -> int:
             if "error" in r:
                 print(f"BAD  {f}: {r['error']}")
             else:
+                short = r.get("decoded") is not None and r["decoded"] < r["num_frames"]
                 print(f"ok   {f}: {r['num_frames']} frames, {r['fps']:g} fps, {r['width']}x{r['height']}, "
-                      f"{r['codec']}" + (f", rotation {r['rotation']}" if r.get("rotation") else ""))
+                      f"{r['codec']}" + (f", rotation {r['rotation']}" if r.get("rotation") else "")
+                      + (f" (decodes {r['decoded']}; the last frame repeats for the rest)" if short else ""))
         print(f"{len(files) - bad} ok, {bad} bad", file=sys.stderr)
     return 1 if bad else 0
+
+
+def _check_one(path: str, deep: bool) -> dict:
+    """``check_video`` for a file (``probe_any`` for a raw-frame folder), errors as ``{"error": ...}``."""
+    from vidnets.data.cache import probe_any
+    from vidnets.data.video import check_video
+
+    if os.path.isdir(path):
+        return probe_any(path)
+    try:
+        return check_video(path, deep=deep)
+    except Exception as e:  # noqa: BLE001 - a bad file is a result, not a crash
+        return {"error": str(e)}
 
 
 def run_synth(args: argparse.Namespace) -> int:
     import time
 
     from vidnets.data.synthetic import generate_dataset
+    from vidnets.utils.io import ensure_writable_dir
 
+    for flag in ("classes", "videos_per_class", "frames", "size"):
+        if getattr(args, flag) < 1:
+            raise ValueError(f"synth: --{flag.replace('_', '-')} must be >= 1, found {getattr(args, flag)}")
+    ensure_writable_dir(args.out, "synth output folder")
     start = time.perf_counter()
     out = generate_dataset(args.out, num_classes=args.classes, videos_per_class=args.videos_per_class,
                            frames=args.frames, size=args.size, seed=args.seed)
@@ -60,8 +81,12 @@ def run_synth(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("check", help="probe videos in parallel; exit 1 if any is bad")
+    p = subparsers.add_parser("check", help="probe videos in parallel; exit 1 if any is bad",
+                              description="Probe each video and decode its key frames and last frame (catches "
+                                          "truncated files and damaged key frames). --deep decodes every frame "
+                                          "and judges the file exactly as training reads it.")
     p.add_argument("paths", nargs="+", help="video files or folders (searched recursively)")
+    p.add_argument("--deep", action="store_true", help="decode the whole stream of every file (slower)")
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--json", action="store_true", help="print one JSON record per file")
     p.set_defaults(func=run_check)

@@ -9,8 +9,15 @@ combines records × a frame sampler × a clip transform::
            ──► transform ──► {"clip", "label", "index", "path"[, "looped"]}
     any failure ──► {"error", "path", "index"}   (on_error="skip"; "raise" re-raises)
 
-``collate_skip_bad`` drops error items and carries the skipped/looped file names inside the batch,
-so ``EpochReport`` counts them correctly with any number of DataLoader workers.
+``collate_skip_bad`` drops error items and carries the skipped/looped files inside the batch, so
+``EpochReport`` (and the trainer's ``skipped.txt``) count them correctly with any number of
+DataLoader workers. Batch fields about them, all lists of ``str``, one entry per item:
+
+``skipped``        ``"<path>: <reason>: <detail>"``, reason one of :data:`SKIP_REASONS`
+``skipped_paths``  the paths alone, in the same order
+``errors``         the full error messages, in the same order
+``looped``         ``"<path>: looped: <n> frames, shorter than one clip"`` for clips that were looped
+``looped_paths``   the paths alone
 """
 
 from __future__ import annotations
@@ -31,7 +38,31 @@ from vidnets.data.sampling import SampledIndices, worker_rng
 from vidnets.data.video import VIDEO_EXTENSIONS, frame_index, read_frames
 
 
-@dataclass
+class AnnotationError(ValueError):
+    """An annotation file is malformed: the message names the file and line and what was expected."""
+
+
+#: why an item was skipped, as ``collate_skip_bad`` reports it
+SKIP_REASONS = ("missing", "empty", "truncated", "undecodable", "crop larger than frame", "error")
+
+
+def skip_reason(message: str) -> str:
+    """The :data:`SKIP_REASONS` category of a load error message."""
+    text = message.lower()
+    if "no such file" in text or "not found" in text:
+        return "missing"
+    if "empty file" in text or "0 bytes" in text or "has no" in text and "frames" in text:
+        return "empty"
+    if "truncated" in text or "out of range" in text or "could not be decoded" in text:
+        return "truncated"
+    if "larger than the frames" in text:
+        return "crop larger than frame"
+    if "not a readable video" in text or "decod" in text or "demux" in text or "no video stream" in text:
+        return "undecodable"
+    return "error"
+
+
+@dataclass(slots=True)
 class VideoRecord:
     """One video: a file, or a folder of raw frames. ``task`` tells datasets apart in
     multi-task training (Two-Stream trains UCF101 and HMDB51 heads together)."""
@@ -46,7 +77,14 @@ class VideoRecord:
 # ---------------------------------------------------------------- annotation formats
 
 def _classes_from_classind(path: Path) -> list[str]:
-    rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) < 2 or not re.fullmatch(r"\d+", parts[0]):
+            raise AnnotationError(f"{path}:{n}: expected '<class number> <class name>', found {line.strip()!r}")
+        rows.append(parts)
     rows.sort(key=lambda r: int(r[0]))
     return [r[1] for r in rows]
 
@@ -68,7 +106,8 @@ def _load_ucf101(root: Path, ann: Path, split: int, subset: str):
         rel = parts[0]
         cls = rel.replace("\\", "/").split("/")[0]
         if cls not in lookup:
-            raise ValueError(f"{list_file}:{n}: class folder {cls!r} not in classInd.txt")
+            raise AnnotationError(f"{list_file}:{n}: class folder {cls!r} is not in {class_ind}; add it there or "
+                                  "fix the line")
         records.append(VideoRecord(str(root / rel), lookup[cls]))
     return records, classes
 
@@ -81,9 +120,13 @@ def _load_hmdb51(root: Path, ann: Path, split: int, subset: str):
     classes = [f.name[: -len(f"_test_split{split}.txt")] for f in files]
     records = []
     for label, (cls, f) in enumerate(zip(classes, files)):
-        for line in f.read_text().splitlines():
+        for n, line in enumerate(f.read_text().splitlines(), 1):
             parts = line.split()
-            if len(parts) >= 2 and parts[1] == wanted:
+            if not parts:
+                continue
+            if len(parts) < 2 or parts[1] not in ("0", "1", "2"):
+                raise AnnotationError(f"{f}:{n}: expected '<video file> <0|1|2>', found {line.strip()!r}")
+            if parts[1] == wanted:
                 records.append(VideoRecord(str(root / cls / parts[0]), label))
     return records, classes
 
@@ -107,27 +150,90 @@ def _load_kinetics(root: Path, ann: Path, split: int, subset: str):
         csv_path = next((p for p in found if p.is_file()), None)
         if csv_path is None:
             raise FileNotFoundError(f"{ann}: no {subset}.csv (give annotations=<csv file>)")
-    with open(csv_path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if rows and "youtube_id" in rows[0]:
-        if "split" in rows[0]:
+    columns = _csv_header(csv_path)
+    if "youtube_id" in columns:
+        _require_columns(csv_path, columns, ("label", "youtube_id", "time_start", "time_end"))
+        dicts = [(n, dict(zip(columns, r))) for n, r in _csv_rows(csv_path, columns)]
+        if "split" in columns:
             accept = {subset, "validate" if subset in ("val", "test") else subset}
-            rows = [r for r in rows if r["split"] in accept]
-        classes = sorted({r["label"] for r in rows})
+            dicts = [(n, r) for n, r in dicts if r["split"] in accept]
+        for n, r in dicts:
+            _check_kinetics_row(csv_path, n, r)
+        classes = sorted({r["label"] for _, r in dicts})
         lookup = {c: i for i, c in enumerate(classes)}
-        return [VideoRecord(_kinetics_path(root, r), lookup[r["label"]]) for r in rows], classes
-    if rows and {"path", "label"} <= set(rows[0]):
-        labels = [r["label"] for r in rows]
-        if all(re.fullmatch(r"\d+", x) for x in labels):
-            classes = [str(i) for i in range(max(map(int, labels)) + 1)]
+        return [VideoRecord(_kinetics_path(root, r), lookup[r["label"]]) for _, r in dicts], classes
+    if {"path", "label"} <= set(columns):
+        # streamed: a million-row index keeps only its paths and labels, not its rows
+        path_at, label_at, base = columns.index("path"), columns.index("label"), str(root)
+        paths, labels = [], []
+        for n, r in _csv_rows(csv_path, columns):
+            label = r[label_at].strip()
+            if not r[path_at] or not label or label[0] == "-" and label[1:].isdigit():
+                raise AnnotationError(f"{csv_path}:{n}: expected a path and a label (a class name or a number >= 0), "
+                                      f"found {','.join(r)!r}")
+            paths.append(os.path.join(base, r[path_at]))
+            labels.append(label)
+        if all(x.isdigit() and x.isascii() for x in labels):
             ids = [int(x) for x in labels]
+            classes = [str(i) for i in range(max(ids, default=-1) + 1)]
         else:
             classes = sorted(set(labels))
             lookup = {c: i for i, c in enumerate(classes)}
             ids = [lookup[x] for x in labels]
-        return [VideoRecord(str(root / r["path"]), i) for r, i in zip(rows, ids)], classes
-    raise ValueError(f"{csv_path}: expected columns label,youtube_id,time_start,time_end[,split] "
-                     f"or path,label; found {list(rows[0]) if rows else 'no rows'}")
+        del labels
+        return [VideoRecord(p, i) for p, i in zip(paths, ids)], classes
+    raise AnnotationError(f"{csv_path}: expected columns label,youtube_id,time_start,time_end[,split] "
+                          f"or path,label; found {columns or 'no header'}")
+
+
+def _csv_header(csv_path: Path) -> list[str]:
+    try:
+        with open(csv_path, newline="") as f:
+            return [c.strip() for c in next(csv.reader(f), [])]
+    except csv.Error as e:
+        raise AnnotationError(f"{csv_path}: not a readable CSV file ({e})") from None
+    except UnicodeDecodeError as e:
+        raise AnnotationError(f"{csv_path}: not a text CSV file ({e.reason} at byte {e.start})") from None
+
+
+def _csv_rows(csv_path: Path, columns: list[str]):
+    """(line number, fields) of every data row; a row with the wrong number of fields is an
+    :class:`AnnotationError` naming its line (blank lines are skipped)."""
+    width = len(columns)
+    try:
+        with open(csv_path, newline="") as f:
+            reader = csv.reader(f)
+            next(reader, None)
+            for row in reader:
+                if len(row) != width:
+                    if not row:
+                        continue
+                    raise AnnotationError(f"{csv_path}:{reader.line_num}: expected {width} comma-separated "
+                                          f"fields ({','.join(columns)}), found {len(row)}")
+                yield reader.line_num, row
+    except csv.Error as e:
+        raise AnnotationError(f"{csv_path}: not a readable CSV file ({e})") from None
+    except UnicodeDecodeError as e:
+        raise AnnotationError(f"{csv_path}: not a text CSV file ({e.reason} at byte {e.start})") from None
+
+
+def _require_columns(csv_path: Path, columns: list[str], wanted: tuple[str, ...]) -> None:
+    missing = [c for c in wanted if c not in columns]
+    if missing:
+        raise AnnotationError(f"{csv_path}: missing column(s) {', '.join(missing)}; expected "
+                              f"{','.join(wanted)}[,split], found {','.join(columns)}")
+
+
+def _check_kinetics_row(csv_path: Path, n: int, row: dict) -> None:
+    if not row["label"] or not row["youtube_id"]:
+        raise AnnotationError(f"{csv_path}:{n}: empty label or youtube_id in {row!r}")
+    for key in ("time_start", "time_end"):
+        try:
+            value = float(row[key])
+        except ValueError:
+            value = float("nan")
+        if not value >= 0 or value == float("inf"):
+            raise AnnotationError(f"{csv_path}:{n}: {key} must be a number of seconds >= 0, found {row[key]!r}")
 
 
 def _class_dirs(root: Path) -> list[Path]:
@@ -148,10 +254,15 @@ def _load_rawframes(root: Path, ann: Path, split: int, subset: str):
     """Class folders of frame folders, or an mmaction2 list file ``<dir> <num_frames> <label>``."""
     if ann.is_file():
         records = []
-        for line in ann.read_text().splitlines():
+        for n, line in enumerate(ann.read_text().splitlines(), 1):
             parts = line.split()
-            if len(parts) >= 3:
-                records.append(VideoRecord(str(root / parts[0]), int(parts[-1]), num_frames=int(parts[1])))
+            if not parts:
+                continue
+            if len(parts) < 3 or not re.fullmatch(r"\d+", parts[1]) or not re.fullmatch(r"\d+", parts[-1]) \
+                    or int(parts[1]) < 1:
+                raise AnnotationError(f"{ann}:{n}: expected '<frame folder> <frames >= 1> <label >= 0>', "
+                                      f"found {line.strip()!r}")
+            records.append(VideoRecord(str(root / parts[0]), int(parts[-1]), num_frames=int(parts[1])))
         n = max((r.label for r in records), default=-1) + 1
         return records, [str(i) for i in range(n)]
     dirs = _class_dirs(root)
@@ -178,7 +289,13 @@ def load_annotations(layout: str, root: str | os.PathLike, *, split: int = 1, su
         raise ValueError(f"subset must be train, test or val, got {subset!r}")
     root = Path(root)
     ann = Path(annotations) if annotations is not None else root
-    return _LAYOUTS[layout](root, ann, split, subset)
+    try:
+        return _LAYOUTS[layout](root, ann, split, subset)
+    except UnicodeDecodeError as e:
+        raise AnnotationError(f"{layout} annotations under {ann}: a file is not text ({e.reason} at byte "
+                              f"{e.start})") from None
+    except IsADirectoryError as e:
+        raise AnnotationError(f"{e.filename}: expected an annotation file, found a folder") from None
 
 
 def annotate_records(records: Sequence[VideoRecord], cache: MetadataCache, *, workers: int = 4
@@ -188,12 +305,12 @@ def annotate_records(records: Sequence[VideoRecord], cache: MetadataCache, *, wo
     metas = cache.get_many([r.path for r in records], workers=workers)
     out, bad = [], {}
     for r in records:
-        meta = metas[str(Path(r.path).resolve())]
+        meta = metas[r.path]
         if "error" in meta:
             bad[r.path] = meta["error"]
             out.append(r)
-        else:
-            out.append(replace(r, num_frames=r.num_frames or int(meta["num_frames"]), fps=meta.get("fps")))
+        else:  # direct construction: dataclasses.replace costs seconds over a million records
+            out.append(VideoRecord(r.path, r.label, r.num_frames or int(meta["num_frames"]), meta.get("fps"), r.task))
     return out, bad
 
 
@@ -281,7 +398,7 @@ class VideoDataset(Dataset):
         if rec.task:
             item["task"] = rec.task
         if sample.looped:
-            item["looped"] = True
+            item["looped"] = f"{self._num_frames(rec)} frames, shorter than one clip"
         return item
 
     def __getitem__(self, index: int) -> dict:
@@ -300,13 +417,14 @@ class VideoDataset(Dataset):
 def collate_skip_bad(items: Sequence[dict]) -> dict:
     """Stack the good items; list the skipped (error) and looped paths.
 
-    Returns ``{"clip", "label", "index", "skipped", "looped", "errors"}`` (+ ``"task"`` when any
-    item has one). If every item failed, ``clip`` is ``torch.empty(0)`` and ``label``/``index``
+    Returns ``{"clip", "label", "index", "skipped", "skipped_paths", "errors", "looped", "looped_paths"}``
+    (+ ``"task"`` when any item has one; the list fields are described in the module docstring). If every item failed, ``clip`` is ``torch.empty(0)`` and ``label``/``index``
     are empty LongTensors. Clips with different shapes (e.g. T3D's all-clips test with a varying
     number of views) cannot be stacked: use ``batch_size=1`` there.
     """
     good = [it for it in items if "error" not in it]
     bad = [it for it in items if "error" in it]
+    looped = [it for it in good if it.get("looped")]
     if good:
         shapes = {tuple(it["clip"].shape) for it in good}
         if len(shapes) > 1:
@@ -319,13 +437,23 @@ def collate_skip_bad(items: Sequence[dict]) -> dict:
         "clip": clip,
         "label": torch.tensor([it["label"] for it in good], dtype=torch.long),
         "index": torch.tensor([it["index"] for it in good], dtype=torch.long),
-        "skipped": [it["path"] for it in bad],
+        "skipped": [_skip_line(it) for it in bad],
+        "skipped_paths": [it["path"] for it in bad],
         "errors": [it["error"] for it in bad],
-        "looped": [it["path"] for it in good if it.get("looped")],
+        "looped": [f"{it['path']}: looped: {it['looped'] if isinstance(it['looped'], str) else 'shorter than one clip'}"
+                   for it in looped],
+        "looped_paths": [it["path"] for it in looped],
     }
     if any("task" in it for it in good):
         batch["task"] = torch.tensor([it.get("task", 0) for it in good], dtype=torch.long)
     return batch
+
+
+def _skip_line(item: dict) -> str:
+    """``"<path>: <reason>: <detail>"`` for an error item (the detail without the repeated path)."""
+    path, error = item["path"], item["error"]
+    detail = error[len(path) + 2:] if error.startswith(f"{path}: ") else error
+    return f"{path}: {skip_reason(error)}: {detail}"
 
 
 @dataclass
@@ -343,11 +471,11 @@ class EpochReport:
     loop_count: int = 0
 
     def update(self, batch: dict) -> None:
-        errors = batch.get("errors") or [""] * len(batch.get("skipped", []))
-        for path, err in zip(batch.get("skipped", []), errors):
-            self.skipped[path] = err
+        lines = batch.get("skipped", [])
+        for path, line in zip(batch.get("skipped_paths", lines), lines):
+            self.skipped[path] = line
             self.skip_count += 1
-        for path in batch.get("looped", []):
+        for path in batch.get("looped_paths", batch.get("looped", [])):
             self.looped[path] = self.looped.get(path, 0) + 1
             self.loop_count += 1
 

@@ -15,6 +15,18 @@ to no frame; they are left out of the index. If decoding ever disagrees with the
 with the wanted timestamp never appears) the reader falls back to a sequential decode that counts
 frames, which is correct by definition.
 
+Index/stream mismatch. Some files' index lists a few more frames than the stream decodes (an
+H.264 MP4 whose index says 239 frames and whose decoder returns 238, when the last packets hold
+frames the decoder drops). When the frames that cannot be decoded are only the last
+``FRAME_COUNT_TOLERANCE`` or fewer, a request for them is clamped to the last frame that decodes, as
+a sampler past the end of a short clip is; more missing frames are a truncated or corrupt file
+(:class:`VideoError`).
+
+Checking. :func:`check_video` is what ``vidnets check`` runs: the probe, then every key frame and the
+last frame decoded (cheap: about one frame per GOP; catches truncated files and damaged key frames).
+``deep=True`` decodes the whole stream and applies the same tolerance as training, so "ok" there
+means every frame training can ask for decodes; damage inside a GOP is only seen by the deep check.
+
 Frames come back as uint8 ``(T, H, W, 3)`` RGB numpy arrays.
 """
 
@@ -27,6 +39,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
+#: frames at the end of a stream that may be listed by the index yet not decode (clamped, not rejected)
+FRAME_COUNT_TOLERANCE = 4
 
 # codecs whose 1-byte packets are "no frame" placeholders (packed B-frames in AVI)
 _PLACEHOLDER_CODECS = {"mpeg4", "msmpeg4v3", "msmpeg4v2", "msmpeg4", "h263"}
@@ -241,16 +256,40 @@ def _decode_sparse(container, index: FrameIndex, wanted: np.ndarray, size, path:
 
 
 def _decode_sequential(container, wanted: np.ndarray, size) -> dict[int, np.ndarray]:
+    """Frames ``wanted`` by counting decoder output. If the stream ends early, the key ``-1`` holds
+    its last frame and ``-2`` the number of frames it decoded (for the tail tolerance)."""
     stream = container.streams.video[0]
     wanted_set = set(int(i) for i in wanted)
     last = int(wanted.max())
     out: dict[int, np.ndarray] = {}
-    for n, frame in enumerate(container.decode(stream)):
-        if n in wanted_set:
-            out[n] = _to_rgb(frame, size)
-        if n >= last:
-            break
+    previous, count = None, 0
+    try:
+        for n, frame in enumerate(container.decode(stream)):
+            count = n + 1
+            if n in wanted_set:
+                out[n] = _to_rgb(frame, size)
+            if n >= last:
+                return out
+            previous = frame
+    except Exception:  # damaged data: the stream ends here (the tail tolerance decides)
+        if previous is None:
+            raise
+    if previous is not None:
+        out[-1] = _to_rgb(previous, size)
+    out[-2] = count
     return out
+
+
+def _clamp_tail(frames: dict, wanted: np.ndarray, n: int, path: str) -> None:
+    """Fill missing frames at the very end of the stream with its last decoded frame, when no more than
+    ``FRAME_COUNT_TOLERANCE`` frames are missing; otherwise leave them missing."""
+    decoded = frames.pop(-2, None)
+    last = frames.pop(-1, None)
+    if decoded is None or last is None or n - decoded > FRAME_COUNT_TOLERANCE:
+        return
+    for i in wanted:
+        if int(i) >= decoded:
+            frames[int(i)] = last
 
 
 def read_frames(path: str | os.PathLike, indices: Sequence[int] | np.ndarray, *, size=None,
@@ -289,6 +328,7 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int] | np.ndarray, *,
                 frames = _decode_sequential(container, wanted, size)
             except Exception as e:
                 raise VideoError(f"{path}: decoding failed ({type(e).__name__}: {e})") from e
+            _clamp_tail(frames, wanted, n, path)
         missing = [int(i) for i in wanted if int(i) not in frames]
         if missing:
             raise VideoError(f"{path}: truncated or corrupt: frames {missing[:5]} could not be "
@@ -296,6 +336,40 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int] | np.ndarray, *,
         return np.stack([frames[int(i)] for i in indices])
     finally:
         container.close()
+
+
+def check_video(path: str | os.PathLike, *, deep: bool = False) -> dict:
+    """What ``vidnets check`` reports for one file: the probe's metadata, plus ``decoded`` (frames
+    the stream really decodes) with ``deep``. Raises :class:`VideoError` when training could not
+    read every frame the index lists (see the module docstring for what each mode decodes)."""
+    path = str(path)
+    meta = probe(path).to_dict()
+    n = meta["num_frames"]
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        if deep:
+            _video_stream_for_full_decode(container, 0)
+        else:
+            stream.codec_context.skip_frame = "NONKEY"
+        decoded, error = 0, None
+        try:
+            for _ in container.decode(stream):
+                decoded += 1
+        except Exception as e:  # noqa: BLE001 - judged below, as training would
+            error = f" ({type(e).__name__}: {e})"
+    finally:
+        container.close()
+    if deep:
+        meta["decoded"] = decoded
+        if n - decoded > FRAME_COUNT_TOLERANCE:
+            raise VideoError(f"{path}: truncated or corrupt: decodes {decoded} of the {n} frames its index "
+                             f"lists{error or ''}")
+    else:
+        read_frames(path, [n - 1])  # the end of the stream (clamped within the tolerance)
+        if error:
+            read_frames(path, np.arange(n))  # a key frame failed: decode it all, as training would
+    return meta
 
 
 def _video_stream_for_full_decode(container, threads: int):

@@ -15,7 +15,7 @@ from vidnets.engine.checkpoint import read_checkpoint
 from vidnets.engine.config import Config, ConfigError, eval_task, task_config, task_names
 
 __all__ = ["FLOW_RECIPES", "load_records", "build_datasets", "build_multitask_datasets", "build_test_dataset",
-           "build_model", "load_pretrained", "model_from_checkpoint", "select_task", "holdout_split"]
+           "build_model", "load_pretrained", "metadata_cache", "model_from_checkpoint", "select_task", "holdout_split"]
 
 FLOW_RECIPES = ("two_stream_temporal", "tsn_flow")
 
@@ -54,8 +54,31 @@ def load_records(cfg: Config, subset: str) -> tuple[list, list[str]]:
     return records, classes
 
 
+def metadata_cache(cfg: Config):
+    """The :class:`~vidnets.data.cache.MetadataCache` of ``cfg.data`` (None when ``data.metadata_cache`` is null).
+
+    ``"auto"`` keeps one cache file per dataset root under ``$VIDNETS_CACHE``, so an index is
+    probed once (each distinct file, in parallel) and later runs start from the cache."""
+    import hashlib
+
+    from vidnets.data.cache import MetadataCache, default_cache_dir
+
+    setting = cfg.data.metadata_cache
+    if setting is None:
+        return None
+    if setting == "auto":
+        root = str(Path(cfg.data.root).resolve())
+        setting = default_cache_dir() / f"metadata-{hashlib.sha1(root.encode()).hexdigest()[:16]}.json"
+    return MetadataCache(setting)
+
+
 def _dataset(cfg: Config, records: list, *, train: bool, **extra):
     kwargs = {**(cfg.data.train_kwargs if train else cfg.data.test_kwargs), **extra}
+    if cfg.data.recipe not in FLOW_RECIPES and "cache" not in kwargs:
+        cache = metadata_cache(cfg)
+        if cache is not None:
+            kwargs["cache"] = cache
+            kwargs.setdefault("probe_workers", max(4, cfg.data.num_workers))
     if cfg.data.recipe in FLOW_RECIPES:
         from vidnets.flow.datasets import build_flow_dataset
 
@@ -174,6 +197,12 @@ def model_from_checkpoint(path: str | Path, device: torch.device | str = "cpu") 
     state = read_checkpoint(path, map_location=device)
     if state.get("format") == "state_dict" or not state.get("model_name"):
         raise ValueError(f"checkpoint {path}: has no model name / class names (not written by vidnets train)")
+    from vidnets.engine.checkpoint import CheckpointError, nonfinite_tensors
+
+    bad = nonfinite_tensors(state["model"])
+    if bad:
+        raise CheckpointError(f"checkpoint {path}: {len(bad)} model tensors hold NaN or inf (e.g. {bad[0]}); "
+                              "its predictions would be meaningless - use an earlier checkpoint or retrain")
     classes = state.get("class_names") or []
     model = create(state["model_name"], num_classes=len(classes), **state.get("model_kwargs", {}))
     model.load_state_dict(state["model"])

@@ -26,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="override a config value, e.g. --set optim.lr=0.01 (repeatable; YAML values)")
     p.add_argument("--out", help="run directory (overrides train.out_dir)")
     p.add_argument("--resume", help="checkpoint to continue from, or 'auto' for <out>/last.pt if present")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh in a run folder that already holds a run (its last.pt and logs are replaced)")
     p.set_defaults(func=_train)
 
     p = subparsers.add_parser("test", help="test a checkpoint with its multi-view protocol",
@@ -41,10 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("predict", help="top-k classes of a video (or a timeline of a long one)")
     p.add_argument("checkpoint")
     p.add_argument("video")
-    p.add_argument("--topk", type=int, default=5)
+    p.add_argument("--topk", type=_positive_int("--topk"), default=5)
     p.add_argument("--timeline", action="store_true", help="per-window predictions (text, CSV and PNG)")
-    p.add_argument("--window", type=float, default=2.0, help="timeline window length in seconds")
-    p.add_argument("--hop", type=float, default=1.0, help="timeline window hop in seconds")
+    p.add_argument("--window", type=_positive_float("--window"), default=2.0,
+                   help="timeline window length in seconds")
+    p.add_argument("--hop", type=_positive_float("--hop"), default=1.0, help="timeline window hop in seconds")
     p.add_argument("--out", help="timeline PNG path (default: <video name>_timeline.png in the current folder)")
     p.add_argument("--device", default="auto")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -66,6 +69,45 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _positive_int(flag: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{flag}: expected a positive integer, found {text!r}")
+        return value
+    return parse
+
+
+def _positive_float(flag: str):
+    import math
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"{flag}: expected a positive number of seconds, found {text!r}")
+        return value
+    return parse
+
+
+def _prepare_run_folder(out_dir: Path, resume: str | None, overwrite: bool) -> None:
+    """Before any compute: refuse to replace an earlier run, prove the folder writable, clear stale temps."""
+    from vidnets.engine.runlog import RUN_MARKERS, check_run_folder
+    from vidnets.utils.io import ensure_writable_dir, remove_stale_temps
+
+    check_run_folder(out_dir, resume=bool(resume), overwrite=overwrite)
+    ensure_writable_dir(out_dir, "run folder")
+    remove_stale_temps(out_dir)
+    if overwrite and not resume:  # the old run's files must not mix with the new run's
+        for name in (*RUN_MARKERS, "log.csv", "skipped.txt"):
+            (out_dir / name).unlink(missing_ok=True)
+
+
 def _train(args: argparse.Namespace) -> int:
     from vidnets.data.datasets import collate_skip_bad
     from vidnets.engine import distributed
@@ -77,7 +119,15 @@ def _train(args: argparse.Namespace) -> int:
     try:
         overrides = list(args.set) + ([f"train.out_dir={args.out}"] if args.out else [])
         cfg = load_config(args.config, overrides)
+        resume = args.resume
+        if resume == "auto":
+            last = Path(cfg.train.out_dir) / "last.pt"
+            resume = str(last) if last.is_file() else None
+        if resume and not Path(resume).is_file():
+            raise FileNotFoundError(f"--resume {resume}: no such checkpoint")
         info = distributed.setup(cfg.train.device)
+        if info.is_main:
+            _prepare_run_folder(Path(cfg.train.out_dir), resume, args.overwrite)
         with_test = cfg.train.eval_every >= 0
         if cfg.multitask.tasks:
             train_set, test_set, classes = build_multitask_datasets(cfg, with_test=with_test)
@@ -88,10 +138,6 @@ def _train(args: argparse.Namespace) -> int:
             model, kwargs = build_model(cfg, len(classes))
     except (ConfigError, FileNotFoundError) as e:
         return _fail(str(e))
-    resume = args.resume
-    if resume == "auto":
-        last = Path(cfg.train.out_dir) / "last.pt"
-        resume = str(last) if last.is_file() else None
     try:
         trainer = Trainer(model, train_set, cfg, test_set=test_set, class_names=classes, model_name=cfg.model.name,
                           model_kwargs=kwargs, collate_fn=collate_skip_bad, dist_info=info)
@@ -120,7 +166,12 @@ def _test(args: argparse.Namespace) -> int:
     from vidnets.engine.fastpath import prepare_model
     from vidnets.engine.train import uses_channels_last
     from vidnets.utils.device import autocast_dtype
+    from vidnets.utils.io import ensure_writable_dir, remove_stale_temps
 
+    out = Path(args.out) if args.out else Path(args.checkpoint).parent
+    if Path(args.checkpoint).is_file():  # else the checkpoint's own error says what is wrong
+        ensure_writable_dir(out, "test output folder")  # before loading data or scoring anything
+        remove_stale_temps(out, min_age_s=3600)  # left by a killed write; a live writer's are younger
     try:
         model, state = model_from_checkpoint(args.checkpoint)
         cfg = load_config(state["config"], args.set)
@@ -147,7 +198,6 @@ def _test(args: argparse.Namespace) -> int:
     records = getattr(test_set, "records", None)
     if records is not None:
         result.paths = [records[i].path for i in result.index]
-    out = Path(args.out) if args.out else Path(args.checkpoint).parent
     paths = write_report(result, out, prefix=args.prefix, dump_scores=cfg.test.dump_scores)
     print(format_metrics(result.metrics()))
     if result.skipped:
@@ -161,6 +211,11 @@ def _predict(args: argparse.Namespace) -> int:
     from vidnets.engine.config import ConfigError
     from vidnets.engine.predict import Predictor, format_timeline, format_topk, write_timeline
 
+    png = Path(args.out) if args.out else Path(Path(args.video).stem + "_timeline.png")
+    if args.timeline:
+        from vidnets.utils.io import ensure_writable_dir
+
+        ensure_writable_dir(png.parent, "timeline output folder")
     try:
         predictor = Predictor(args.checkpoint, device=args.device, overrides=args.set)
         if not args.timeline:
@@ -176,7 +231,6 @@ def _predict(args: argparse.Namespace) -> int:
     mean = type(pred)(pred.probs.mean(0), pred.class_names)
     print("whole video (mean over windows):")
     print(format_topk(mean, args.topk))
-    png = Path(args.out) if args.out else Path(Path(args.video).stem + "_timeline.png")
     png, csv = write_timeline(pred, png, title=Path(args.video).name)
     print(f"timeline: {png}  {csv}")
     return 0

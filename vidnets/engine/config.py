@@ -48,8 +48,43 @@ class ConfigError(ValueError):
     """A config key is unknown, or its value has the wrong type or is not one of the allowed values."""
 
 
+class _RangeError(ConfigError):
+    """The value has the right type but lies outside the key's allowed range."""
+
+
 def _choices(*values: str) -> dict:
     return {"choices": values}
+
+
+def _range(low: float | None = None, high: float | None = None, *, low_open: bool = False,
+           high_open: bool = False) -> dict:
+    """Allowed numeric range of a key (``low_open``/``high_open``: the bound itself is excluded)."""
+    return {"range": (low, high, low_open, high_open)}
+
+
+def _range_text(spec: tuple) -> str:
+    low, high, low_open, high_open = spec
+    parts = []
+    if low is not None:
+        parts.append(f"{'>' if low_open else '>='} {low:g}")
+    if high is not None:
+        parts.append(f"{'<' if high_open else '<='} {high:g}")
+    return " and ".join(parts)
+
+
+def _check_range(key: str, value: float, metadata: Any) -> None:
+    import math
+
+    spec = metadata.get("range") if metadata else None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _RangeError(f"{key}: expected a finite number{' ' + _range_text(spec) if spec else ''}, "
+                          f"found {value!r}")
+    if not spec:
+        return
+    low, high, low_open, high_open = spec
+    if (low is not None and (value <= low if low_open else value < low)) or \
+            (high is not None and (value >= high if high_open else value > high)):
+        raise _RangeError(f"{key}: expected a number {_range_text(spec)}, found {value!r}")
 
 
 @dataclass
@@ -70,7 +105,7 @@ class DataConfig:
     layout: str = field(default="ucf101", metadata=_choices("ucf101", "hmdb51", "kinetics", "folder", "rawframes"))
     root: str = ""
     annotations: Union[str, None] = None
-    split: int = 1
+    split: int = field(default=1, metadata=_range(1))
     train_subset: str = "train"
     test_subset: str = "test"
     #: data preset of vidnets.data.presets (sampling, transforms, views)
@@ -81,20 +116,23 @@ class DataConfig:
     #: extra keyword arguments for the training / test datasets (e.g. ``{frames: 8, size: 64}``)
     train_kwargs: dict = field(default_factory=dict)
     test_kwargs: dict = field(default_factory=dict)
-    batch_size: int = 8
-    num_workers: int = 2
+    batch_size: int = field(default=8, metadata=_range(1))
+    num_workers: int = field(default=2, metadata=_range(0))
+    #: per-file metadata cache (vidnets.data.cache): "auto" = one file per dataset root under
+    #: $VIDNETS_CACHE (default ~/.cache/vidnets), a path = that file, null = probe lazily, no cache
+    metadata_cache: Union[str, None] = "auto"
 
 
 @dataclass
 class OptimConfig:
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
+    lr: float = field(default=0.01, metadata=_range(0, low_open=True))
+    momentum: float = field(default=0.9, metadata=_range(0, 1, high_open=True))
+    weight_decay: float = field(default=5e-4, metadata=_range(0))
     nesterov: bool = False
     #: clip the global gradient norm to this value (TSN: 40 RGB, 20 flow); null = off
-    clip_grad_norm: Union[float, None] = None
+    clip_grad_norm: Union[float, None] = field(default=None, metadata=_range(0, low_open=True))
     #: gradient accumulation: batches per optimizer step (global batch = batch × accumulate × world)
-    accumulate: int = 1
+    accumulate: int = field(default=1, metadata=_range(1))
 
 
 @dataclass
@@ -108,30 +146,30 @@ class ScheduleConfig:
 
     kind: str = field(default="step", metadata=_choices("constant", "step", "multistep", "halving"))
     unit: str = field(default="iter", metadata=_choices("iter", "epoch"))
-    step_size: int = 0
+    step_size: int = field(default=0, metadata=_range(0))
     milestones: list = field(default_factory=list)
-    gamma: float = 0.1
-    warmup: int = 0
-    warmup_factor: float = 0.1
+    gamma: float = field(default=0.1, metadata=_range(0, low_open=True))
+    warmup: int = field(default=0, metadata=_range(0))
+    warmup_factor: float = field(default=0.1, metadata=_range(0, 1, low_open=True))
 
 
 @dataclass
 class TrainConfig:
     #: stop after this many epochs or optimizer steps, whichever comes first (at least one must be set)
-    epochs: Union[int, None] = None
-    max_iters: Union[int, None] = None
+    epochs: Union[int, None] = field(default=None, metadata=_range(1))
+    max_iters: Union[int, None] = field(default=None, metadata=_range(1))
     precision: str = field(default="auto", metadata=_choices("auto", "fp32", "bf16", "fp16"))
     channels_last: bool = True
-    seed: int = 0
+    seed: int = field(default=0, metadata=_range(0, 2 ** 63 - 1))
     deterministic: bool = False
     device: str = "auto"
     out_dir: str = "runs/train"
-    log_every: int = 10
+    log_every: int = field(default=10, metadata=_range(1))
     #: evaluate on the test subset every N epochs (0: only at the end; -1: never)
-    eval_every: int = 1
+    eval_every: int = field(default=1, metadata=_range(-1))
     #: checkpoint every N epochs and (if > 0) every N optimizer steps
-    checkpoint_every: int = 1
-    checkpoint_every_iters: int = 0
+    checkpoint_every: int = field(default=1, metadata=_range(0))
+    checkpoint_every_iters: int = field(default=0, metadata=_range(0))
     tensorboard: bool = True
     progress: bool = True
 
@@ -139,8 +177,8 @@ class TrainConfig:
 @dataclass
 class TestConfig:
     #: views (clips × crops) scored per forward pass; bounds memory for 250-view protocols
-    view_chunk: int = 10
-    batch_size: int = 2
+    view_chunk: int = field(default=10, metadata=_range(1))
+    batch_size: int = field(default=2, metadata=_range(1))
     #: write per-view scores (``scores.npz``) for later fusion
     dump_scores: bool = True
 
@@ -206,6 +244,8 @@ def _check_value(key: str, value: Any, tp: Any, metadata: Any) -> Any:
         for arg in typing.get_args(tp):
             try:
                 return _check_value(key, value, arg, metadata)
+            except _RangeError:
+                raise  # the type fits; the value does not
             except ConfigError as e:
                 errors.append(e)
         raise ConfigError(f"{key}: expected {_type_name(tp)}, found {value!r} ({type(value).__name__})")
@@ -217,9 +257,11 @@ def _check_value(key: str, value: Any, tp: Any, metadata: Any) -> Any:
             return value
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
+            _check_range(key, value, metadata)
             return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            _check_range(key, float(value), metadata)
             return float(value)
     elif tp is str:
         if isinstance(value, str):
@@ -254,7 +296,31 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     return cls(**kwargs)
 
 
+#: builder / dataset keyword arguments that count things or sizes: each must be a positive int
+#: (or a list of them, e.g. ``size: [112, 112]``)
+POSITIVE_KWARGS = ("width", "frames", "size", "crop", "stride", "segments", "views", "crops", "new_length",
+                   "num_segments", "length", "decode_threads", "probe_workers", "in_channels", "growth_rate")
+#: builder keyword arguments that are probabilities
+PROBABILITY_KWARGS = ("dropout", "drop_rate")
+
+
+def _check_kwargs(prefix: str, kwargs: dict) -> None:
+    for name, value in kwargs.items():
+        key = f"{prefix}.{name}"
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if name in POSITIVE_KWARGS and value is not None:
+            if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
+                raise ConfigError(f"{key}: expected a positive int{' or a list of them' if name == 'size' else ''}"
+                                  f", found {value!r}")
+        if name in PROBABILITY_KWARGS and value is not None:
+            if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1):
+                raise ConfigError(f"{key}: expected a number >= 0 and < 1, found {value!r}")
+
+
 def _validate(cfg: Config) -> None:
+    _check_kwargs("model.kwargs", cfg.model.kwargs)
+    _check_kwargs("data.train_kwargs", cfg.data.train_kwargs)
+    _check_kwargs("data.test_kwargs", cfg.data.test_kwargs)
     if cfg.train.epochs is None and cfg.train.max_iters is None:
         raise ConfigError("train.epochs / train.max_iters: set at least one of them")
     if cfg.schedule.kind in ("step", "halving") and cfg.schedule.step_size <= 0:

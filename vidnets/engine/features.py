@@ -41,8 +41,8 @@ from torch import nn
 from vidnets.utils.io import atomic_open, atomic_write_text
 
 __all__ = ["FORMATS", "PRE_LOGITS", "window_starts", "sliding_windows", "stack_frames", "video_descriptor",
-           "feature_path", "feature_file", "write_feature_file", "read_feature_file", "windows_features",
-           "window_features", "VideoItem", "ExtractionReport", "extract_to_dir"]
+           "feature_path", "feature_file", "write_feature_file", "read_feature_file", "feature_source",
+           "windows_features", "window_features", "VideoItem", "ExtractionReport", "extract_to_dir"]
 
 F = TypeVar("F")  # a decoded frame, in whatever form the caller's ``to_clip`` accepts
 FORMATS = ("npz", "h5", "npy")
@@ -96,8 +96,12 @@ def feature_file(out_dir: str | Path, video: str) -> Path | None:
 
 
 def write_feature_file(path: str | Path, feature: np.ndarray, label: int = -1, layer: str = "",
-                       window_feats: np.ndarray | None = None, starts: Sequence[int] | None = None) -> None:
-    """Write one video's descriptor atomically in the format given by ``path``'s suffix."""
+                       window_feats: np.ndarray | None = None, starts: Sequence[int] | None = None,
+                       source: str = "") -> None:
+    """Write one video's descriptor atomically in the format given by ``path``'s suffix.
+
+    ``source`` (the video's real path) is kept in npz and h5 files, so a later run can tell the
+    file of another video with the same name from its own (:func:`feature_source`)."""
     path = Path(path)
     fmt = path.suffix.lstrip(".")
     arrays = {"feature": np.asarray(feature, dtype=np.float32), "label": np.int64(label),
@@ -110,7 +114,7 @@ def write_feature_file(path: str | Path, feature: np.ndarray, label: int = -1, l
             np.save(f, arrays["feature"])
     elif fmt == "npz":
         with atomic_open(path, "wb") as f:
-            np.savez(f, layer=np.str_(layer), **arrays)
+            np.savez(f, layer=np.str_(layer), source=np.str_(source), **arrays)
     elif fmt == "h5":
         import h5py
 
@@ -119,6 +123,7 @@ def write_feature_file(path: str | Path, feature: np.ndarray, label: int = -1, l
             for name, value in arrays.items():
                 h5.create_dataset(name, data=value)
             h5.attrs["layer"] = layer
+            h5.attrs["source"] = source
         with atomic_open(path, "wb") as f:
             f.write(buffer.getvalue())
     else:
@@ -143,6 +148,23 @@ def read_feature_file(path: str | Path) -> tuple[np.ndarray, int | None]:
     except (OSError, KeyError, ValueError) as e:
         raise ValueError(f"feature file {path}: unreadable ({type(e).__name__}: {e})") from e
     raise ValueError(f"feature file {path}: unknown format {fmt!r}")
+
+
+def feature_source(path: str | Path) -> str:
+    """The source video recorded in a feature file ("" when the format or an older file has none)."""
+    path = Path(path)
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as data:
+                return str(data["source"]) if "source" in data.files else ""
+        if path.suffix == ".h5":
+            import h5py
+
+            with h5py.File(path, "r") as h5:
+                return str(h5.attrs.get("source", ""))
+    except (OSError, KeyError, ValueError):
+        return ""
+    return ""
 
 
 # -- extraction ---------------------------------------------------------------------------------
@@ -264,8 +286,14 @@ def extract_to_dir(
     report = ExtractionReport()
     items = list(videos)
     for item in tqdm(items, desc=f"features {layer}", unit="video", disable=not progress):
-        if feature_file(out_dir, item.key) is not None:
-            report.skipped_done.append(item.key)
+        existing = feature_file(out_dir, item.key)
+        if existing is not None:
+            source = feature_source(existing)
+            if source and source != os.path.realpath(item.path):
+                report.failed.append((item.key, f"{existing} holds the features of another video, {source}; "
+                                                "give --root so names keep their folders, or another --output"))
+            else:
+                report.skipped_done.append(item.key)
             continue
         try:
             windows = ((start, to_clip(frames))
@@ -277,7 +305,8 @@ def extract_to_dir(
             report.failed.append((item.key, f"{type(e).__name__}: {e}"))
             continue
         write_feature_file(feature_path(out_dir, item.key, fmt), video_descriptor(feats, normalize), item.label,
-                           layer, feats if keep_windows else None, starts if keep_windows else None)
+                           layer, feats if keep_windows else None, starts if keep_windows else None,
+                           source=os.path.realpath(item.path))
         report.written.append(item.key)
     failed_path = Path(out_dir) / failed_file
     if report.failed:

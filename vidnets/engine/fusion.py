@@ -66,8 +66,17 @@ class ScoreDump:
 
 
 def load_score_dump(path: str | Path) -> ScoreDump:
-    """Read and check one score dump (format in the module docstring)."""
-    path = Path(path)
+    """Read and check one score dump (format in the module docstring); a damaged file, or one holding
+    pickled objects, is a ``ValueError`` naming it."""
+    try:
+        return _load_score_dump(Path(path))
+    except (OSError, EOFError, ValueError, KeyError) as e:
+        if isinstance(e, FileNotFoundError) or str(path) in str(e):
+            raise
+        raise ValueError(f"score dump {path}: unreadable ({' '.join(str(e).split())[:200]})") from None
+
+
+def _load_score_dump(path: Path) -> ScoreDump:
     if not path.is_file():
         raise FileNotFoundError(f"score dump {path}: no such file")
     with np.load(path, allow_pickle=False) as data:

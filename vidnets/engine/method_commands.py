@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -23,6 +24,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_features(subparsers)
     _register_svm(subparsers)
     _register_transfer(subparsers)
+
+
+def _check_outputs(*paths: str | None) -> None:
+    """Before any work: the folders of the output files given must be writable."""
+    from vidnets.utils.io import ensure_writable_dir
+
+    for path in paths:
+        if path:
+            ensure_writable_dir(Path(path).parent, f"folder of {path}")
 
 
 def _write_json(path: str | None, obj: dict) -> None:
@@ -62,6 +72,7 @@ def _run_fuse(args) -> int:
     from vidnets.engine.fusion import FUSION_PRESETS, fuse_svm, fuse_weighted, load_score_dump
     from vidnets.utils.io import atomic_open
 
+    _check_outputs(args.output, args.json)
     dumps = [load_score_dump(p) for p in args.dumps]
     if args.method == "svm":
         if not args.train_dumps:
@@ -155,8 +166,19 @@ def _video_items(args) -> list:
         base = root or Path(args.list).parent
         for rel, label in read_split_list(args.list):
             items.append(VideoItem(str(base / rel), rel, -1 if label is None else label))
-    items += [VideoItem(v, _relative_key(v, root)) for v in args.videos]
-    unique = {item.key: item for item in items}  # a video listed twice is extracted once
+    if root is None:  # file names, or relative paths where names collide (a/clip.avi, b/clip.avi)
+        from vidnets.utils.io import unique_names
+
+        names = unique_names(args.videos)
+        items += [VideoItem(v, names[v]) for v in dict.fromkeys(args.videos)]
+    else:
+        items += [VideoItem(v, _relative_key(v, root)) for v in args.videos]
+    unique = {}
+    for item in items:  # a video listed twice is extracted once; two videos never share a key
+        other = unique.setdefault(item.key, item)
+        if os.path.realpath(other.path) != os.path.realpath(item.path):
+            raise ValueError(f"features: {other.path} and {item.path} would both be written as {item.key}; "
+                             "give --root so names keep their folders")
     return list(unique.values())
 
 
@@ -181,7 +203,10 @@ def _features_model(args, device):
         model = create(state.get("model_name") or args.model, **kwargs)
         model.load_state_dict(state["model"])
         return model.to(device).eval()
-    model = create(args.model, **kwargs)
+    try:
+        model = create(args.model, **kwargs)
+    except KeyError as e:  # an unknown model name
+        raise ValueError(f"features: --model {e.args[0] if e.args else args.model}") from None
     if args.weights:
         if not args.model.startswith("c3d"):
             raise ValueError(f"--weights loads converted Sports-1M C3D weights; model is {args.model!r} "
@@ -208,6 +233,14 @@ def _run_features(args) -> int:
         return 2
     shard, shards = current_shard(args.shard)
     items = take_shard(items, shard, shards)
+    from vidnets.utils.io import ensure_writable_dir, remove_stale_temps
+
+    ensure_writable_dir(args.output, "features output folder")
+    for folder in {Path(args.output) / Path(item.key).parent for item in items}:
+        remove_stale_temps(folder, min_age_s=3600)  # another shard may be writing here right now
+    if args.window < 1 or args.stride < 1 or args.batch_size < 1:
+        raise ValueError(f"features: --window, --stride and --batch-size must be >= 1, found {args.window}, "
+                         f"{args.stride}, {args.batch_size}")
     device = default_device(args.device)
     model = _features_model(args, device)
     recipe = recipe_defaults(args.recipe or _recipe_for(args.model))
@@ -222,11 +255,14 @@ def _run_features(args) -> int:
     def to_clip(frames: list):
         return transform(np.stack(frames)[None, None], rng)  # (3, window, crop, crop)
 
-    report = extract_to_dir(model, items, read_frames, args.output, to_clip, layer=args.layer, window=args.window,
-                            stride=args.stride, normalize=args.normalize, fmt=args.format,
-                            keep_windows=args.keep_windows, batch_size=args.batch_size, device=device,
-                            progress=not args.no_progress,
-                            failed_file="failed.txt" if shards == 1 else f"failed-{shard}of{shards}.txt")
+    try:
+        report = extract_to_dir(model, items, read_frames, args.output, to_clip, layer=args.layer,
+                                window=args.window, stride=args.stride, normalize=args.normalize, fmt=args.format,
+                                keep_windows=args.keep_windows, batch_size=args.batch_size, device=device,
+                                progress=not args.no_progress,
+                                failed_file="failed.txt" if shards == 1 else f"failed-{shard}of{shards}.txt")
+    except KeyError as e:  # a layer the model does not have
+        raise ValueError(f"features: --layer {args.layer}: {e.args[0] if e.args else e}") from None
     print(f"features {args.layer} → {args.output}: {report.summary()}")
     for key, reason in report.failed:
         print(f"  skipped {key}: {reason}", file=sys.stderr)
@@ -250,6 +286,9 @@ def _register_svm(subparsers) -> None:
 def _run_svm(args) -> int:
     from vidnets.engine.svm import run_svm_protocol
 
+    _check_outputs(args.json)
+    if not args.C > 0:
+        raise ValueError(f"svm: --C must be a positive number, found {args.C}")
     result, missing = run_svm_protocol(args.features, args.train, args.test, C=args.C)
     if missing:
         print(f"svm: {len(missing)} listed videos have no features (e.g. {missing[:3]}); left out", file=sys.stderr)
@@ -296,4 +335,15 @@ def _register_transfer(subparsers) -> None:
 def _run_transfer(args) -> int:
     from vidnets.engine.transfer import run_cli
 
+    _check_outputs(args.output)
+    for flag in ("epochs", "batch_size", "frames", "size", "crop", "teacher_frames", "max_steps"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise ValueError(f"transfer: --{flag.replace('_', '-')} must be >= 1, found {value}")
+    for flag in ("lr", "finetune_lr"):
+        if not 0 < getattr(args, flag) < float("inf"):
+            raise ValueError(f"transfer: --{flag.replace('_', '-')} must be a finite number > 0, "
+                             f"found {getattr(args, flag)}")
+    if args.num_workers < 0 or args.finetune_epochs < 0:
+        raise ValueError("transfer: --num-workers and --finetune-epochs must be >= 0")
     return run_cli(args)

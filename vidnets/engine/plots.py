@@ -36,12 +36,18 @@ def _save(fig, path: str | Path) -> Path:
     return path
 
 
-def read_csv(path: str | Path) -> list[dict]:
+def read_csv(path: str | Path, unique: str | None = None) -> list[dict]:
+    """Rows of a CSV file ([] if absent). ``unique``: keep only the last row of each value of that
+    column (a resumed run's logs repeat the steps its crashed predecessor logged after the checkpoint)."""
     path = Path(path)
     if not path.is_file():
         return []
     with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+        rows = list(csv.DictReader(f))
+    if unique is None:
+        return rows
+    last = {r.get(unique): i for i, r in enumerate(rows)}
+    return [r for i, r in enumerate(rows) if last[r.get(unique)] == i]
 
 
 def _column(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -57,7 +63,7 @@ def _column(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
 def plot_curves(run_dir: str | Path, path: str | Path | None = None, title: str = "") -> Path | None:
     """Loss (per logged step) and accuracy (per epoch) curves of the run in ``run_dir``."""
     run_dir = Path(run_dir)
-    steps, epochs = read_csv(run_dir / "log.csv"), read_csv(run_dir / "epochs.csv")
+    steps, epochs = read_csv(run_dir / "log.csv", unique="step"), read_csv(run_dir / "epochs.csv", unique="step")
     if not steps and not epochs:
         return None
     plt = _pyplot()

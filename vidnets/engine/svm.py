@@ -73,6 +73,8 @@ def read_split_list(path: str | Path) -> list[tuple[str, int | None]]:
             label = int(parts[1]) if len(parts) == 2 else None
         except ValueError:
             raise ValueError(f"{path}:{number}: label must be an integer, found {parts[1]!r}") from None
+        if label is not None and label < 0:
+            raise ValueError(f"{path}:{number}: label must be >= 0 (UCF101 lists count from 1), found {label}")
         entries.append((parts[0], label))
     if not entries:
         raise ValueError(f"{path}: split list is empty")

@@ -524,7 +524,7 @@ def _make_log(trainer: Trainer, resume_step: int):
 def _read_history(out_dir: Path) -> list[dict]:
     from vidnets.engine.plots import read_csv
 
-    return read_csv(out_dir / "epochs.csv")
+    return read_csv(out_dir / "epochs.csv", unique="step")
 
 
 class _Window:

@@ -21,7 +21,9 @@ def register(subparsers) -> None:
 
     extract = commands.add_parser("extract", help="compute dense flow for videos, store as quantised JPEG")
     extract.add_argument("videos", nargs="+", help="video files (or text files with one path per line, @list.txt)")
-    extract.add_argument("--out", required=True, help="output root: one folder per video, named after its stem")
+    extract.add_argument("--out", required=True,
+                         help="output root: one folder per video, named after its stem (its relative path when "
+                              "two videos share a stem)")
     extract.add_argument("--method", default="tvl1", choices=["tvl1", "farneback", "dis"])
     extract.add_argument("--bound", type=float, default=20.0, help="clip |flow| to this many pixels (default 20)")
     extract.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
@@ -33,7 +35,9 @@ def register(subparsers) -> None:
     extract.add_argument("--warp", action="store_true", help="warped flow: camera homography compensated (TSN)")
     extract.add_argument("--workers", type=int, default=1, help="processes (one video each)")
     extract.add_argument("--shard", help="i/n: do every n-th video from i (default: RANK/WORLD_SIZE or all)")
-    extract.add_argument("--overwrite", action="store_true", help="recompute videos that are already complete")
+    extract.add_argument("--overwrite", action="store_true",
+                         help="recompute videos that are already complete; without it, a folder holding flow "
+                              "with other settings or of another video stops the run before any work")
     extract.set_defaults(func=run_extract)
 
     show = commands.add_parser("show", help="colour-coded flow PNGs and an RGB|flow strip")
@@ -59,6 +63,9 @@ def _expand(paths: list[str]) -> list[str]:
 def run_extract(args) -> int:
     from vidnets.flow.extract import FlowOptions, extract_videos
 
+    if args.workers < 1:
+        print(f"vidnets flow extract: --workers must be >= 1, found {args.workers}", file=sys.stderr)
+        return 2
     try:
         options = FlowOptions(method=args.method, bound=args.bound, jpeg_quality=args.quality,
                               short_side=None if (args.keep_size or args.size) else args.short_side,
@@ -78,7 +85,11 @@ def run_extract(args) -> int:
 
 def run_show(args) -> int:
     from vidnets.flow.visualize import show
+    from vidnets.utils.io import ensure_writable_dir
 
+    if args.max_fields < 1:
+        raise ValueError(f"flow show: --max-fields must be >= 1, found {args.max_fields}")
+    ensure_writable_dir(args.out, "flow show output folder")
     written = show(args.source, args.out, max_fields=args.max_fields, method=args.method, video=args.video)
     print(f"wrote {len(written)} images to {args.out} (strip: {written[-1]})")
     return 0

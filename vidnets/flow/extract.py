@@ -2,8 +2,10 @@
 
 ::
 
-    videos ──shard (--shard i/n or RANK/WORLD_SIZE)──► skip those already complete (meta.json present)
-        └─► process pool, one video per task, tqdm progress
+    videos ──ids (stem; relative path when stems collide)──► refuse if a complete folder holds another
+        video or other settings (recompute with overwrite=True)
+        ──shard (--shard i/n or RANK/WORLD_SIZE)──► skip those already complete (same video, same settings)
+        └─► process pool, one video per task, tqdm progress; each video under a lock (below)
               decode (vidnets.data.video, PyAV) → resize (short side or W×H) → grayscale
               for each consecutive pair: forward flow [, backward flow] [camera motion removed: --warp]
               quantise to uint8 in [-bound, bound] → JPEG into  out/.<id>.partial/
@@ -14,12 +16,23 @@ Methods: ``tvl1`` (``cv2.optflow.DualTVL1OpticalFlow_create``, defaults, as TSN)
 (``cv2.DISOpticalFlow_create``, preset "medium"). All compute flow from the first to the second frame:
 ``second(p + flow(p)) ≈ first(p)``.
 
+Settings. A folder is "already complete" only when its ``meta.json`` names the same video (by real
+path) and the same settings (method, bound, JPEG quality, size, backward, warp). A rerun with other
+settings, or another video whose stem matches, into a folder holding such output stops with a
+:class:`FlowSettingsError` before any work; ``overwrite=True`` (``--overwrite``) recomputes instead.
+
+Concurrency. Each video is written while holding an exclusive ``fcntl.flock`` on
+``out/.vidnets-locks/<id>.lock``: a second writer of the same video waits, then finds the folder
+complete (or refuses it, if its settings differ). The kernel drops the lock when its holder dies, so a
+killed writer never leaves a stale lock; its ``.partial`` folder is removed by the next writer.
+
 Bad or unreadable videos are reported and skipped; ``extract_videos`` returns one result per video and the
 command's exit status is non-zero when any failed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -34,11 +47,15 @@ import numpy as np
 
 from vidnets.flow import store
 
-__all__ = ["METHODS", "FlowOptions", "VideoResult", "make_flow_fn", "compute_flow", "decode_size",
+__all__ = ["METHODS", "FlowSettingsError", "FlowOptions", "VideoResult", "make_flow_fn", "compute_flow", "decode_size",
            "iter_gray_frames", "extract_video", "extract_videos"]
 
 METHODS = ("tvl1", "farneback", "dis")
 FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+class FlowSettingsError(ValueError):
+    """The output folder holds flow of another video or with other settings."""
 
 
 @dataclass(frozen=True)
@@ -62,8 +79,22 @@ class FlowOptions:
             raise ValueError(f"--method: expected one of {', '.join(METHODS)}, found {self.method!r}")
         if not 1 <= int(self.jpeg_quality) <= 100:
             raise ValueError(f"jpeg quality must be in 1..100, found {self.jpeg_quality}")
-        if self.bound <= 0:
-            raise ValueError(f"--bound must be > 0, found {self.bound}")
+        if not (self.bound > 0 and self.bound != float("inf")):
+            raise ValueError(f"--bound must be a finite number > 0, found {self.bound}")
+        if self.short_side is not None and self.short_side < 1:
+            raise ValueError(f"--short-side must be >= 1, found {self.short_side}")
+        if self.size is not None and min(self.size) < 1:
+            raise ValueError(f"--size must be WxH with W, H >= 1, found {self.size}")
+
+    @property
+    def resize(self) -> int | str | None:
+        """The size setting as ``meta.json`` records it."""
+        return f"{self.size[0]}x{self.size[1]}" if self.size is not None else self.short_side
+
+    def settings(self) -> dict:
+        """What :func:`vidnets.flow.store.flow_settings` reads from a folder written with these options."""
+        return {"method": self.method, "bound": float(self.bound), "jpeg_quality": int(self.jpeg_quality),
+                "resize": self.resize, "backward": bool(self.backward), "warp": bool(self.warp)}
 
 
 @dataclass
@@ -131,16 +162,56 @@ def _pair_flows(frames: Iterator[np.ndarray], options: FlowOptions
         previous = frame
 
 
+def conflict(folder: Path, video: str | Path, options: FlowOptions) -> str | None:
+    """Why the complete flow in ``folder`` cannot stand for ``video`` with ``options``; None if it can
+    (or the folder is not complete)."""
+    if not store.is_complete(folder):
+        return None
+    meta = store.read_meta(folder)
+    if not store.same_video(meta, video):
+        return f"{folder} holds the flow of another video, {meta.video}"
+    stored, wanted = store.flow_settings(meta), options.settings()
+    if stored != wanted:
+        diff = ", ".join(f"{k} {stored[k]!r} (asked {wanted[k]!r})" for k in wanted if stored[k] != wanted[k])
+        return f"{folder} holds flow with other settings: {diff}"
+    return None
+
+
+@contextlib.contextmanager
+def video_lock(out_root: Path, vid: str):
+    """Exclusive lock on one video's output (waits while another process holds it)."""
+    import fcntl
+
+    locks = Path(out_root) / ".vidnets-locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / (vid.replace("/", "__") + ".lock"), "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 def extract_video(video: str | Path, out_root: str | Path, options: FlowOptions,
-                  *, overwrite: bool = False) -> VideoResult:
-    """Extract one video into ``out_root/<id>/`` atomically; never raises for a bad video."""
+                  *, overwrite: bool = False, vid: str | None = None) -> VideoResult:
+    """Extract one video into ``out_root/<vid>/`` (default id: its stem) atomically, holding its lock;
+    never raises for a bad video."""
+    vid = vid or store.video_id(video)
+    with video_lock(Path(out_root), vid):
+        return _extract_locked(video, Path(out_root) / vid, options, overwrite)
+
+
+def _extract_locked(video: str | Path, final: Path, options: FlowOptions, overwrite: bool) -> VideoResult:
     import cv2
 
     cv2.setNumThreads(1)  # one process per video; let the pool use the cores
     start = time.perf_counter()
-    final = store.flow_dir_for(out_root, video)
     if store.is_complete(final) and not overwrite:
-        return VideoResult(str(video), "skipped", fields=store.read_meta(final).num_fields)
+        problem = conflict(final, video, options)
+        if problem is None:
+            return VideoResult(str(video), "skipped", fields=store.read_meta(final).num_fields)
+        return VideoResult(str(video), "failed", error=f"FlowSettingsError: {problem}; rerun with --overwrite "
+                                                        "to recompute, or use another --out")
     partial = final.parent / f".{final.name}.partial"
     try:
         shutil.rmtree(partial, ignore_errors=True)  # left by a killed run
@@ -159,7 +230,7 @@ def extract_video(video: str | Path, out_root: str | Path, options: FlowOptions,
         meta = store.FlowMeta(video=str(video), method=options.method, bound=float(options.bound),
                               jpeg_quality=int(options.jpeg_quality), width=int(shape[1]), height=int(shape[0]),
                               num_frames=count + 1, num_fields=count, backward=options.backward,
-                              warp=options.warp)
+                              warp=options.warp, resize=options.resize, source=os.path.realpath(video))
         # Plain write is enough: the folder only becomes visible by the rename below.
         (partial / store.META_NAME).write_text(json.dumps(store.meta_to_json(meta), indent=2))
         if final.exists():  # an incomplete folder from another tool, or --overwrite
@@ -176,13 +247,12 @@ def extract_video(video: str | Path, out_root: str | Path, options: FlowOptions,
         return VideoResult(str(video), "failed", seconds=time.perf_counter() - start, error=detail)
 
 
-def _check_unique_ids(videos: Sequence[str | Path]) -> None:
-    seen: dict[str, str] = {}
-    for video in videos:
-        key = store.video_id(video)
-        if key in seen and seen[key] != str(video):
-            raise ValueError(f"two videos map to the same flow folder {key!r}: {seen[key]} and {video}")
-        seen[key] = str(video)
+def check_existing(videos: Sequence[str | Path], ids: dict[str, str], out_root: Path, options: FlowOptions) -> None:
+    """Raise :class:`FlowSettingsError` if a complete folder holds another video or other settings."""
+    problems = [p for v in videos if (p := conflict(out_root / ids[str(v)], v, options))]
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise FlowSettingsError(f"{problems[0]}{more}; rerun with --overwrite to recompute, or use another --out")
 
 
 def extract_videos(videos: Sequence[str | Path], out_root: str | Path, options: FlowOptions, *,
@@ -193,15 +263,19 @@ def extract_videos(videos: Sequence[str | Path], out_root: str | Path, options: 
 
     from vidnets.utils.sharding import current_shard, take_shard
 
-    _check_unique_ids(videos)
+    from vidnets.utils.io import ensure_writable_dir
+
+    videos = list(dict.fromkeys(str(v) for v in videos))
+    ids = store.video_ids(videos)
     index, count = current_shard(shard)
-    mine = take_shard(list(videos), index, count)
-    out_root = Path(out_root)
-    out_root.mkdir(parents=True, exist_ok=True)
+    mine = take_shard(videos, index, count)
+    out_root = ensure_writable_dir(out_root, "flow output folder")
+    if not overwrite:
+        check_existing(mine, ids, out_root, options)
     results: list[VideoResult] = []
     todo = []
     for video in mine:
-        if not overwrite and store.is_complete(store.flow_dir_for(out_root, video)):
+        if not overwrite and store.is_complete(out_root / ids[video]):
             results.append(VideoResult(str(video), "skipped"))
         else:
             todo.append(video)
@@ -209,12 +283,14 @@ def extract_videos(videos: Sequence[str | Path], out_root: str | Path, options: 
                disable=not progress)
     if workers <= 1:
         for video in todo:
-            results.append(_report(extract_video(video, out_root, options, overwrite=overwrite), bar))
+            results.append(_report(extract_video(video, out_root, options, overwrite=overwrite, vid=ids[video]),
+                                   bar))
     else:
         import multiprocessing
 
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(extract_video, video, out_root, options, overwrite=overwrite) for video in todo]
+            futures = [pool.submit(extract_video, video, out_root, options, overwrite=overwrite, vid=ids[video])
+                       for video in todo]
             for future in as_completed(futures):
                 results.append(_report(future.result(), bar))
     bar.close()

@@ -2,7 +2,8 @@
 
 Layout (the raw-frame layout that Two-Stream, TSN, dense_flow and mmaction2 read)::
 
-    flow_root/<video id>/                 <video id> = the video file's stem (see ``video_id``)
+    flow_root/<video id>/                 <video id> = the video file's stem (see ``video_id``), or its
+                                          relative path without suffix when stems collide (``video_ids``)
         flow_x_00001.jpg  flow_y_00001.jpg     forward field 1: frame 1 -> frame 2
         flow_x_00002.jpg  flow_y_00002.jpg     forward field 2: frame 2 -> frame 3  ...
         flow_bx_00001.jpg flow_by_00001.jpg    backward field 1: frame 2 -> frame 1 (only with --backward)
@@ -20,6 +21,12 @@ as in the Two-Stream paper and dense_flow's ``convertFlowToImage`` (so 127.5 is 
 reads back as +bound/255). The rounding error is at most one half step, ``bound / 255``; JPEG adds its own
 error on top (measured by ``benchmarks/flow.py`` and bounded in the tests).
 
+Settings. ``meta.json`` records what produced the flow (method, bound, JPEG quality, size, backward,
+warp) and the source video's real path. A folder counts as complete for a run only when it holds
+flow of the same video with the same settings (:func:`flow_settings`); a folder of another video or
+other settings is never reused silently (``vidnets flow extract`` refuses, or recomputes with
+``--overwrite``).
+
 Folders written by other tools (``x_00001.jpg``/``y_00001.jpg`` as in mmaction2's test data, or
 ``flow_x_*`` without metadata) are read too: pass ``bound`` (default 20, the common dense_flow ``-b``).
 """
@@ -27,10 +34,11 @@ Folders written by other tools (``x_00001.jpg``/``y_00001.jpg`` as in mmaction2'
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, Union
 
 import numpy as np
 
@@ -42,6 +50,9 @@ __all__ = [
     "dequantize",
     "video_id",
     "flow_dir_for",
+    "video_ids",
+    "flow_settings",
+    "same_video",
     "is_complete",
     "field_name",
     "write_field",
@@ -73,6 +84,30 @@ class FlowMeta:
     backward: bool = False
     warp: bool = False
     format: str = FLOW_FORMAT
+    #: decode size setting: short side (int), "WxH", or None (decoded size)
+    resize: Union[int, str, None] = None
+    #: the video's real path (symlinks resolved) when the flow was written
+    source: str = ""
+
+
+def flow_settings(meta: FlowMeta) -> dict:
+    """What must match for stored flow to be reused: method, bound, quality, size, backward, warp."""
+    return {"method": meta.method, "bound": float(meta.bound), "jpeg_quality": int(meta.jpeg_quality),
+            "resize": meta.resize, "backward": bool(meta.backward), "warp": bool(meta.warp)}
+
+
+def same_video(meta: FlowMeta, video: str | Path) -> bool:
+    """Whether ``meta`` describes flow of ``video`` (compared by real path)."""
+    return (meta.source or os.path.realpath(meta.video)) == os.path.realpath(video)
+
+
+def video_ids(videos: Sequence[str | Path]) -> dict[str, str]:
+    """``{video: id}``: the stem, or for videos whose stems collide the path relative to their common
+    folder without suffix (``a/clip.avi``, ``b/clip.avi`` -> ``a/clip``, ``b/clip``)."""
+    from vidnets.utils.io import unique_names
+
+    names = unique_names(videos, key=video_id)
+    return {v: (n if n == video_id(v) else Path(n).with_suffix("").as_posix()) for v, n in names.items()}
 
 
 def quantize(flow: np.ndarray, bound: float) -> np.ndarray:
@@ -94,8 +129,23 @@ def video_id(video_path: str | Path) -> str:
 
 
 def flow_dir_for(flow_root: str | Path, video_path: str | Path) -> Path:
-    """``flow_root/<video id>/``: where extraction writes, and datasets read, one video's flow."""
-    return Path(flow_root) / video_id(video_path)
+    """The folder holding ``video_path``'s flow: ``flow_root/<stem>/``, or, when that folder's metadata
+    names another video (stems collided at extraction), ``flow_root/<parent>/<stem>/`` and so on up the
+    video's path (the names ``video_ids`` gives)."""
+    root = Path(flow_root)
+    default = root / video_id(video_path)
+    parts = Path(os.path.realpath(video_path)).with_suffix("").parts
+    for depth in range(1, len(parts)):
+        candidate = root.joinpath(*parts[-depth:])
+        if (candidate / META_NAME).is_file():
+            try:
+                if same_video(read_meta(candidate), video_path):
+                    return candidate
+            except (OSError, ValueError, TypeError, KeyError):
+                continue
+        elif depth == 1 and candidate.is_dir():
+            return candidate  # flow written by another tool: no metadata to check
+    return default
 
 
 def is_complete(directory: str | Path) -> bool:

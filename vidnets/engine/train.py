@@ -229,6 +229,7 @@ class Trainer:
         self.batch_in_epoch = 0  # batches of the current epoch done (mid-epoch checkpoints)
         self.history: list[dict] = []
         self.skipped: list[str] = []
+        self.looped: list[str] = []  # clips shorter than one clip, looped to length
         self._resume_rng: dict | None = None
         self.nonfinite_steps = 0  # optimizer steps skipped for non-finite loss or gradients
         self.first_nonfinite = ""  # where the first one showed up (parameter names)
@@ -318,8 +319,9 @@ class Trainer:
             from vidnets.engine.plots import plot_curves
 
             plot_curves(self.out_dir, title=f"{self.model_name or cfg.model.name} ({cfg.recipe})")
-            if self.skipped:
-                atomic_write_text(self.out_dir / "skipped.txt", "\n".join(sorted(set(self.skipped))) + "\n")
+            if self.skipped or self.looped:
+                atomic_write_text(self.out_dir / "skipped.txt", "".join(f"{line}\n" for line in
+                                                                        sorted(set(self.skipped)) + sorted(set(self.looped))))
         return FitResult(epochs=self.epoch, step=self.step, history=self.history, test_metrics=last_metrics,
                          checkpoint=str(self.out_dir / "last.pt"), seconds=time.perf_counter() - start_time,
                          skipped=sorted(set(self.skipped)))
@@ -349,7 +351,8 @@ class Trainer:
                         desc=f"epoch {epoch + 1}/{self.total_epochs}")
         last_good: dict | None = None
         for batch in itertools.islice(self._loader(epoch), batches_wanted):
-            self.skipped.extend(batch.get("errors") or batch.get("skipped") or [])
+            self.skipped.extend(batch.get("skipped") or [])  # "path: reason: detail"
+            self.looped.extend(batch.get("looped") or [])
             empty = batch.get("clip") is None or len(batch["clip"]) == 0
             if empty and last_good is None:
                 self.batch_in_epoch += 1

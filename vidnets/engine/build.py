@@ -15,7 +15,7 @@ from vidnets.engine.checkpoint import read_checkpoint
 from vidnets.engine.config import Config, ConfigError, eval_task, task_config, task_names
 
 __all__ = ["FLOW_RECIPES", "load_records", "build_datasets", "build_multitask_datasets", "build_test_dataset",
-           "build_model", "load_pretrained", "metadata_cache", "model_from_checkpoint", "select_task", "holdout_split"]
+           "build_model", "check_input_shape", "load_pretrained", "metadata_cache", "model_from_checkpoint", "select_task", "holdout_split"]
 
 FLOW_RECIPES = ("two_stream_temporal", "tsn_flow")
 
@@ -165,6 +165,42 @@ def build_model(cfg: Config, num_classes: int, heads: dict[str, int] | None = No
     if cfg.model.pretrained:
         load_pretrained(model, cfg.model.pretrained)
     return model, kwargs
+
+
+def check_input_shape(cfg: Config) -> None:
+    """Raise :class:`ConfigError` when the model cannot take the training clips the data recipe
+    makes (e.g. C3D's fc6 at another clip length or crop), before any video is read.
+
+    The model is built on the meta device (no memory, no compute) and one input of the training
+    shape is pushed through it. Recipes with segments (TSN) are not checked here.
+    """
+    from vidnets.data.presets import RGB_RECIPES, recipe_defaults
+
+    if cfg.data.recipe not in RGB_RECIPES or cfg.data.recipe.startswith("tsn") or cfg.multitask.tasks:
+        return
+    defaults = recipe_defaults(cfg.data.recipe)
+    frames = cfg.data.train_kwargs.get("frames", defaults.frames)
+    crop = cfg.data.train_kwargs.get("crop", defaults.crop)
+    with torch.device("meta"):
+        try:
+            model, _ = build_model(cfg.__class__(**{**vars(cfg), "model": _without_pretrained(cfg.model)}), 2)
+            shape = list(model.default_input)
+            if len(shape) == 4:
+                shape[1] = frames
+            shape[-2:] = [crop, crop]
+            model(torch.zeros(2, *shape))
+        except (RuntimeError, ValueError) as e:
+            hint = " (C3D: model.kwargs.clip_len / crop_size)" if "fc6" in str(e) or cfg.model.name.startswith("c3d") \
+                else ""
+            raise ConfigError(f"model {cfg.model.name} cannot take the {frames}-frame {crop}×{crop} training clips of "
+                              f"data.recipe {cfg.data.recipe}: {str(e).splitlines()[0]}. Make model.kwargs match "
+                              f"data.train_kwargs (frames, crop){hint}") from None
+
+
+def _without_pretrained(model_cfg):
+    import dataclasses
+
+    return dataclasses.replace(model_cfg, pretrained=None)
 
 
 def load_pretrained(model: nn.Module, path: str | Path) -> list[str]:

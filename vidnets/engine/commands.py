@@ -28,6 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", help="checkpoint to continue from, or 'auto' for <out>/last.pt if present")
     p.add_argument("--overwrite", action="store_true",
                    help="start afresh in a run folder that already holds a run (its last.pt and logs are replaced)")
+    p.add_argument("--profile", help="apply the recipe's named profile first, e.g. 'cpu': small frames, size, "
+                                     "width, views and epochs so the recipe trains in minutes on 2 cores")
     p.set_defaults(func=_train)
 
     p = subparsers.add_parser("test", help="test a checkpoint with its multi-view protocol",
@@ -111,14 +113,15 @@ def _prepare_run_folder(out_dir: Path, resume: str | None, overwrite: bool) -> N
 def _train(args: argparse.Namespace) -> int:
     from vidnets.data.datasets import collate_skip_bad
     from vidnets.engine import distributed
-    from vidnets.engine.build import build_datasets, build_model, build_multitask_datasets
+    from vidnets.engine.build import build_datasets, build_model, build_multitask_datasets, check_input_shape
     from vidnets.engine.config import ConfigError, eval_task, load_config
     from vidnets.engine.evaluate import format_metrics
     from vidnets.engine.train import Trainer, TrainingError
 
     try:
         overrides = list(args.set) + ([f"train.out_dir={args.out}"] if args.out else [])
-        cfg = load_config(args.config, overrides)
+        cfg = load_config(args.config, overrides, profile=args.profile)
+        check_input_shape(cfg)
         resume = args.resume
         if resume == "auto":
             last = Path(cfg.train.out_dir) / "last.pt"

@@ -454,8 +454,10 @@ def find_recipe(name_or_path: str | Path) -> Path:
     raise ConfigError(f"config {name_or_path}: no such file or recipe; recipes: {', '.join(known) or 'none found'}")
 
 
-def load_config(source: str | Path | dict | None = None, overrides: list[str] | tuple = ()) -> Config:
-    """Read a recipe (path, recipe name, mapping or None for defaults), apply its layout overlay and ``--set``s."""
+def load_config(source: str | Path | dict | None = None, overrides: list[str] | tuple = (),
+                profile: str | None = None) -> Config:
+    """Read a recipe (path, recipe name, mapping or None for defaults), apply its layout overlay, the
+    named ``profile`` overlay (``profiles.<name>`` in the recipe, e.g. ``cpu``) and the ``--set``s."""
     if source is None:
         data: dict = {}
     elif isinstance(source, dict):
@@ -469,9 +471,8 @@ def load_config(source: str | Path | dict | None = None, overrides: list[str] | 
         if not isinstance(data, dict):
             raise ConfigError(f"config {path}: expected a mapping at the top level, found {type(data).__name__}")
     overrides = list(overrides)
-    layouts = data.pop("layouts", None) or {}
-    if not isinstance(layouts, dict):
-        raise ConfigError(f"layouts: expected a mapping of layout name → overrides, found {layouts!r}")
+    layouts = _overlays(data, "layouts")
+    profiles = _overlays(data, "profiles")
     # Which layout? The command line wins over the file.
     probe = apply_overrides(data, overrides)
     layout = (probe.get("data") or {}).get("layout", DataConfig.layout)
@@ -481,8 +482,20 @@ def load_config(source: str | Path | dict | None = None, overrides: list[str] | 
             raise ConfigError(f"layouts.{name}: unknown layout; expected one of {', '.join(allowed)}")
     if layout in layouts:
         data = _deep_merge(data, layouts[layout])
+    if profile:
+        if profile not in profiles:
+            raise ConfigError(f"--profile {profile}: this recipe has no such profile; available: "
+                              f"{', '.join(profiles) or 'none'}")
+        data = _deep_merge(data, profiles[profile])
     data = apply_overrides(data, overrides)
     return config_from_dict(data)
+
+
+def _overlays(data: dict, key: str) -> dict:
+    overlays = data.pop(key, None) or {}
+    if not isinstance(overlays, dict) or not all(isinstance(v, dict) for v in overlays.values()):
+        raise ConfigError(f"{key}: expected a mapping of name → overrides, found {overlays!r}")
+    return overlays
 
 
 def dump_config(cfg: Config) -> str:

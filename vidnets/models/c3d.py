@@ -181,13 +181,21 @@ class C3D(VideoClassifier):
 
 
 @register_model(family="c3d", paper="Tran et al., ICCV 2015 (C3D)", default_input=(3, 16, 112, 112))
-def c3d(num_classes: int = 487, pool5: str = "ceil", dropout: float = 0.5, in_channels: int = 3) -> C3D:
+def c3d(num_classes: int = 487, pool5: str = "ceil", dropout: float = 0.5, in_channels: int = 3,
+        clip_len: int = 16, crop_size: int = 112, width: int = 64, fc_width: int = 4096) -> C3D:
     """The Sports-1M C3D net (8 convs, fc6/fc7 4096) on 16×112×112 clips ``[C:C3D]``.
 
-    79,991,015 parameters with 487 classes and 38.55 GMACs per clip (papers.md §1.2).
+    79,991,015 parameters with 487 classes and 38.55 GMACs per clip (papers.md §1.2); fc6 then
+    sees the paper's 8192 inputs (512 × 1 × 4 × 4). ``clip_len`` and ``crop_size`` set the input
+    the net is built for (fc6 grows or shrinks with it); ``width`` scales every conv stage (64 =
+    the paper's 64-128-256-512-512) and ``fc_width`` fc6/fc7, for small CPU runs. A size whose
+    pools leave nothing raises ``ValueError`` naming the smallest clip and crop.
     """
-    return C3D(num_classes=num_classes, stages=C3D_STAGES, fc_width=4096, pool5=pool5,
-               dropout=dropout, in_channels=in_channels)
+    if width < 1 or fc_width < 1:
+        raise ValueError(f"C3D width={width}, fc_width={fc_width}: expected positive widths")
+    stages = tuple(tuple(max(1, c * width // 64) for c in stage) for stage in C3D_STAGES)
+    return C3D(num_classes=num_classes, stages=stages, fc_width=fc_width, pool5=pool5,
+               dropout=dropout, in_channels=in_channels, clip_len=clip_len, crop_size=crop_size)
 
 
 @register_model(family="c3d", paper="Tran et al., ICCV 2015 (C3D), §3.2", default_input=(3, 16, 112, 112))

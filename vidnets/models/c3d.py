@@ -77,6 +77,11 @@ class C3D(VideoClassifier):
         Dropout after fc6 and after fc7 (0.5 in ``[C:C3D]``).
     in_channels, clip_len, crop_size : int
         Input clip shape ``(in_channels, clip_len, crop_size, crop_size)``; fixes fc6's input size.
+    init : {"caffe", "msra"}
+        ``caffe``: the authors' Gaussian fillers (std 0.01 convs, 0.005 fc6/fc7, biases 1). They
+        rely on the full widths: in a narrow net (``c3d(width=8)``) the signal vanishes through the
+        eight convs and the net does not train (measured: loss flat at ln(classes)). ``msra``:
+        He-normal weights and zero biases, for narrow nets.
     """
 
     first_conv = "conv1a"
@@ -93,8 +98,11 @@ class C3D(VideoClassifier):
         in_channels: int = 3,
         clip_len: int = 16,
         crop_size: int = 112,
+        init: str = "caffe",
     ) -> None:
         super().__init__()
+        if init not in ("caffe", "msra"):
+            raise ValueError(f"C3D init={init!r}: expected caffe or msra")
         if pool5 not in POOL5_MODES:
             raise ValueError(f"C3D pool5={pool5!r}: expected one of {', '.join(POOL5_MODES)}")
         n_convs = sum(len(s) for s in stages)
@@ -128,7 +136,7 @@ class C3D(VideoClassifier):
         self.relu7 = nn.ReLU()
         self.drop7 = nn.Dropout(dropout)
         self.fc8 = nn.Linear(fc_width, num_classes)
-        self._init_weights()
+        self._init_weights() if init == "caffe" else self._init_msra()
 
     def _add(self, name: str, module: nn.Module) -> None:
         self.add_module(name, module)
@@ -160,6 +168,13 @@ class C3D(VideoClassifier):
         init_gaussian_(self.fc7, 0.005, bias=1.0)
         init_gaussian_(self.fc8, 0.01, bias=0.0)
 
+    def _init_msra(self) -> None:
+        for module in self.modules():
+            if isinstance(module, (nn.Conv3d, nn.Linear)):
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                nn.init.zeros_(module.bias)
+        nn.init.normal_(self.fc8.weight, std=0.01)  # logits near zero: loss starts at ln(classes)
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Clips ``(N, C, T, H, W)`` → the pool5 map, ``(N, 512, 1, 4, 4)`` for C3D on 16×112×112."""
         if x.dim() != 5:
@@ -182,20 +197,20 @@ class C3D(VideoClassifier):
 
 @register_model(family="c3d", paper="Tran et al., ICCV 2015 (C3D)", default_input=(3, 16, 112, 112))
 def c3d(num_classes: int = 487, pool5: str = "ceil", dropout: float = 0.5, in_channels: int = 3,
-        clip_len: int = 16, crop_size: int = 112, width: int = 64, fc_width: int = 4096) -> C3D:
+        clip_len: int = 16, crop_size: int = 112, width: int = 64, fc_width: int = 4096, init: str = "caffe") -> C3D:
     """The Sports-1M C3D net (8 convs, fc6/fc7 4096) on 16×112×112 clips ``[C:C3D]``.
 
     79,991,015 parameters with 487 classes and 38.55 GMACs per clip (papers.md §1.2); fc6 then
     sees the paper's 8192 inputs (512 × 1 × 4 × 4). ``clip_len`` and ``crop_size`` set the input
     the net is built for (fc6 grows or shrinks with it); ``width`` scales every conv stage (64 =
-    the paper's 64-128-256-512-512) and ``fc_width`` fc6/fc7, for small CPU runs. A size whose
-    pools leave nothing raises ``ValueError`` naming the smallest clip and crop.
+    the paper's 64-128-256-512-512) and ``fc_width`` fc6/fc7, for small CPU runs (with
+    ``init="msra"``: see :class:`C3D`). A size whose pools leave nothing raises ``ValueError``.
     """
     if width < 1 or fc_width < 1:
         raise ValueError(f"C3D width={width}, fc_width={fc_width}: expected positive widths")
     stages = tuple(tuple(max(1, c * width // 64) for c in stage) for stage in C3D_STAGES)
     return C3D(num_classes=num_classes, stages=stages, fc_width=fc_width, pool5=pool5,
-               dropout=dropout, in_channels=in_channels, clip_len=clip_len, crop_size=crop_size)
+               dropout=dropout, in_channels=in_channels, clip_len=clip_len, crop_size=crop_size, init=init)
 
 
 @register_model(family="c3d", paper="Tran et al., ICCV 2015 (C3D), §3.2", default_input=(3, 16, 112, 112))

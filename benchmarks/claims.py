@@ -60,7 +60,7 @@ class Scale:
     order_frames: int = 24
     epochs: int = 30            # Res3D / C3D
     stream_epochs: int = 12     # Two-Stream
-    tsn_epochs: int = 12
+    tsn_epochs: int = 40
     batch_size: int = 8
     seeds: tuple[int, ...] = (0, 1, 2)
 
@@ -73,6 +73,7 @@ class Row:
     top1: float
     seconds: float
     note: str = ""
+    videos: int = 0             # test videos the accuracy is measured on
 
 
 @dataclass
@@ -150,7 +151,7 @@ def train(config: dict, model=None):
 def _timed(claims: Claims, claim: str, name: str, seed: int, config: dict, model=None, note: str = ""):
     start = time.perf_counter()
     metrics, trainer = train(config, model)
-    row = Row(claim, name, seed, metrics["video_top1"], time.perf_counter() - start, note)
+    row = Row(claim, name, seed, metrics["video_top1"], time.perf_counter() - start, note, metrics["videos"])
     claims.rows.append(row)
     print(f"  {claim:<10} {name:<34} seed {seed}: video top-1 {row.top1:6.1%}  ({row.seconds:.0f} s)", flush=True)
     return trainer
@@ -187,7 +188,7 @@ def two_stream(claims: Claims, work: Path, s: Scale, seed: int) -> None:
         with np.load(path) as arrays:
             dumps.append(replace(load_score_dump(path), keys=arrays["index"]))
     fused = fuse_weighted(dumps, [1.0, 1.0])
-    claims.rows.append(Row("two_stream", "average fusion", seed, fused.accuracy, 0.0))
+    claims.rows.append(Row("two_stream", "average fusion", seed, fused.accuracy, 0.0, videos=len(fused.labels)))
     print(f"  two_stream average fusion                      seed {seed}: video top-1 {fused.accuracy:6.1%}", flush=True)
 
 
@@ -235,12 +236,12 @@ def c3d(claims: Claims, work: Path, s: Scale, seed: int, *, svm: bool = True) ->
         trainers[depth] = _timed(claims, "c3d", name, seed, cfg, he_init(small_c3d(MOTION_CLASSES, depth, 16, s.size), seed),
                                  note="C3D class with stages (8, 16, 32×2, 64×2, 64×2), fc 256")
     if svm:
-        accuracy = fc6_svm_accuracy(trainers[3])
-        claims.rows.append(Row("c3d_svm", "C3D 3D fc6 + linear SVM", seed, accuracy, 0.0))
+        accuracy, videos = fc6_svm_accuracy(trainers[3])
+        claims.rows.append(Row("c3d_svm", "C3D 3D fc6 + linear SVM", seed, accuracy, 0.0, videos=videos))
         print(f"  c3d_svm    fc6 + linear SVM                  seed {seed}: video top-1 {accuracy:6.1%}", flush=True)
 
 
-def fc6_svm_accuracy(trainer) -> float:
+def fc6_svm_accuracy(trainer) -> tuple[float, int]:
     """C3D's protocol in small: fc6 of every test-protocol clip, averaged per video and L2-normalised,
     a linear SVM fitted on the training videos, accuracy on the test videos."""
     from vidnets.engine.build import build_test_dataset, load_records
@@ -262,7 +263,7 @@ def fc6_svm_accuracy(trainer) -> float:
         features[subset] = (np.stack(rows), np.asarray(labels))
     svm = fit_linear_svm(*features["train"])
     x, y = features["test"]
-    return float((svm.predict(x) == y).mean())
+    return float((svm.predict(x) == y).mean()), len(y)
 
 
 def tsn(claims: Claims, work: Path, s: Scale, seed: int) -> None:
@@ -300,31 +301,42 @@ def _spread(values: list[float]) -> str:
     return cells
 
 
-#: (claim, what is compared, better model, worse model, margin): "shown" when better ≥ worse + margin
+#: (claim, what is compared, first model, second model or None = the better of the other rows)
 VERDICTS = (
     ("two_stream", "temporal stream beats spatial stream", "temporal stream (flow stack)",
-     "spatial stream (RGB frame)", 1e-9),
-    ("two_stream", "average fusion at least as good as the better stream", "average fusion", None, 0.0),
-    ("res3d", "3D beats its 2D twin", "res3d10 3D, 8-frame clips", "res3d10 2D, single frames", 1e-9),
-    ("c3d", "3D beats its 2D twin", "C3D 3×3×3 (3D)", "C3D 1×3×3 (2D twin)", 1e-9),
-    ("tsn", "K=3 segments beat a single snippet", "TSN K=3, weighted consensus", "TSN K=1 (single snippet)", 1e-9),
+     "spatial stream (RGB frame)"),
+    ("two_stream", "average fusion at least as good as the better stream", "average fusion", None),
+    ("res3d", "3D beats its 2D twin", "res3d10 3D, 8-frame clips", "res3d10 2D, single frames"),
+    ("c3d", "3D beats its 2D twin", "C3D 3×3×3 (3D)", "C3D 1×3×3 (2D twin)"),
+    ("tsn", "K=3 segments beat a single snippet", "TSN K=3, weighted consensus", "TSN K=1 (single snippet)"),
 )
 
 
+def noise(a: float, b: float, videos: int) -> float:
+    """Two standard errors of the difference of two accuracies on ``videos`` test videos (binomial,
+    normal approximation): gaps smaller than this are what a different test draw could give."""
+    return 2 * ((a * (1 - a) + b * (1 - b)) / max(videos, 1)) ** 0.5
+
+
+def verdict(a: float, b: float, videos: int, at_least: bool) -> str:
+    gap, margin = a - b, noise(a, b, videos)
+    if (gap >= 0 if at_least else gap > margin):
+        return "shown"
+    return "within noise" if abs(gap) <= margin else "reversed"
+
+
 def verdicts(claims: Claims) -> list[str]:
-    """One line per comparison: on how many seeds this run showed it (computed, not asserted)."""
+    """One line per comparison and seed: shown, within noise, or reversed (computed, not asserted)."""
     lines = []
-    for claim, what, better, worse, margin in VERDICTS:
-        a = claims.top1(claim, better)
-        if not a:
-            continue
-        if worse is None:  # fusion against the better of the two streams
-            streams = [r for r in claims.rows if r.claim == claim and r.model != better]
-            b = [max(r.top1 for r in streams if r.seed == seed) for seed in sorted({r.seed for r in streams})]
-        else:
-            b = claims.top1(claim, worse)
-        shown = sum(x >= y + margin for x, y in zip(a, b))
-        lines.append(f"- **{claim}**, {what}: shown on {shown} of {len(a)} seed(s).")
+    for claim, what, first, second in VERDICTS:
+        cells = []
+        for r in [r for r in claims.rows if r.claim == claim and r.model == first]:
+            others = [o for o in claims.rows if o.claim == claim and o.seed == r.seed and o.model != first]
+            b = max(o.top1 for o in others) if second is None else next(o.top1 for o in others if o.model == second)
+            cells.append(f"seed {r.seed}: {r.top1:.1%} vs {b:.1%}, {verdict(r.top1, b, r.videos, second is None)} "
+                         f"(noise ±{noise(r.top1, b, r.videos):.0%} on {r.videos} videos)")
+        if cells:
+            lines.append(f"- **{claim}**, {what}: " + "; ".join(cells) + ".")
     return lines
 
 
@@ -348,8 +360,10 @@ def markdown(claims: Claims, s: Scale, command: str, seconds: float) -> str:
         f"{s.size}² (`vidnets synth --family motion|order`). Budgets: Two-Stream {s.stream_epochs} epochs, "
         f"Res3D and C3D {s.epochs}, TSN {s.tsn_epochs}; batch {s.batch_size}.", "",
         table, "",
-        "What this run showed (a comparison counts on a seed when the first model's video top-1 is "
-        "strictly higher, or for fusion at least as high):", "",
+        "What this run showed. A comparison is *shown* on a seed when the first model's video top-1 "
+        "beats the second by more than two standard errors of the difference on that many test videos "
+        "(for fusion: is at least as high), *within noise* when the gap is smaller than that either "
+        "way, *reversed* otherwise:", "",
         *verdicts(claims), "",
         "Not run:", "",
         *[f"- **{name}**: {reason}." for name, reason in NOT_RUN.items()], "",

@@ -43,7 +43,8 @@ CLAIMS = ("two_stream", "res3d", "c3d", "tsn")
 NOT_RUN = {
     "p3d": "p3d63 has no width parameter (64–2048 channels): one step of 8 clips at 8×32² took 2.6 s on "
            "this machine while it was shared, so four variants trained past chance would take hours, not minutes",
-    "t3d": "t3d121 (growth 8, 16 initial features, TTL width 16) took 4.0 s per step of 8 clips at 8×32² (shared machine), "
+    "t3d": "t3d121 (growth 8, 16 initial features, TTL width 16) took 4.0 s per step of 8 clips at 8×32² "
+           "(shared machine), "
            "and supervision transfer adds a 2D DenseNet teacher; not within this benchmark's minutes",
 }
 
@@ -189,7 +190,8 @@ def two_stream(claims: Claims, work: Path, s: Scale, seed: int) -> None:
             dumps.append(replace(load_score_dump(path), keys=arrays["index"]))
     fused = fuse_weighted(dumps, [1.0, 1.0])
     claims.rows.append(Row("two_stream", "average fusion", seed, fused.accuracy, 0.0, videos=len(fused.labels)))
-    print(f"  two_stream average fusion                      seed {seed}: video top-1 {fused.accuracy:6.1%}", flush=True)
+    print(f"  two_stream average fusion                      seed {seed}: video top-1 {fused.accuracy:6.1%}",
+          flush=True)
 
 
 def res3d(claims: Claims, work: Path, s: Scale, seed: int) -> None:
@@ -233,7 +235,8 @@ def c3d(claims: Claims, work: Path, s: Scale, seed: int, *, svm: bool = True) ->
     for depth, name in ((3, "C3D 3×3×3 (3D)"), (1, "C3D 1×3×3 (2D twin)")):
         cfg = _config(root, work / f"c3d_d{depth}_{seed}", seed, s, model="c3d", kwargs={}, recipe="c3d",
                       train_kwargs=data, test_kwargs={**data, "views": 2}, epochs=s.epochs, lr=0.01)
-        trainers[depth] = _timed(claims, "c3d", name, seed, cfg, he_init(small_c3d(MOTION_CLASSES, depth, 16, s.size), seed),
+        model = he_init(small_c3d(MOTION_CLASSES, depth, 16, s.size), seed)
+        trainers[depth] = _timed(claims, "c3d", name, seed, cfg, model,
                                  note="C3D class with stages (8, 16, 32×2, 64×2, 64×2), fc 256")
     if svm:
         accuracy, videos = fc6_svm_accuracy(trainers[3])
@@ -356,7 +359,8 @@ def markdown(claims: Claims, s: Scale, command: str, seconds: float) -> str:
         "synthetic dataset and its own initialisation). Chance: 25 % on the 4 motion classes, 50 % on "
         "the 2 order classes. Video top-1 on the test split (the last quarter of the groups).", "",
         f"Data: motion family, {MOTION_CLASSES} classes × {s.videos_per_class} videos, {s.frames} frames of "
-        f"{s.size}² ({s.stream_size}² for Two-Stream); order family, 2 classes × {s.order_videos_per_class} videos, {s.order_frames} frames of "
+        f"{s.size}² ({s.stream_size}² for Two-Stream); order family, 2 classes × {s.order_videos_per_class} "
+        f"videos, {s.order_frames} frames of "
         f"{s.size}² (`vidnets synth --family motion|order`). Budgets: Two-Stream {s.stream_epochs} epochs, "
         f"Res3D and C3D {s.epochs}, TSN {s.tsn_epochs}; batch {s.batch_size}.", "",
         table, "",

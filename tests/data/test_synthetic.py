@@ -72,3 +72,38 @@ def test_regenerates_when_settings_change(tmp_path):
     assert first.stat().st_mtime_ns == mtime  # same settings: reused
     generate_dataset(out, num_classes=2, videos_per_class=2, frames=9, size=32, seed=0)
     assert probe(first).num_frames == 9  # other settings: rewritten
+
+
+def test_mirrored_family_pairs_share_appearance(tmp_path):
+    from vidnets.data.synthetic import MIRROR_PAIRS, MIRRORED
+
+    out = generate_dataset(tmp_path / "m", family="mirrored", videos_per_class=2, frames=6, size=32, seed=0)
+    assert (out / "classInd.txt").read_text().split()[1::2] == list(MIRRORED)
+    assert all(MIRROR_PAIRS[MIRROR_PAIRS[a]] == a for a in MIRROR_PAIRS)
+    left, right = (read_all_frames(str(out / c / f"v_{c}_g01_c01.avi")) for c in ("MoveLeft", "MoveRight"))
+    np.testing.assert_array_equal(left[0], right[0])  # same picture at frame 0
+    assert not np.array_equal(left[-1], right[-1])      # opposite drift afterwards
+
+
+def test_order_family_differs_only_in_event_order(tmp_path):
+    """Both classes show each marker for the same frames in total; frame 0 and the marker-free
+    middle third are the same pictures; the first event of one class is the last of the other."""
+    from vidnets.data.synthetic import event_windows
+
+    out = generate_dataset(tmp_path / "o", family="order", videos_per_class=2, frames=24, size=32, seed=0)
+    a, b = (read_all_frames(str(out / c / f"v_{c}_g01_c01.avi")) for c in ("CircleThenSquare", "SquareThenCircle"))
+    first, second = event_windows(24)
+    assert first.start >= 1 and second.start - first.stop >= 24 // 3  # events far apart
+    np.testing.assert_array_equal(a[0], b[0])
+    middle = slice(first.stop, second.start)
+    assert np.abs(a[middle].astype(int) - b[middle].astype(int)).mean() < 1.0  # codec noise only
+    changed = lambda x, y, w: np.abs(x[w.start:w.stop].astype(int) - y[w.start:w.stop].astype(int)).mean()
+    assert changed(a, b, first) > 2 and changed(a, b, second) > 2  # disk and square differ at the corners
+    np.testing.assert_allclose(a.reshape(-1, 3).mean(0), b.reshape(-1, 3).mean(0), atol=2.0)
+
+
+def test_unknown_family_is_one_line_cli_error(tmp_path, capsys):
+    from vidnets.cli import main
+
+    assert main(["synth", str(tmp_path / "x"), "--family", "order", "--classes", "3"]) == 2
+    assert "num_classes must be 2..2" in capsys.readouterr().err

@@ -73,9 +73,14 @@ def run_synth(args: argparse.Namespace) -> int:
             raise ValueError(f"synth: --{flag.replace('_', '-')} must be >= 1, found {getattr(args, flag)}")
     ensure_writable_dir(args.out, "synth output folder")
     start = time.perf_counter()
-    out = generate_dataset(args.out, num_classes=args.classes, videos_per_class=args.videos_per_class,
-                           frames=args.frames, size=args.size, seed=args.seed)
-    print(f"wrote {args.classes}×{args.videos_per_class} videos ({args.frames} frames, {args.size}²) "
+    try:
+        out = generate_dataset(args.out, num_classes=args.classes, videos_per_class=args.videos_per_class,
+                               frames=args.frames, size=args.size, seed=args.seed, family=args.family)
+    except ValueError as e:
+        print(f"vidnets synth: {e}", file=sys.stderr)
+        return 2
+    classes = (out / "classInd.txt").read_text().count("\n")
+    print(f"wrote {classes}×{args.videos_per_class} {args.family} videos ({args.frames} frames, {args.size}²) "
           f"to {out} in {time.perf_counter() - start:.1f} s")
     return 0
 
@@ -91,9 +96,14 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON record per file")
     p.set_defaults(func=run_check)
 
-    s = subparsers.add_parser("synth", help="write the synthetic motion-only action dataset")
+    s = subparsers.add_parser("synth", help="write a synthetic action dataset (motion-only, mirrored pairs "
+                                            "or order of events)")
     s.add_argument("out")
-    s.add_argument("--classes", type=int, default=6)
+    s.add_argument("--family", choices=("motion", "mirrored", "order"), default="motion",
+                   help="motion: 8 motion-only classes; mirrored: pairs a horizontal flip swaps; "
+                        "order: 2 classes that differ only in the order of two events")
+    s.add_argument("--classes", type=int, default=None, help="the family's first N classes "
+                   "(default: 6 for motion, all for the others)")
     s.add_argument("--videos-per-class", type=int, default=32)
     s.add_argument("--frames", type=int, default=32)
     s.add_argument("--size", type=int, default=64)

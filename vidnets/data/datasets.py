@@ -394,7 +394,11 @@ class VideoDataset(Dataset):
         unique, inverse = np.unique(sample.indices.reshape(-1), return_inverse=True)
         decoded = self._decode(rec, unique)
         frames = decoded[inverse].reshape(*sample.indices.shape, *decoded.shape[1:])
-        item = {"clip": self.transform(frames, rng), "label": rec.label, "index": index, "path": rec.path}
+        if hasattr(self.transform, "labelled"):  # a flip with a label map may change the label
+            clip, label = self.transform.labelled(frames, rng, rec.label)
+        else:
+            clip, label = self.transform(frames, rng), rec.label
+        item = {"clip": clip, "label": label, "index": index, "path": rec.path}
         if rec.task:
             item["task"] = rec.task
         if sample.looped:

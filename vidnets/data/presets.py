@@ -32,8 +32,10 @@ papers' released code but only the scale matters):
   Two-Stream spatial: the ImageNet mean (123.7, 116.8, 103.9), std 1 (VGG-M Caffe).
   T3D: ImageNet mean/std (its DenseNet code is PyTorch).
 Overrides: ``frames, stride, size, crop, segments, views, crops, scales, mean, std, flip, jitter,
-loop, on_error, cache, decode_threads`` (e.g. ``frames=8, size=64, crop=56`` for a CPU demo; an int
-``size`` is a short side, a pair is (H, W)).
+loop, flip_label_map, on_error, cache, decode_threads`` (e.g. ``frames=8, size=64, crop=56`` for a
+CPU demo; an int ``size`` is a short side, a pair is (H, W)). ``flip=False`` turns the training
+flip off; ``flip_label_map`` ({class index: class index}) relabels flipped training clips instead,
+for classes a mirror turns into each other (moving left / right).
 
 Flow recipes ("two_stream_temporal", "tsn_flow") live in ``vidnets.flow.datasets.build_dataset``.
 """
@@ -79,6 +81,7 @@ class Recipe:
     jitter: bool = False
     loop: bool = True
     diff: bool = False
+    flip_label_map: dict | None = None   # class index → class index of its mirror image
 
 
 def recipe_defaults(recipe: str) -> Recipe:
@@ -127,7 +130,7 @@ def _transform(r: Recipe, train: bool) -> ClipTransform:
         else:
             ops = [RandomCrop(r.crop)]
         if r.flip:
-            ops.append(HorizontalFlip(0.5))
+            ops.append(HorizontalFlip(0.5, label_map=r.flip_label_map))
         if r.jitter:
             ops.append(ColorJitter())
     else:
@@ -150,7 +153,7 @@ class _CornerCrop:
 
 
 _FIELDS = {"frames", "stride", "size", "crop", "segments", "views", "crops", "scales", "mean", "std",
-           "flip", "jitter", "loop"}
+           "flip", "jitter", "loop", "flip_label_map"}
 _DATASET_KW = {"on_error", "cache", "decode_threads", "backend", "probe_workers"}
 
 

@@ -1,21 +1,51 @@
-"""Synthetic action videos whose classes differ only in motion.
+"""Synthetic action videos in class families that isolate one cue: motion, direction, or order.
 
-Every video shows two random high-contrast objects (sprites) over a soft random background. The
-class is how the sprites move (both alike)::
+Every video shows two random high-contrast objects (sprites) over a soft random background.
+``family`` chooses what the class is:
+
+``"motion"`` (default) – how the sprites move (both alike)::
 
     0 MoveUp   1 MoveDown   2 MoveSideways (left or right)   3 Rotate (either way)
     4 Expand   5 Contract   6 DiagonalUp (up-left or up-right)   7 DiagonalDown
 
-Translations wrap around the frame; expansion and contraction follow a log-scale sawtooth with a
-random phase. The classes are unchanged by a horizontal flip (left/right and the rotation sense
-are drawn at random inside a class), so the flip augmentation of every paper recipe keeps the
-labels right.
+  Translations wrap around the frame; expansion and contraction follow a log-scale sawtooth with
+  a random phase. The classes are unchanged by a horizontal flip (left/right and the rotation
+  sense are drawn at random inside a class), so the flip augmentation of every paper recipe keeps
+  the labels right.
+
+``"mirrored"`` – direction-sensitive classes in mirrored pairs, plus two that a mirror keeps::
+
+    0 MoveLeft   1 MoveRight   2 RotateCW   3 RotateCCW   4 MoveUp   5 Expand
+
+  A horizontal flip turns MoveLeft into MoveRight and RotateCW into RotateCCW (``MIRROR_PAIRS``)
+  and leaves MoveUp and Expand as they are: training with a plain random flip gives half of the
+  pairs' clips the wrong label, which is what ``data.flip_label_map`` (or no flip) repairs.
+
+``"order"`` – two classes that differ only in the order of two events far apart in time::
+
+    0 CircleThenSquare   1 SquareThenCircle
+
+  The sprites drift sideways (the same in both classes). A large marker of a random colour, at a
+  random place, appears for the middle three quarters of the first third of the video (a disk in
+  CircleThenSquare, a square in SquareThenCircle) and the other marker for the middle three quarters
+  of the last third; the middle third has no marker. Each event starts and ends with marker-free
+  frames, so any stretch of less than a third of the video shows "nothing, one marker, nothing" in
+  both classes alike: a single frame or a short clip cannot tell the classes apart, and neither can
+  any order-free pooling of such views (averaging clip scores over the video). Only a model that
+  sees both ends of the video *and knows which end is which* can. That is the TSN claim in its
+  purest form: K=3 segments cover the start, middle and end, and TSN's ``weighted`` consensus
+  (learned per-segment weights, one of the paper's three, Table 3) keeps the segment order.
+  TSN's ``avg`` and ``max`` consensus are symmetric in the segments and stay at chance here by
+  construction, so they would not test the claim; on real data they work because real classes
+  differ in what the segments show, not only in their order.
 
 Appearance never depends on the class, by construction: video ``j`` of every class uses the
-same random draw (background, sprite, start position, phase, speed), so frame 0 of video ``j``
-is the same picture in all classes, and because positions wrap around and rotation angle and
-scale phase are uniform, every later frame has the same distribution in all classes too. A
-single frame is therefore at chance; only motion tells the classes apart.
+same random draw (background, sprites, start position, phase, speed, markers), so frame 0 of
+video ``j`` is the same picture in all classes, and because positions wrap around and rotation
+angle and scale phase are uniform, every later frame has the same distribution in all classes
+too (in "order", each marker is on screen for the same number of frames in both classes). A
+single frame is therefore at chance; only motion (or, in "order", the order of the events)
+tells the classes apart.
 
 Output (UCF101 layout, so ``load_annotations("ucf101", out_dir)`` works)::
 
@@ -37,6 +67,15 @@ import cv2
 import numpy as np
 
 MOTIONS = ("MoveUp", "MoveDown", "MoveSideways", "Rotate", "Expand", "Contract", "DiagonalUp", "DiagonalDown")
+MIRRORED = ("MoveLeft", "MoveRight", "RotateCW", "RotateCCW", "MoveUp", "Expand")
+#: each direction-sensitive class of "mirrored" and the class its horizontal mirror image belongs to
+MIRROR_PAIRS = {"MoveLeft": "MoveRight", "MoveRight": "MoveLeft", "RotateCW": "RotateCCW", "RotateCCW": "RotateCW"}
+ORDER = ("CircleThenSquare", "SquareThenCircle")
+FAMILIES = {"motion": MOTIONS, "mirrored": MIRRORED, "order": ORDER}
+DEFAULT_CLASSES = {"motion": 6, "mirrored": len(MIRRORED), "order": len(ORDER)}
+# (motion of _motion, side): cv2 rotates counter-clockwise for positive angles, so side +1 is CCW
+_MIRRORED_MOTIONS = {"MoveLeft": (2, -1.0), "MoveRight": (2, 1.0), "RotateCW": (3, -1.0), "RotateCCW": (3, 1.0),
+                     "MoveUp": (0, 1.0), "Expand": (4, 1.0)}
 GOP = 12
 GENERATOR_VERSION = 3  # bump when the pictures change, so stale sets on disk are regenerated
 
@@ -129,6 +168,47 @@ def render_video(motion: int, app: dict, frames: int, size: int) -> np.ndarray:
     return out
 
 
+def _markers(rng: np.random.Generator, size: int) -> dict:
+    """The event markers of an "order" video (shared by its classes): colour, centre and radius."""
+    radius = size * rng.uniform(0.16, 0.22)
+    return {"colour": rng.uniform(0, 255, size=3).astype(np.uint8),
+            "centre": rng.uniform(radius + 1, size - radius - 1, size=2), "radius": radius}
+
+
+def event_windows(frames: int) -> list[range]:
+    """The frames of the first and the second event of an "order" video: the middle three quarters
+    of the first and of the last third, so each event is surrounded by marker-free frames."""
+    third = frames / 3
+    return [range(max(1, round(third * (k + 0.125))), round(third * (k + 0.875))) for k in (0, 2)]
+
+
+def _draw_marker(frame: np.ndarray, shape: str, marker: dict) -> None:
+    """Paint a disk, or a square of the same area, in place."""
+    yy, xx = np.mgrid[:frame.shape[0], :frame.shape[1]] + 0.5
+    (cx, cy), r = marker["centre"], marker["radius"]
+    if shape == "circle":
+        mask = (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
+    else:
+        half = r * np.sqrt(np.pi) / 2
+        mask = (np.abs(xx - cx) <= half) & (np.abs(yy - cy) <= half)
+    frame[mask] = marker["colour"]
+
+
+def render_class(family: str, name: str, app: dict, frames: int, size: int) -> np.ndarray:
+    """uint8 (T, S, S, 3) RGB frames of class ``name`` of ``family`` (see the module doc)."""
+    if family == "motion":
+        return render_video(MOTIONS.index(name), app, frames, size)
+    if family == "mirrored":
+        motion, side = _MIRRORED_MOTIONS[name]
+        return render_video(motion, {**app, "side": side}, frames, size)
+    out = render_video(2, app, frames, size)  # the same sideways drift in both classes
+    shapes = ("circle", "square") if name == "CircleThenSquare" else ("square", "circle")
+    for shape, window in zip(shapes, event_windows(frames)):
+        for t in window:
+            _draw_marker(out[t], shape, app["markers"])
+    return out
+
+
 def write_video(path: str | os.PathLike, frames: np.ndarray, *, fps: int = 25, codec: str = "mpeg4") -> None:
     """Encode uint8 (T, H, W, 3) RGB frames (temp file + rename, so a crash leaves no half file)."""
     import av
@@ -152,32 +232,42 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, *, fps: int = 25, c
     os.replace(tmp, path)
 
 
-def generate_dataset(out_dir: str | os.PathLike, *, num_classes: int = 6, videos_per_class: int = 32,
+def generate_dataset(out_dir: str | os.PathLike, *, num_classes: int | None = None, videos_per_class: int = 32,
                      frames: int = 32, size: int = 64, seed: int = 0, fps: int = 25,
-                     codec: str = "mpeg4", test_fraction: float = 0.25) -> Path:
+                     codec: str = "mpeg4", test_fraction: float = 0.25, family: str = "motion") -> Path:
     """Write the synthetic dataset (see module doc); returns ``out_dir``.
 
-    Deterministic given ``seed`` (same seed → identical decoded frames). Videos already written
-    with the same settings (``synthetic.json``) are kept, so an interrupted run resumes; a set
-    made with other settings or an older generator is replaced.
+    ``family`` is "motion", "mirrored" or "order"; ``num_classes`` takes the family's first classes
+    (default: 6 for "motion", all of the others). Deterministic given ``seed`` (same seed →
+    identical decoded frames). Videos already written with the same settings (``synthetic.json``)
+    are kept, so an interrupted run resumes; a set made with other settings or an older generator
+    is replaced.
     """
-    if not 2 <= num_classes <= len(MOTIONS):
-        raise ValueError(f"num_classes must be 2..{len(MOTIONS)}, got {num_classes}")
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
+    names = FAMILIES[family]
+    num_classes = DEFAULT_CLASSES[family] if num_classes is None else num_classes
+    if not 2 <= num_classes <= len(names):
+        raise ValueError(f"num_classes must be 2..{len(names)} for family {family}, got {num_classes}")
     if videos_per_class < 2 or frames < 2 or size < 16:
         raise ValueError("need videos_per_class >= 2, frames >= 2, size >= 16")
+    if family == "order" and frames < 12:
+        raise ValueError(f"family order needs frames >= 12 (two events far apart), got {frames}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    classes = MOTIONS[:num_classes]
+    classes = names[:num_classes]
     # videos already on disk are reused only if they were made with the same settings
     settings = {"version": GENERATOR_VERSION, "num_classes": num_classes, "videos_per_class": videos_per_class,
                 "frames": frames, "size": size, "seed": seed, "fps": fps, "codec": codec}
+    if family != "motion":  # the default family's manifest stays as it always was
+        settings["family"] = family
     manifest = out / "synthetic.json"
     try:
         previous = json.loads(manifest.read_text())
     except (OSError, ValueError):
         previous = None
     if previous is None or {k: v for k, v in previous.items() if k != "complete"} != settings:
-        for name in MOTIONS:
+        for name in {n for family_names in FAMILIES.values() for n in family_names}:
             shutil.rmtree(out / name, ignore_errors=True)
     from vidnets.utils.io import atomic_write_text
 
@@ -187,14 +277,17 @@ def generate_dataset(out_dir: str | os.PathLike, *, num_classes: int = 6, videos
     test_groups = min(max(1, int(round(groups * test_fraction))), groups - 1)
     train_lines, test_lines = [], []
     for j in range(videos_per_class):
-        app = _appearance(np.random.default_rng([seed, j]), size)  # shared by all classes
+        rng = np.random.default_rng([seed, j])
+        app = _appearance(rng, size)  # shared by all classes
+        if family == "order":
+            app["markers"] = _markers(rng, size)
         g, c = j // per_group + 1, j % per_group + 1
         for label, name in enumerate(classes):
             rel = f"{name}/v_{name}_g{g:02d}_c{c:02d}.avi"
             path = out / rel
             if not path.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
-                write_video(path, render_video(label, app, frames, size), fps=fps, codec=codec)
+                write_video(path, render_class(family, name, app, frames, size), fps=fps, codec=codec)
             if g > groups - test_groups:
                 test_lines.append(rel)
             else:

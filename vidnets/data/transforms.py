@@ -161,13 +161,25 @@ class MultiScaleCrop:
 
 
 class HorizontalFlip:
-    """Flip each view with probability ``p``; flow views also have x negated (module docstring)."""
+    """Flip each view with probability ``p``; flow views also have x negated (module docstring).
 
-    def __init__(self, p: float = 0.5):
-        self.p = p
+    ``label_map`` (class index → class index, e.g. "swiping left" ↔ "swiping right") gives the
+    class a flipped clip belongs to, as mmaction2's ``flip_label_map``; :meth:`labelled` applies it.
+    """
+
+    def __init__(self, p: float = 0.5, *, label_map: dict[int, int] | None = None):
+        self.p, self.label_map = p, dict(label_map or {})
 
     def __call__(self, views: list[View], rng) -> list[View]:
-        return [_flip(v) if rng.random() < self.p else v for v in views]
+        return self.labelled(views, rng, None)[0]
+
+    def labelled(self, views: list[View], rng, label: int | None) -> tuple[list[View], int | None]:
+        """The views, each flipped with probability ``p``, and the label of the flipped clip (a
+        training clip is one view; its label changes when that view is flipped)."""
+        flips = [rng.random() < self.p for _ in views]
+        if label is not None and any(flips):
+            label = self.label_map.get(label, label)
+        return [_flip(v) if f else v for v, f in zip(views, flips)], label
 
 
 class MultiCrop:
@@ -241,17 +253,26 @@ class ClipTransform:
         self.std = np.asarray(std, dtype=np.float32)
 
     def __call__(self, frames: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        return self.labelled(frames, rng, None)[0]
+
+    def labelled(self, frames: np.ndarray, rng: np.random.Generator, label: int | None
+                 ) -> tuple[torch.Tensor, int | None]:
+        """The clip tensor and its label, which an op with a ``labelled`` method (a flip with a
+        label map) may change."""
         V, S, L = frames.shape[:3]
         views = [frames[i].reshape(S * L, *frames.shape[3:]) for i in range(V)]
         for op in self.ops:
-            views = op(views, rng)
+            if hasattr(op, "labelled"):
+                views, label = op.labelled(views, rng, label)
+            else:
+                views = op(views, rng)
         tensors = [self._to_tensor(v, S, L) for v in views]
         if self.stack_views:
-            return torch.stack(tensors)
+            return torch.stack(tensors), label
         if len(tensors) != 1:
             raise ValueError(f"{len(tensors)} views but stack_views=False (a training transform "
                              "expects one view)")
-        return tensors[0]
+        return tensors[0], label
 
     def _to_tensor(self, view: View, S: int, L: int) -> torch.Tensor:
         x = (view.astype(np.float32) - self.mean) / self.std  # (S·L, H, W, C)

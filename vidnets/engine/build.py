@@ -14,8 +14,9 @@ from torch import nn
 from vidnets.engine.checkpoint import read_checkpoint
 from vidnets.engine.config import Config, ConfigError, eval_task, task_config, task_names
 
-__all__ = ["FLOW_RECIPES", "load_records", "build_datasets", "build_multitask_datasets", "build_test_dataset",
-           "build_model", "check_input_shape", "load_pretrained", "metadata_cache", "model_from_checkpoint", "select_task", "holdout_split"]
+__all__ = ["FLOW_RECIPES", "load_records", "flip_label_indices", "build_datasets", "build_multitask_datasets",
+           "build_test_dataset", "build_model", "check_input_shape", "load_pretrained", "metadata_cache",
+           "model_from_checkpoint", "select_task", "holdout_split"]
 
 FLOW_RECIPES = ("two_stream_temporal", "tsn_flow")
 
@@ -91,10 +92,34 @@ def _dataset(cfg: Config, records: list, *, train: bool, **extra):
     return build_dataset(cfg.data.recipe, records, train=train, **kwargs)
 
 
+def flip_label_indices(flip_label_map: dict, classes: list[str]) -> dict[int, int]:
+    """``data.flip_label_map`` (class name → class name) as class indices, made symmetric
+    (``{a: b}`` also maps b to a); a name that is not a class, or a contradiction, is a ConfigError."""
+    lookup = {name: i for i, name in enumerate(classes)}
+    out: dict[int, int] = {}
+    for a, b in flip_label_map.items():
+        for name in (a, b):
+            if name not in lookup:
+                shown = ", ".join(classes[:8]) + (", …" if len(classes) > 8 else "")
+                raise ConfigError(f"data.flip_label_map: {name!r} is not a class of this dataset; expected "
+                                  f"class names ({shown})")
+        for x, y in ((lookup[a], lookup[b]), (lookup[b], lookup[a])):
+            if out.setdefault(x, y) != y:
+                raise ConfigError(f"data.flip_label_map: {classes[x]!r} maps to both {classes[out[x]]!r} and "
+                                  f"{classes[y]!r}; expected symmetric pairs")
+    return out
+
+
 def build_datasets(cfg: Config, *, with_test: bool = True):
     """``(train_set, test_set or None, class_names)``."""
     train_records, classes = load_records(cfg, "train")
-    train_set = _dataset(cfg, train_records, train=True)
+    flip_map = {}
+    if cfg.data.flip_label_map:
+        if cfg.data.recipe in FLOW_RECIPES:
+            raise ConfigError(f"data.flip_label_map: not supported by the flow recipe {cfg.data.recipe}; "
+                              "set data.train_kwargs.flip=false instead")
+        flip_map = {"flip_label_map": flip_label_indices(cfg.data.flip_label_map, classes)}
+    train_set = _dataset(cfg, train_records, train=True, **flip_map)
     test_set = None
     if with_test:
         test_records, test_classes = load_records(cfg, "test")

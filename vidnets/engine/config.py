@@ -116,6 +116,8 @@ class DataConfig:
     #: extra keyword arguments for the training / test datasets (e.g. ``{frames: 8, size: 64}``)
     train_kwargs: dict = field(default_factory=dict)
     test_kwargs: dict = field(default_factory=dict)
+    #: class name → class name of its mirror image; a horizontally flipped training clip takes that label
+    flip_label_map: dict = field(default_factory=dict)
     batch_size: int = field(default=8, metadata=_range(1))
     num_workers: int = field(default=2, metadata=_range(0))
     #: per-file metadata cache (vidnets.data.cache): "auto" = one file per dataset root under

@@ -69,7 +69,7 @@ def run_synth(args: argparse.Namespace) -> int:
     from vidnets.utils.io import ensure_writable_dir
 
     for flag in ("classes", "videos_per_class", "frames", "size"):
-        if getattr(args, flag) < 1:
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:  # --classes: None = the family's
             raise ValueError(f"synth: --{flag.replace('_', '-')} must be >= 1, found {getattr(args, flag)}")
     ensure_writable_dir(args.out, "synth output folder")
     start = time.perf_counter()

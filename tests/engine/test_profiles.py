@@ -1,0 +1,35 @@
+"""``vidnets train RECIPE --profile cpu``: the recipe's CPU-scale overlay runs end to end."""
+
+from __future__ import annotations
+
+import pytest
+
+from vidnets.cli import main
+from vidnets.data.synthetic import generate_dataset
+from vidnets.engine.config import load_config
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    return generate_dataset(tmp_path_factory.mktemp("synth"), num_classes=2, videos_per_class=8, frames=20,
+                            size=40, seed=1)
+
+
+@pytest.mark.parametrize("recipe", ["res3d", "c3d"])
+def test_cpu_profile_trains_end_to_end(recipe, synth, tmp_path):
+    out = tmp_path / recipe
+    code = main(["train", recipe, "--profile", "cpu", "--out", str(out), "--set", f"data.root={synth}",
+                 "--set", "train.epochs=1", "--set", "train.progress=false", "--set", "data.num_workers=0"])
+    assert code == 0 and (out / "last.pt").is_file() and (out / "test_scores.npz").is_file()
+
+
+def test_profile_overlays_the_recipe_before_set():
+    cfg = load_config("c3d", ["data.batch_size=4"], profile="cpu")
+    assert cfg.model.kwargs["width"] == 8 and cfg.model.kwargs["dropout"] == 0.5  # merged, not replaced
+    assert cfg.data.batch_size == 4 and cfg.train.epochs == 12 and cfg.train.max_iters is None
+
+
+def test_unknown_profile_is_one_line(capsys):
+    assert main(["train", "res3d", "--profile", "gpu", "--set", "data.root=/nonexistent"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--profile gpu" in err and "available: cpu" in err and "Traceback" not in err

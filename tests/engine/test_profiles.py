@@ -33,3 +33,15 @@ def test_unknown_profile_is_one_line(capsys):
     assert main(["train", "res3d", "--profile", "gpu", "--set", "data.root=/nonexistent"]) == 2
     err = capsys.readouterr().err.strip()
     assert "--profile gpu" in err and "available: cpu" in err and "Traceback" not in err
+
+
+def test_score_dump_of_a_run_names_every_video(synth, tmp_path):
+    """The dump written by `vidnets train` keys each video by its path (what `vidnets fuse` aligns on)."""
+    import numpy as np
+
+    out = tmp_path / "run"
+    assert main(["train", "res3d", "--profile", "cpu", "--out", str(out), "--set", f"data.root={synth}",
+                 "--set", "train.epochs=1", "--set", "train.progress=false", "--set", "data.num_workers=0"]) == 0
+    with np.load(out / "test_scores.npz") as dump:
+        paths = [str(p) for p in dump["paths"]]
+    assert len(set(paths)) == len(paths) == 8 and all(p.endswith(".avi") for p in paths)  # 2 classes × 4

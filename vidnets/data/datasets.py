@@ -421,7 +421,7 @@ class VideoDataset(Dataset):
 def collate_skip_bad(items: Sequence[dict]) -> dict:
     """Stack the good items; list the skipped (error) and looped paths.
 
-    Returns ``{"clip", "label", "index", "skipped", "skipped_paths", "errors", "looped", "looped_paths"}``
+    Returns ``{"clip", "label", "index", "path", "skipped", "skipped_paths", "errors", "looped", "looped_paths"}``
     (+ ``"task"`` when any item has one; the list fields are described in the module docstring). If every item failed, ``clip`` is ``torch.empty(0)`` and ``label``/``index``
     are empty LongTensors. Clips with different shapes (e.g. T3D's all-clips test with a varying
     number of views) cannot be stacked: use ``batch_size=1`` there.
@@ -441,6 +441,7 @@ def collate_skip_bad(items: Sequence[dict]) -> dict:
         "clip": clip,
         "label": torch.tensor([it["label"] for it in good], dtype=torch.long),
         "index": torch.tensor([it["index"] for it in good], dtype=torch.long),
+        "path": [str(it.get("path", "")) for it in good],  # one per clip: score dumps key videos by it
         "skipped": [_skip_line(it) for it in bad],
         "skipped_paths": [it["path"] for it in bad],
         "errors": [it["error"] for it in bad],

@@ -153,3 +153,10 @@ def test_cli_keeps_colliding_stems_apart_and_rejects_bad_shard(tiny_videos, tmp_
     assert cli_main(["flow", "extract", str(tiny_videos[0]), "--shard", "3/2", *out]) == 2
     assert "--shard" in capsys.readouterr().err
     assert cli_main(["flow", "extract", str(tiny_videos[0]), "--bound", "-1", *out]) == 2
+
+
+def test_extract_with_no_existing_video_is_a_one_line_error(tmp_path, capsys):
+    assert cli_main(["flow", "extract", str(tmp_path / "nothere.mp4"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no such video file" in err and "nothere.mp4" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()

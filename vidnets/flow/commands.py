@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -66,11 +67,18 @@ def run_extract(args) -> int:
     if args.workers < 1:
         print(f"vidnets flow extract: --workers must be >= 1, found {args.workers}", file=sys.stderr)
         return 2
+    videos = _expand(args.videos)
+    missing = [v for v in videos if not Path(v).is_file()]
+    if videos and len(missing) == len(videos):  # nothing to extract: a wrong path, not a damaged video
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        print(f"vidnets flow extract: no such video file {missing[0]}{more}; check the paths or the @list file",
+              file=sys.stderr)
+        return 2
     try:
         options = FlowOptions(method=args.method, bound=args.bound, jpeg_quality=args.quality,
                               short_side=None if (args.keep_size or args.size) else args.short_side,
                               size=args.size, backward=args.backward, warp=args.warp)
-        results = extract_videos(_expand(args.videos), args.out, options, workers=args.workers, shard=args.shard,
+        results = extract_videos(videos, args.out, options, workers=args.workers, shard=args.shard,
                                  overwrite=args.overwrite)
     except ValueError as error:  # e.g. two videos with the same stem, a malformed --shard
         print(f"vidnets flow extract: {error}", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,12 +51,15 @@ def test_train_test_predict(tiny_videos, tmp_path, capsys):
     capsys.readouterr()
     assert main(["predict", str(out / "last.pt"), video, "--topk", "2"]) == 0
     text = capsys.readouterr().out
-    probs = [float(line.split()[-1].rstrip("%")) for line in text.splitlines()[1:]]
+    probs = [float(line.split()[-1].rstrip("%")) for line in text.splitlines()[1:3]]
     assert len(probs) == 2 and abs(sum(probs) - 100) < 0.5 and classes[1] in text
+    recorded = text.splitlines()[3]  # the checkpoint's own test accuracy, beside its predictions
+    assert recorded.startswith("checkpoint: test video top-1") and "chance 50.0%" in recorded
 
-    png = tmp_path / "timeline.png"
+    folder = tmp_path / "timeline"
     assert main(["predict", str(out / "last.pt"), video, "--timeline", "--window", "0.4", "--hop", "0.2",
-                 "--out", str(png)]) == 0
+                 "--out", str(folder)]) == 0
+    png = folder / f"{Path(video).stem}_timeline.png"  # --out is a folder
     assert png.stat().st_size > 1000 and png.with_suffix(".csv").read_text().count("\n") >= 3
 
 
@@ -100,7 +104,7 @@ def test_flow_recipe_train_test_predict(tmp_path, capsys):
 
     capsys.readouterr()
     assert main(["predict", str(out / "last.pt"), videos[0], "--topk", "2"]) == 0
-    probs = [float(line.split()[-1].rstrip("%")) for line in capsys.readouterr().out.splitlines()[1:]]
+    probs = [float(line.split()[-1].rstrip("%")) for line in capsys.readouterr().out.splitlines()[1:3]]
     assert len(probs) == 2 and abs(sum(probs) - 100) < 0.5
 
     unseen = tmp_path / "unseen.avi"
@@ -144,7 +148,7 @@ def test_multitask_train_test_predict(tiny_videos, tmp_path, capsys):
     capsys.readouterr()
     video = str(next(other.glob("*/*.avi")))
     assert main(["predict", str(out / "last.pt"), video, "--topk", "5", "--set", "multitask.eval_task=second"]) == 0
-    assert len(capsys.readouterr().out.splitlines()[1:]) == 3  # the second head: 3 classes
+    assert len(capsys.readouterr().out.splitlines()[1:-1]) == 3  # the second head: 3 classes (then the recorded accuracy)
 
     capsys.readouterr()
     assert main(args[:4] + ["--overwrite", "--set", "model.name=res3d10", *args[4:]]) != 0

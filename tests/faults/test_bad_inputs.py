@@ -41,7 +41,7 @@ def test_predict_and_timeline_refuse_a_corrupt_video(checkpoint, corrupt_files, 
     path = corrupt_files[name]
     status, err = run_cli(capsys, ["predict", checkpoint, path])
     assert_one_line_error(status, err, path.name)
-    status, err = run_cli(capsys, ["predict", checkpoint, path, "--timeline", "--out", tmp_path / "t.png"])
+    status, err = run_cli(capsys, ["predict", checkpoint, path, "--timeline", "--out", tmp_path / "t"])
     assert_one_line_error(status, err, path.name)
     assert not (tmp_path / "t.png").exists()
     faults.bad_input(2)

@@ -182,7 +182,7 @@ def _entry_points(videos: Path, checkpoint: Path, target: Path) -> dict[str, lis
     return {
         "train": ["train", "res3d", "--out", target / "run", *train_sets(videos)],
         "test": ["test", checkpoint, "--out", target / "test"],
-        "timeline": ["predict", checkpoint, video, "--timeline", "--out", target / "t.png"],
+        "timeline": ["predict", checkpoint, video, "--timeline", "--out", target / "t"],
         "flow": ["flow", "extract", video, "--out", target / "flow", "--keep-size", "--method", "dis"],
         "features": ["features", video, "--output", target / "feat", "--model", "res3d10", "--layer", "pre_logits",
                      "--window", "4", "--stride", "4", "--resize", "24", "24", "--crop", "16", "--no-progress"],

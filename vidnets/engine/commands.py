@@ -50,7 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--window", type=_positive_float("--window"), default=2.0,
                    help="timeline window length in seconds")
     p.add_argument("--hop", type=_positive_float("--hop"), default=1.0, help="timeline window hop in seconds")
-    p.add_argument("--out", help="timeline PNG path (default: <video name>_timeline.png in the current folder)")
+    p.add_argument("--out", help="folder for the timeline files <video name>_timeline.png and .csv "
+                                 "(default: the current folder)")
     p.add_argument("--device", default="auto")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override the checkpoint's config, e.g. data.test_kwargs.views=3")
@@ -212,9 +213,9 @@ def _test(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from vidnets.engine.config import ConfigError
-    from vidnets.engine.predict import Predictor, format_timeline, format_topk, write_timeline
+    from vidnets.engine.predict import Predictor, format_timeline, format_topk, recorded_accuracy_line, write_timeline
 
-    png = Path(args.out) if args.out else Path(Path(args.video).stem + "_timeline.png")
+    png = Path(args.out or ".") / f"{Path(args.video).stem}_timeline.png"
     if args.timeline:
         from vidnets.utils.io import ensure_writable_dir
 
@@ -225,6 +226,7 @@ def _predict(args: argparse.Namespace) -> int:
             pred = predictor.video(args.video)
             print(f"{args.video}:")
             print(format_topk(pred, args.topk))
+            print(recorded_accuracy_line(predictor.recorded_metrics))
             return 0
         pred = predictor.timeline(args.video, window=args.window, hop=args.hop)
     except (ConfigError, FileNotFoundError, ValueError, RuntimeError) as e:
@@ -234,6 +236,7 @@ def _predict(args: argparse.Namespace) -> int:
     mean = type(pred)(pred.probs.mean(0), pred.class_names)
     print("whole video (mean over windows):")
     print(format_topk(mean, args.topk))
+    print(recorded_accuracy_line(predictor.recorded_metrics))
     png, csv = write_timeline(pred, png, title=Path(args.video).name)
     print(f"timeline: {png}  {csv}")
     return 0

@@ -58,6 +58,8 @@ class Predictor:
         model, state = model_from_checkpoint(checkpoint, self.device)
         # multi-task checkpoints: the head (and class names) of multitask.eval_task
         self.model, self.cfg, self.class_names = select_task(model, state, load_config(state["config"], overrides))
+        #: the test metrics the checkpoint was saved with (empty when it was never tested)
+        self.recorded_metrics: dict = dict(state.get("metrics") or {})
         self.amp_dtype = autocast_dtype(self.device, self.cfg.train.precision)
         self.channels_last = self.cfg.train.channels_last and uses_channels_last(self.model)
         self.model = prepare_model(self.model, self.device, channels_last=self.channels_last)
@@ -121,6 +123,20 @@ def format_timeline(pred: Prediction, k: int = 3) -> str:
         best = "  ".join(f"{name} {p:.0%}" for name, p in pred.topk(k, i))
         lines.append(f"{a:7.2f}–{b:7.2f} s  {best}")
     return "\n".join(lines)
+
+
+def recorded_accuracy_line(metrics: dict) -> str:
+    """One line on how well the checkpoint did on its own test set, so that predictions of a model
+    at chance are not read as confident answers."""
+    top1, chance = metrics.get("video_top1"), metrics.get("chance")
+    if not isinstance(top1, (int, float)) or top1 != top1:
+        return "checkpoint: no recorded test accuracy (run `vidnets test` on it to know how far to trust it)"
+    line = f"checkpoint: test video top-1 {top1:.1%} on {metrics.get('videos', '?')} videos"
+    if isinstance(chance, (int, float)):
+        line += f" (chance {chance:.1%})"
+        if top1 <= chance * 1.25:
+            line += " — at or near chance: these predictions carry little information"
+    return line
 
 
 def write_timeline(pred: Prediction, out_png: str | Path, title: str = "") -> tuple[Path, Path]:

@@ -42,6 +42,8 @@ def test_train_test_predict(tiny_videos, tmp_path, capsys):
     assert main(["test", str(out / "last.pt"), "--out", str(tmp_path / "test"), "--set", "test.view_chunk=1"]) == 0
     metrics = json.loads((tmp_path / "test" / "test_metrics.json").read_text())
     assert metrics["videos"] == 2 and metrics["views"] == 2  # 1 test video per class × 2 classes
+    assert main(["test", str(out / "last.pt"), "--out", str(tmp_path / "test1"), "--views", "1", "--batch-size", "1"]) == 0
+    assert json.loads((tmp_path / "test1" / "test_metrics.json").read_text())["views"] == 1
     scores = np.load(tmp_path / "test" / "test_scores.npz")
     classes = (tiny_videos / "classInd.txt").read_text().split()[1::2]
     assert scores["logits"].shape == (2, 2, 2) and list(scores["class_names"]) == classes

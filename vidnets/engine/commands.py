@@ -40,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="override the checkpoint's config (e.g. data.root=..., test.view_chunk=5)")
     p.add_argument("--out", help="output folder (default: beside the checkpoint)")
     p.add_argument("--prefix", default="test", help="file name prefix of the outputs")
+    p.add_argument("--views", type=int, help="temporal views per video (clips or frames; the recipe's by default)")
+    p.add_argument("--crops", type=int, choices=(1, 3, 5, 10), help="spatial crops per view")
+    p.add_argument("--batch-size", type=int, help="videos per forward batch (test.batch_size)")
     p.set_defaults(func=_test)
 
     p = subparsers.add_parser("predict", help="top-k classes of a video (or a timeline of a long one)")
@@ -159,6 +162,16 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _protocol_overrides(args: argparse.Namespace) -> list[str]:
+    """``--views/--crops/--batch-size`` as the config keys they stand for (an explicit --set wins)."""
+    for flag in ("views", "batch_size"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise ValueError(f"--{flag.replace('_', '-')} must be >= 1, found {value}")
+    keys = {"views": "data.test_kwargs.views", "crops": "data.test_kwargs.crops", "batch_size": "test.batch_size"}
+    return [f"{key}={getattr(args, flag)}" for flag, key in keys.items() if getattr(args, flag) is not None]
+
+
 def _test(args: argparse.Namespace) -> int:
     from torch.utils.data import DataLoader, Subset
 
@@ -178,7 +191,7 @@ def _test(args: argparse.Namespace) -> int:
         remove_stale_temps(out, min_age_s=3600)  # left by a killed write; a live writer's are younger
     try:
         model, state = model_from_checkpoint(args.checkpoint)
-        cfg = load_config(state["config"], args.set)
+        cfg = load_config(state["config"], [*_protocol_overrides(args), *args.set])
         model, cfg, trained_classes = select_task(model, state, cfg)
         info = distributed.setup(cfg.train.device)
         test_set, classes = build_test_dataset(cfg)

@@ -25,12 +25,7 @@ PROTOTXTS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "prot
 PARAM_TYPES = {"Convolution", "Convolution3D", "CONVOLUTION3D", "BN", "BatchNorm", "Scale", "InnerProduct", "INNER_PRODUCT"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def prototxt_param_layers(name: str) -> set[str]:

@@ -91,12 +91,7 @@ def assert_pinned(got: torch.Tensor, want: list[float]) -> None:
     torch.testing.assert_close(got, want_t, rtol=RTOL, atol=RTOL * float(want_t.abs().max()))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_every_case_is_pinned():

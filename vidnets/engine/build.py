@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -208,7 +209,7 @@ def check_input_shape(cfg: Config) -> None:
     crop = cfg.data.train_kwargs.get("crop", defaults.crop)
     with torch.device("meta"):
         try:
-            model, _ = build_model(cfg.__class__(**{**vars(cfg), "model": _without_pretrained(cfg.model)}), 2)
+            model, _ = build_model(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pretrained=None)), 2)
             shape = list(model.default_input)
             if len(shape) == 4:
                 shape[1] = frames
@@ -220,12 +221,6 @@ def check_input_shape(cfg: Config) -> None:
             raise ConfigError(f"model {cfg.model.name} cannot take the {frames}-frame {crop}×{crop} training clips of "
                               f"data.recipe {cfg.data.recipe}: {str(e).splitlines()[0]}. Make model.kwargs match "
                               f"data.train_kwargs (frames, crop){hint}") from None
-
-
-def _without_pretrained(model_cfg):
-    import dataclasses
-
-    return dataclasses.replace(model_cfg, pretrained=None)
 
 
 def load_pretrained(model: nn.Module, path: str | Path) -> list[str]:

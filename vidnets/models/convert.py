@@ -232,22 +232,23 @@ def convert_caffemodel(path: str | os.PathLike, arch: str, **kwargs) -> tuple[nn
 
 # -- PyTorch layouts --------------------------------------------------------------------------------
 
-_TORCHVISION_TO_RES3D = [
-    (r"^stem\.0\.", "conv1."),
-    (r"^stem\.1\.", "bn1."),
-    (r"^(layer\d+\.\d+)\.conv1\.0\.", r"\1.conv1."),
-    (r"^(layer\d+\.\d+)\.conv1\.1\.", r"\1.bn1."),
-    (r"^(layer\d+\.\d+)\.conv2\.0\.", r"\1.conv2."),
-    (r"^(layer\d+\.\d+)\.conv2\.1\.", r"\1.bn2."),
-]
-_RES3D_TO_TORCHVISION = [
-    (r"^conv1\.", "stem.0."),
-    (r"^bn1\.", "stem.1."),
-    (r"^(layer\d+\.\d+)\.conv1\.", r"\1.conv1.0."),
-    (r"^(layer\d+\.\d+)\.bn1\.", r"\1.conv1.1."),
-    (r"^(layer\d+\.\d+)\.conv2\.", r"\1.conv2.0."),
-    (r"^(layer\d+\.\d+)\.bn2\.", r"\1.conv2.1."),
-]
+# (vidnets name, torchvision name): the stem's modules, then those inside every block layerN.M
+_RES3D_STEM_NAMES = (("conv1", "stem.0"), ("bn1", "stem.1"))
+_RES3D_BLOCK_NAMES = (("conv1", "conv1.0"), ("bn1", "conv1.1"), ("conv2", "conv2.0"), ("bn2", "conv2.1"))
+
+
+def _res3d_rename_table(to_torchvision: bool) -> list[tuple[str, str]]:
+    """(pattern, replacement) pairs renaming state-dict keys between the two layouts."""
+    table = []
+    for names, prefix in ((_RES3D_STEM_NAMES, ""), (_RES3D_BLOCK_NAMES, r"(layer\d+\.\d+)\.")):
+        for ours, theirs in names:
+            source, target = (ours, theirs) if to_torchvision else (theirs, ours)
+            table.append((f"^{prefix}{re.escape(source)}\\.", (r"\1." if prefix else "") + f"{target}."))
+    return table
+
+
+_TORCHVISION_TO_RES3D = _res3d_rename_table(to_torchvision=False)
+_RES3D_TO_TORCHVISION = _res3d_rename_table(to_torchvision=True)
 
 
 def _rename(key: str, rules: list[tuple[str, str]]) -> str:

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "vidnets.flow.commands",        # flow extract | show
     "vidnets.engine.commands",      # train, test, predict, demo
     "vidnets.engine.method_commands",  # fuse, features, svm, transfer
+    "vidnets.deploy.commands",      # export, serve
 )
 
 

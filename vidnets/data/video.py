@@ -97,6 +97,9 @@ def _open(path: str | os.PathLike):
     if not container.streams.video:
         container.close()
         raise VideoError(f"{path}: has no video stream")
+    if container.streams.video[0].codec_context is None:  # a codec (FourCC) FFmpeg does not know
+        container.close()
+        raise VideoError(f"{path}: its video codec cannot be decoded by this FFmpeg build")
     return container
 
 

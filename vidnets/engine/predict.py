@@ -23,7 +23,7 @@ from vidnets.engine.evaluate import score_views
 from vidnets.engine.train import uses_channels_last
 from vidnets.utils.device import autocast_dtype, default_device
 
-__all__ = ["Prediction", "Predictor", "format_topk"]
+__all__ = ["Prediction", "Predictor", "WindowSampler", "timeline_windows", "format_topk"]
 
 
 @dataclass
@@ -39,7 +39,7 @@ class Prediction:
         return [(self.class_names[i], float(p[i])) for i in order]
 
 
-class _WindowSampler:
+class WindowSampler:
     """A test sampler confined to frames ``[start, start + length)`` of the video."""
 
     def __init__(self, base, start: int, length: int):
@@ -48,6 +48,15 @@ class _WindowSampler:
     def __call__(self, num_frames: int, rng=None):
         sample = self.base(min(self.length, num_frames - self.start), rng)
         return replace(sample, indices=sample.indices + self.start)
+
+
+def timeline_windows(num_frames: int, fps: float, window: float = 2.0, hop: float = 1.0) -> list[tuple[int, int]]:
+    """(first frame, frame count) of each window of ``window`` seconds every ``hop`` seconds; a video
+    shorter than one window is one window."""
+    length = max(1, int(round(window * fps)))
+    step = max(1, int(round(hop * fps)))
+    starts = list(range(0, max(num_frames - length, 0) + 1, step)) or [0]
+    return [(start, min(length, num_frames - start)) for start in starts]
 
 
 class Predictor:
@@ -99,16 +108,12 @@ class Predictor:
             raise ValueError(f"--timeline: recipe {self.cfg.data.recipe} has no frame sampler to confine to windows")
         meta = probe(path)
         fps = meta.fps or 25.0
-        total = meta.num_frames
-        length = max(1, int(round(window * fps)))
-        step = max(1, int(round(hop * fps)))
-        starts = list(range(0, max(total - length, 0) + 1, step)) or [0]
         base = dataset.sampler
         rows, spans = [], []
-        for start in starts:
-            dataset.sampler = _WindowSampler(base, start, min(length, total - start))
+        for start, length in timeline_windows(meta.num_frames, fps, window, hop):
+            dataset.sampler = WindowSampler(base, start, length)
             rows.append(self._probs(dataset))
-            spans.append((start / fps, min(start + length, total) / fps))
+            spans.append((start / fps, (start + length) / fps))
         times = np.array([(a + b) / 2 for a, b in spans])
         return Prediction(np.stack(rows), self.class_names, times=times, spans=spans)
 

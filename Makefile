@@ -16,6 +16,9 @@ demo: $(STAMP)
 	$(BIN)/vidnets demo
 
 test: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || [ -n "$$VIDNETS_CHROMIUM" ] \
+		|| echo "NOTE: no Chromium found, so the browser test (tests/deploy/test_browser.py) will be SKIPPED;" \
+		        "install it with: apt-get install chromium"
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

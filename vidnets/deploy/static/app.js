@@ -70,7 +70,7 @@ function drawTimeline(timeline) {
     box.append(element("p", { class: "note" }, "The video is shorter than two windows: no timeline."));
     return;
   }
-  const width = 860, height = 240, left = 40, right = 10, top = 10, bottom = 30;
+  const width = 860, height = 240, left = 52, right = 24, top = 10, bottom = 30;
   const centres = timeline.windows.map((w) => (w.start + w.end) / 2);
   const t0 = centres[0], t1 = centres[centres.length - 1];
   const x = (t) => left + ((t - t0) / (t1 - t0)) * (width - left - right);
@@ -80,10 +80,10 @@ function drawTimeline(timeline) {
     svg.append(svgElement("line", { x1: left, x2: width - right, y1: y(p), y2: y(p), stroke: "#ddd" }));
     svg.append(svgElement("text", { x: left - 6, y: y(p) + 4, "text-anchor": "end", "font-size": 11 }, percent(p)));
   }
-  for (const t of [t0, (t0 + t1) / 2, t1]) {
-    svg.append(svgElement("text", { x: x(t), y: height - 8, "text-anchor": "middle", "font-size": 11 },
-      t.toFixed(1) + " s"));
-  }
+  [t0, (t0 + t1) / 2, t1].forEach((t, i) => {
+    svg.append(svgElement("text", { x: x(t), y: height - 8, "text-anchor": ["start", "middle", "end"][i],
+      "font-size": 11 }, t.toFixed(1) + " s"));
+  });
   const legend = element("div", { class: "legend" });
   timeline.series.forEach((series, i) => {
     const points = series.probabilities.map((p, j) => `${x(centres[j]).toFixed(1)},${y(p).toFixed(1)}`);

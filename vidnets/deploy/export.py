@@ -163,6 +163,9 @@ def export_checkpoint(checkpoint: str | Path, fmt: str, out: str | Path, *, over
         raise ExportError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
     if out.exists() and not overwrite:
         raise FileExistsError(errno.EEXIST, "already exists; choose another --out or pass --overwrite", str(out))
+    if out.exists() and not (out / CONTRACT_FILE).is_file():
+        raise FileExistsError(errno.EEXIST, f"exists and is not an export folder (no {CONTRACT_FILE}); --overwrite "
+                                            "replaces only an earlier export; choose another --out", str(out))
     model, contract = load_checkpoint_model(checkpoint)
     shape = tuple(contract["input"]["shape"][1:])
     example = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
@@ -179,10 +182,22 @@ def export_checkpoint(checkpoint: str | Path, fmt: str, out: str | Path, *, over
                               "torch": torch.__version__, "vidnets": vidnets.__version__, "precision": "fp32",
                               "parity": parity, **facts}
         atomic_write_json(staging / CONTRACT_FILE, contract)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
+        _move_into_place(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def _move_into_place(staging: Path, out: Path) -> None:
+    """Rename ``staging`` to ``out``; an earlier export there is set aside first and removed only after."""
+    previous = out.with_name(f".{out.name}.previous-{os.getpid()}")
+    if out.exists():
+        os.replace(out, previous)
+    try:
+        os.replace(staging, out)
+    except BaseException:
+        if previous.exists():
+            os.replace(previous, out)
+        raise
+    shutil.rmtree(previous, ignore_errors=True)
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vidnets.data.video import FRAME_COUNT_TOLERANCE, VideoError
+from vidnets.data.video import FRAME_COUNT_TOLERANCE, VideoError, VideoMeta
 from vidnets.deploy.contract import build_contract, contract_config, read_contract
 from vidnets.engine.predict import Prediction, WindowSampler, timeline_windows
 
@@ -137,9 +137,7 @@ class Scores:
 
     video: Prediction
     timeline: Prediction | None
-    num_frames: int
-    fps: float
-    duration: float
+    meta: VideoMeta
 
 
 class VideoScorer:
@@ -206,7 +204,7 @@ class VideoScorer:
             spans = [(start / fps, (start + length) / fps) for start, length in windows]
             line = Prediction(probs[1:], self.class_names, times=np.array([(a + b) / 2 for a, b in spans]),
                               spans=spans)
-        return Scores(video, line, meta.num_frames, fps, meta.duration)
+        return Scores(video, line, meta)
 
     def _items(self, dataset, windows: list[tuple[int, int]], path: str, name: str) -> Iterator[torch.Tensor]:
         """The views of the whole video, then of each window: (V, …) tensors, one at a time."""
@@ -247,13 +245,13 @@ class VideoScorer:
             flush()
         return (sums / counts[:, None]).float().numpy()
 
-    def frame_strip(self, path: str, count: int = 8, height: int = 72) -> list[dict]:
+    @staticmethod
+    def frame_strip(path: str, meta: VideoMeta, count: int = 8, height: int = 72) -> list[dict]:
         """``count`` evenly spaced frames as small JPEG data URLs with their times, for the web page."""
         import cv2
 
         from vidnets.data.video import read_frames
 
-        meta = self.probe(path, "video")
         fps = meta.fps or 25.0
         indices = np.unique(np.linspace(0, meta.num_frames - 1, min(count, meta.num_frames)).round().astype(int))
         frames = read_frames(path, indices, size=height)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -152,20 +153,27 @@ def create_app(source: str | os.PathLike, *, max_upload_bytes: int = 200 * 2**20
     app.state.deployment, app.state.scorer, app.state.upload_dir = deployment, scorer, uploads
     app.add_middleware(_UploadLimit, limit=max_upload_bytes)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _add_info_routes(app, contract, gate)
+    _add_predict_route(app, gate, executor, uploads)
+    return app
 
+
+def _add_info_routes(app: FastAPI, contract: dict, gate: _Admission) -> None:
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html")
 
     @app.get("/healthz")
     async def healthz() -> dict:
-        return {"status": "ok", "model": contract["model"]["name"], "queue": {"admitted": gate.active,
-                                                                              "limit": gate.limit}}
+        return {"status": "ok", "model": contract["model"]["name"],
+                "queue": {"admitted": gate.active, "limit": gate.limit}}
 
     @app.get("/v1/model")
     async def model() -> dict:
         return contract
 
+
+def _add_predict_route(app: FastAPI, gate: _Admission, executor: ThreadPoolExecutor, uploads: Path) -> None:
     @app.post("/v1/predict", responses={413: {"description": "upload over the size limit"},
                                         415: {"description": "not a video, or a codec that does not decode"},
                                         422: {"description": "empty, truncated or too short video"},
@@ -182,8 +190,8 @@ def create_app(source: str | os.PathLike, *, max_upload_bytes: int = 200 * 2**20
         started, seconds = time.perf_counter(), None
         name = _display_name(file.filename)
         try:
-            job = lambda: _score_upload(scorer, file.file, name, uploads, topk=topk, timeline=timeline,  # noqa: E731
-                                        window=window, hop=hop, frames=frames)
+            job = functools.partial(_score_upload, app.state.scorer, file.file, name, uploads, topk=topk,
+                                    timeline=timeline, window=window, hop=hop, frames=frames)
             body = await asyncio.get_running_loop().run_in_executor(executor, job)
             seconds = time.perf_counter() - started
             body["seconds"] = round(seconds, 3)
@@ -197,8 +205,6 @@ def create_app(source: str | os.PathLike, *, max_upload_bytes: int = 200 * 2**20
             return _error(500, "internal", f"{name}: scoring failed on the server; see its log")
         finally:
             gate.leave(seconds)
-
-    return app
 
 
 def _score_upload(scorer: VideoScorer, upload, name: str, folder: Path, *, topk: int, timeline: bool,
@@ -216,8 +222,8 @@ def _score_upload(scorer: VideoScorer, upload, name: str, folder: Path, *, topk:
         body = {"model": {"name": contract["model"]["name"], "source": scorer.deployment.source,
                           "classes": len(names), "recorded_metrics": contract.get("metrics") or {},
                           "recorded_accuracy": recorded_accuracy_line(contract.get("metrics") or {})},
-                "video": {"name": name, "frames": scores.num_frames, "fps": scores.fps,
-                          "duration": scores.duration},
+                "video": {"name": name, "frames": scores.meta.num_frames, "fps": scores.meta.fps,
+                          "duration": scores.meta.duration},
                 "topk": _topk(scores.video.probs, names, k)}
         if scores.timeline is not None:
             series = list(scores.video.probs.argsort()[::-1][:min(5, len(names))])
@@ -225,7 +231,7 @@ def _score_upload(scorer: VideoScorer, upload, name: str, folder: Path, *, topk:
                 else hop
             body["timeline"] = _timeline_json(scores, min(3, k), series, window, round(real_hop, 3))
         if frames:
-            body["frames"] = scorer.frame_strip(path, count=frames)
+            body["frames"] = scorer.frame_strip(path, scores.meta, count=frames)
         return body
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
              f"{p50:.2f}", f"{p95:.2f}", f"{p99:.2f}", f"{len(ok) / wall:.2f}", f"{rss_start:.0f}",
              f"{rss_end - rss_start:+.1f}"]]
     body = "\n\n".join([
-        f"One 4-second 128×128 synthetic clip (MPEG-4 Part 2) ({len(clip) / 1024:.0f} KiB) posted {requests} times over loopback; "
+        f"One 4-second 128×128 synthetic clip (MPEG-4 Part 2) ({len(clip) / 1024:.0f} KiB) posted {requests} "
+        "times over loopback; "
         "latency in seconds of the requests answered 200; throughput = those per second of wall time; memory = "
         "the server process's resident set after a warm-up and its growth over the run.",
         common.markdown_table(["model", "requests", "queue", "200", "503", "errors", "p50 s", "p95 s", "p99 s",

@@ -83,7 +83,8 @@ def _preprocessing(kind: str, s: dict, cfg: Config) -> tuple[dict, dict, str]:
         protocol = {"views": s["views"], "crops": s["crops"], "sampling": "evenly spaced windows of fields"}
         return prep, protocol, "flow"
     prep = {"frames": s["frames"], "stride": s["stride"], "size": s["size"], "crop": s["crop"],
-            "mean": list(s["mean"]), "std": list(s["std"]), "segments_per_view": s["views"] if kind == "segments" else None,
+            "mean": list(s["mean"]), "std": list(s["std"]),
+            "segments_per_view": s["views"] if kind == "segments" else None,
             "value_range": "0-255 RGB, (x - mean) / std per channel",
             "size_means": "an int is the short side after resizing, a pair is (height, width)"}
     if s["diff"]:

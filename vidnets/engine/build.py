@@ -13,13 +13,12 @@ import torch
 from torch import nn
 
 from vidnets.engine.checkpoint import read_checkpoint
-from vidnets.engine.config import Config, ConfigError, eval_task, task_config, task_names
+from vidnets.engine.config import Config, ConfigError, eval_task, task_config
+from vidnets.engine.recipes import data_recipe
 
-__all__ = ["FLOW_RECIPES", "load_records", "flip_label_indices", "build_datasets", "build_multitask_datasets",
+__all__ = ["load_records", "flip_label_indices", "build_datasets",
            "build_test_dataset", "build_model", "check_input_shape", "load_pretrained", "metadata_cache",
            "model_from_checkpoint", "select_task", "holdout_split"]
-
-FLOW_RECIPES = ("two_stream_temporal", "tsn_flow")
 
 
 def holdout_split(records: list, subset: str, period: int = 5) -> list:
@@ -76,21 +75,16 @@ def metadata_cache(cfg: Config):
 
 def _dataset(cfg: Config, records: list, *, train: bool, **extra):
     kwargs = {**(cfg.data.train_kwargs if train else cfg.data.test_kwargs), **extra}
-    if cfg.data.recipe not in FLOW_RECIPES and "cache" not in kwargs:
+    recipe = data_recipe(cfg.data.recipe)
+    if not recipe.reads_flow and "cache" not in kwargs:
         cache = metadata_cache(cfg)
         if cache is not None:
             kwargs["cache"] = cache
             kwargs.setdefault("probe_workers", max(4, cfg.data.num_workers))
-    if cfg.data.recipe in FLOW_RECIPES:
-        from vidnets.flow.datasets import build_flow_dataset
-
-        if not cfg.data.flow_root:
-            raise ConfigError(f"data.flow_root: recipe {cfg.data.recipe} reads stored optical flow; "
-                              "set data.flow_root (see `vidnets flow extract`)")
-        return build_flow_dataset(cfg.data.recipe, records, train=train, flow_root=cfg.data.flow_root, **kwargs)
-    from vidnets.data.presets import build_dataset
-
-    return build_dataset(cfg.data.recipe, records, train=train, **kwargs)
+    if recipe.reads_flow and not cfg.data.flow_root:
+        raise ConfigError(f"data.flow_root: recipe {cfg.data.recipe} reads stored optical flow; "
+                          "set data.flow_root (see `vidnets flow extract`)")
+    return recipe.build_dataset(records, train=train, flow_root=cfg.data.flow_root, **kwargs)
 
 
 def flip_label_indices(flip_label_map: dict, classes: list[str]) -> dict[int, int]:
@@ -116,7 +110,7 @@ def build_datasets(cfg: Config, *, with_test: bool = True):
     train_records, classes = load_records(cfg, "train")
     flip_map = {}
     if cfg.data.flip_label_map:
-        if cfg.data.recipe in FLOW_RECIPES:
+        if data_recipe(cfg.data.recipe).reads_flow:
             raise ConfigError(f"data.flip_label_map: not supported by the flow recipe {cfg.data.recipe}; "
                               "set data.train_kwargs.flip=false instead")
         flip_map = {"flip_label_map": flip_label_indices(cfg.data.flip_label_map, classes)}
@@ -128,30 +122,6 @@ def build_datasets(cfg: Config, *, with_test: bool = True):
             raise ConfigError(f"data: train and test class lists differ ({len(classes)} vs {len(test_classes)})")
         test_set = _dataset(cfg, test_records, train=False)
     return train_set, test_set, classes
-
-
-def build_multitask_datasets(cfg: Config, *, with_test: bool = True):
-    """Multi-task data: ``(MultiTaskDataset, {task: test_set} or None, {task: class_names})``.
-
-    Each task's dataset is built exactly as a single-task run on ``task_config(cfg, task)`` would
-    build it; the training sets are joined in head order, so a sample's ``task`` is its head.
-    """
-    from vidnets.engine.multitask import MultiTaskDataset
-
-    train_sets, test_sets, classes = [], {}, {}
-    for task in task_names(cfg)[1:]:
-        if not cfg.multitask.tasks[task].get("root"):
-            raise ConfigError(f"multitask.tasks.{task}.root: expected this task's dataset folder, found none "
-                              "(only the first task may use data.root)")
-    for task in task_names(cfg):
-        try:
-            train_set, test_set, names = build_datasets(task_config(cfg, task), with_test=with_test)
-        except ConfigError as e:
-            raise ConfigError(f"multitask task {task}: {e}") from None
-        train_sets.append(train_set)
-        test_sets[task] = test_set
-        classes[task] = names
-    return MultiTaskDataset(train_sets), (test_sets if with_test else None), classes
 
 
 def build_test_dataset(cfg: Config, records: list | None = None, **extra):
@@ -200,11 +170,10 @@ def check_input_shape(cfg: Config) -> None:
     The model is built on the meta device (no memory, no compute) and one input of the training
     shape is pushed through it. Recipes with segments (TSN) are not checked here.
     """
-    from vidnets.data.presets import RGB_RECIPES, recipe_defaults
-
-    if cfg.data.recipe not in RGB_RECIPES or cfg.data.recipe.startswith("tsn") or cfg.multitask.tasks:
+    recipe = data_recipe(cfg.data.recipe)
+    if recipe.reads_flow or recipe.segments or cfg.multitask.tasks:
         return
-    defaults = recipe_defaults(cfg.data.recipe)
+    defaults = recipe.defaults()
     frames = cfg.data.train_kwargs.get("frames", defaults.frames)
     crop = cfg.data.train_kwargs.get("crop", defaults.crop)
     with torch.device("meta"):
@@ -276,7 +245,7 @@ def select_task(model: nn.Module, state: dict, cfg: Config) -> tuple[nn.Module, 
     task_classes = state.get("task_classes") or {}
     if task is None or not task_classes:
         return model, cfg, list(state.get("class_names") or [])
-    from vidnets.engine.multitask import TaskView
+    from vidnets.models.base import TaskView
 
     if task not in task_classes:
         raise ValueError(f"multitask.eval_task {task!r}: the checkpoint has heads {', '.join(task_classes)}")

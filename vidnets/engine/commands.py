@@ -117,7 +117,7 @@ def _prepare_run_folder(out_dir: Path, resume: str | None, overwrite: bool) -> N
 def _train(args: argparse.Namespace) -> int:
     from vidnets.data.datasets import collate_skip_bad
     from vidnets.engine import distributed
-    from vidnets.engine.build import build_datasets, build_model, build_multitask_datasets, check_input_shape
+    from vidnets.engine.build import build_datasets, build_model, check_input_shape
     from vidnets.engine.config import ConfigError, eval_task, load_config
     from vidnets.engine.evaluate import format_metrics
     from vidnets.engine.train import Trainer, TrainingError
@@ -136,10 +136,14 @@ def _train(args: argparse.Namespace) -> int:
         if info.is_main:
             _prepare_run_folder(Path(cfg.train.out_dir), resume, args.overwrite)
         with_test = cfg.train.eval_every >= 0
+        objective = None
         if cfg.multitask.tasks:
+            from vidnets.methods.multitask import MultiTaskObjective, build_multitask_datasets
+
             train_set, test_set, classes = build_multitask_datasets(cfg, with_test=with_test)
             heads = {task: len(names) for task, names in classes.items()}
             model, kwargs = build_model(cfg, heads[eval_task(cfg)], heads=heads)
+            objective = MultiTaskObjective()
         else:
             train_set, test_set, classes = build_datasets(cfg, with_test=with_test)
             model, kwargs = build_model(cfg, len(classes))
@@ -147,7 +151,7 @@ def _train(args: argparse.Namespace) -> int:
         return _fail(str(e))
     try:
         trainer = Trainer(model, train_set, cfg, test_set=test_set, class_names=classes, model_name=cfg.model.name,
-                          model_kwargs=kwargs, collate_fn=collate_skip_bad, dist_info=info)
+                          model_kwargs=kwargs, collate_fn=collate_skip_bad, dist_info=info, objective=objective)
         result = trainer.fit(resume=resume)
     except TrainingError as e:
         return _fail(str(e))

@@ -35,6 +35,8 @@ from typing import Any, Union
 
 import yaml
 
+from vidnets.engine.recipes import RECIPE_NAMES
+
 __all__ = [
     "ConfigError", "ModelConfig", "DataConfig", "OptimConfig", "ScheduleConfig", "TrainConfig",
     "TestConfig", "MultiTaskConfig", "Config", "load_config", "task_config", "task_names", "eval_task", "config_from_dict", "config_to_dict", "apply_overrides",
@@ -108,10 +110,8 @@ class DataConfig:
     split: int = field(default=1, metadata=_range(1))
     train_subset: str = "train"
     test_subset: str = "test"
-    #: data preset of vidnets.data.presets (sampling, transforms, views)
-    recipe: str = field(default="res3d", metadata=_choices(
-        "c3d", "res3d", "p3d", "t3d", "two_stream_spatial", "two_stream_temporal", "tsn_rgb", "tsn_rgbdiff",
-        "tsn_flow"))
+    #: data recipe of the recipe table, vidnets.engine.recipes (sampling, transforms, views)
+    recipe: str = field(default="res3d", metadata=_choices(*RECIPE_NAMES))
     flow_root: Union[str, None] = None
     #: extra keyword arguments for the training / test datasets (e.g. ``{frames: 8, size: 64}``)
     train_kwargs: dict = field(default_factory=dict)
@@ -203,7 +203,7 @@ class MultiTaskConfig:
             hmdb51: {layout: hmdb51, root: /data/hmdb51, annotations: /data/hmdb51_splits}
 
     Empty ``tasks`` means ordinary single-dataset training. ``mixing`` sets each dataset's share
-    of a batch stream (:func:`vidnets.engine.multitask.task_probabilities`): ``proportional``
+    of a batch stream (:func:`vidnets.methods.multitask.task_probabilities`): ``proportional``
     (default: every video once per epoch), ``balanced``, or a list of weights in task order.
     ``eval_task`` names the head whose test metrics are the run's ``test_*`` figures and which
     ``vidnets test`` / ``vidnets predict`` use (default: the first task).

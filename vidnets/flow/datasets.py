@@ -35,7 +35,7 @@ from vidnets.flow import augment
 from vidnets.flow.stacking import REPRESENTATIONS, build_stack, mean_subtraction_mode
 from vidnets.flow.store import FlowFrames, flow_dir_for
 
-__all__ = ["FlowStackDataset", "build_flow_dataset", "build_dataset", "window_starts"]
+__all__ = ["FlowStackDataset", "build_flow_dataset", "window_starts"]
 
 LAYOUTS = ("two_stream", "tsn")
 
@@ -164,7 +164,3 @@ def build_flow_dataset(recipe: str, records: Sequence[Any], *, train: bool, flow
         raise TypeError(f"build_flow_dataset({recipe!r}): unknown override(s) {sorted(unknown)}")
     settings.update(overrides)
     return FlowStackDataset(records, flow_root, train=train, **settings)
-
-
-# ``vidnets.data.presets.build_dataset`` forwards the flow recipes here under this name.
-build_dataset = build_flow_dataset

@@ -7,7 +7,7 @@ Both are :func:`fit_linear_svm` + :func:`classification_metrics`; scikit-learn's
 (liblinear, one-vs-rest, squared hinge) does the work.
 
 Feature files are the ones ``vidnets features`` writes: one file per video at
-``DIR/<video path relative to the root>.<npy|npz|h5>`` (see :mod:`vidnets.engine.features`).
+``DIR/<video path relative to the root>.<npy|npz|h5>`` (see :mod:`vidnets.methods.descriptors`).
 Split lists have one video per line, ``relative/path.avi [label]``, as UCF101's
 ``trainlist01.txt`` / ``testlist01.txt``.
 """
@@ -89,7 +89,7 @@ def load_features(feature_dir: str | Path, entries: Sequence[tuple[str, int | No
     stores it), else from the split list. Videos whose feature file is absent (skipped as bad
     during extraction) are left out and returned in the third element.
     """
-    from vidnets.engine.features import feature_file, read_feature_file
+    from vidnets.methods.descriptors import feature_file, read_feature_file
 
     rows, file_labels, list_labels, missing = [], [], [], []
     for video, label in entries:

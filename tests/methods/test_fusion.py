@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from vidnets.engine.fusion import (FUSION_PRESETS, fuse_svm, fuse_weighted, load_score_dump,
+from vidnets.methods.fusion import (FUSION_PRESETS, fuse_svm, fuse_weighted, load_score_dump,
                                    svm_fusion_features, weighted_fusion)
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -40,7 +40,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from vidnets.engine.svm import classification_metrics, fit_linear_svm
+from vidnets.methods.svm import classification_metrics, fit_linear_svm
 
 __all__ = ["FUSION_PRESETS", "ScoreDump", "load_score_dump", "align_dumps", "video_probabilities",
            "weighted_fusion", "svm_fusion_features", "FusionResult", "fuse_weighted", "fuse_svm"]

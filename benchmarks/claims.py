@@ -163,7 +163,8 @@ def _timed(claims: Claims, claim: str, name: str, seed: int, config: dict, model
 def two_stream(claims: Claims, work: Path, s: Scale, seed: int) -> None:
     """Spatial (1 RGB frame) vs temporal (10 stacked flow fields) CNN-M-2048 on motion-only classes,
     and the average of their softmax scores."""
-    from vidnets.methods.fusion import fuse_weighted, load_score_dump
+    from vidnets.engine.metrics import load_scores
+    from vidnets.methods.fusion import fuse_weighted
     from vidnets.models import create
 
     root = motion_data(work, s, seed, s.stream_size)
@@ -187,7 +188,7 @@ def two_stream(claims: Claims, work: Path, s: Scale, seed: int) -> None:
     for t in runs:  # both streams test the same records in the same order: align on the dataset index
         path = t.out_dir / "test_scores.npz"
         with np.load(path) as arrays:
-            dumps.append(replace(load_score_dump(path), keys=arrays["index"]))
+            dumps.append(replace(load_scores(path), keys=arrays["index"]))
     fused = fuse_weighted(dumps, [1.0, 1.0])
     claims.rows.append(Row("two_stream", "average fusion", seed, fused.accuracy, 0.0, videos=len(fused.labels)))
     print(f"  two_stream average fusion                      seed {seed}: video top-1 {fused.accuracy:6.1%}",

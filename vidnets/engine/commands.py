@@ -184,9 +184,8 @@ def _test(args: argparse.Namespace) -> int:
     from vidnets.engine.build import build_test_dataset, model_from_checkpoint, select_task
     from vidnets.engine.config import ConfigError, load_config
     from vidnets.engine.evaluate import evaluate, format_metrics, write_report
-    from vidnets.engine.fastpath import prepare_model
+    from vidnets.engine.fastpath import prepare_for_inference
     from vidnets.engine.train import uses_channels_last
-    from vidnets.utils.device import autocast_dtype
     from vidnets.utils.io import ensure_writable_dir, remove_stale_temps
 
     out = Path(args.out) if args.out else Path(args.checkpoint).parent
@@ -204,15 +203,12 @@ def _test(args: argparse.Namespace) -> int:
     if classes != trained_classes:
         return _fail(f"the test data has {len(classes)} classes {classes[:5]}… but the checkpoint was trained on "
                      f"{len(trained_classes)} {trained_classes[:5]}…")
-    channels_last = cfg.train.channels_last and uses_channels_last(model)
-    model = prepare_model(model, info.device, channels_last=channels_last)
+    model = prepare_for_inference(model, device=info.device, precision=cfg.train.precision, copy=False,
+                                  channels_last=cfg.train.channels_last and uses_channels_last(model))
     shard = Subset(test_set, list(range(info.rank, len(test_set), info.world_size)))
     loader = DataLoader(shard, batch_size=cfg.test.batch_size, num_workers=cfg.data.num_workers,
                         collate_fn=collate_skip_bad)
-    result = evaluate(model, loader, class_names=classes, view_chunk=cfg.test.view_chunk,
-                      amp_dtype=distributed.from_rank0(autocast_dtype(info.device, cfg.train.precision)),
-                      channels_last=channels_last,
-                      progress=info.is_main)
+    result = evaluate(model, loader, class_names=classes, view_chunk=cfg.test.view_chunk, progress=info.is_main)
     distributed.cleanup()
     if not info.is_main:
         return 0

@@ -69,16 +69,17 @@ def _register_fuse(subparsers) -> None:
 def _run_fuse(args) -> int:
     import numpy as np
 
-    from vidnets.methods.fusion import FUSION_PRESETS, fuse_svm, fuse_weighted, load_score_dump
+    from vidnets.engine.metrics import load_scores
+    from vidnets.methods.fusion import FUSION_PRESETS, fuse_svm, fuse_weighted
     from vidnets.utils.io import atomic_open
 
     _check_outputs(args.output, args.json)
-    dumps = [load_score_dump(p) for p in args.dumps]
+    dumps = [load_scores(p) for p in args.dumps]
     if args.method == "svm":
         if not args.train_dumps:
             print("fuse: --method svm needs --train-dumps (one per stream, from the train split)", file=sys.stderr)
             return 2
-        result = fuse_svm([load_score_dump(p) for p in args.train_dumps], dumps, C=args.C, softmax=args.softmax)
+        result = fuse_svm([load_scores(p) for p in args.train_dumps], dumps, C=args.C, softmax=args.softmax)
         weights = None
     else:
         weights = list(FUSION_PRESETS[args.preset]) if args.preset else (args.weights or [1.0] * len(dumps))
@@ -193,7 +194,7 @@ def _features_model(args, device):
         kwargs = {**state.get("model_kwargs", {}), **kwargs}
         model = create(state.get("model_name") or args.model, **kwargs)
         model.load_state_dict(state["model"])
-        return model.to(device).eval()
+        return _for_evaluation(model, device)
     try:
         model = create(args.model, **kwargs)
     except KeyError as e:  # an unknown model name
@@ -205,7 +206,16 @@ def _features_model(args, device):
         from vidnets.models.c3d import load_c3d_sports1m
 
         print(load_c3d_sports1m(model, args.weights))
-    return model.to(device).eval()
+    return _for_evaluation(model, device)
+
+
+def _for_evaluation(model, device):
+    """The network readied as every evaluation readies it (:func:`prepare_for_inference`), in fp32 and
+    without folding so the descriptors and every named layer (BatchNorm outputs too) stay as trained;
+    the layers are read from the prepared network itself."""
+    from vidnets.engine.fastpath import prepare_for_inference
+
+    return prepare_for_inference(model, device=device, precision="fp32", fold_bn=False, copy=False).module
 
 
 def _run_features(args) -> int:

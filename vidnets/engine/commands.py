@@ -3,7 +3,7 @@
 ::
 
     vidnets demo [--out runs/demo] [--quick]
-    vidnets train configs/res3d.yaml --set data.root=/data/UCF-101 --set data.annotations=/data/ucfTrainTestlist
+    vidnets train res3d --set data.root=/data/UCF-101 --set data.annotations=/data/ucfTrainTestlist
     vidnets train c3d --set data.layout=hmdb51 --set data.root=/data/hmdb51 --resume auto
     torchrun --nproc_per_node=4 -m vidnets train tsn_rgb --set data.root=...      # several GPUs / machines
     vidnets test runs/train/last.pt [--set data.root=...]

@@ -1,6 +1,7 @@
 """Training recipes: YAML files parsed into typed, validated dataclasses.
 
-One YAML file per paper recipe lives in ``configs/`` (``configs/c3d.yaml``, ``configs/tsn_rgb.yaml`` …).
+One YAML file per paper recipe ships inside the package, in ``vidnets/configs/`` (``c3d.yaml``,
+``tsn_rgb.yaml`` …), so ``vidnets train c3d`` works wherever vidnets is installed.
 A recipe names its dataset layout with ``data.layout``; the few values a paper sets differently per
 dataset sit in the same file under ``layouts:``, so there is no copy of a recipe per dataset::
 
@@ -43,7 +44,8 @@ __all__ = [
     "parse_override", "find_recipe", "CONFIG_DIR",
 ]
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+#: the recipes shipped as package data
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 
 class ConfigError(ValueError):
@@ -445,7 +447,8 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
 
 
 def find_recipe(name_or_path: str | Path) -> Path:
-    """A YAML path as given, or a recipe name looked up in ``configs/`` (``c3d`` → configs/c3d.yaml)."""
+    """A YAML path as given, or a recipe name: the packaged ``vidnets/configs/<name>.yaml``, else
+    ``./configs/<name>.yaml`` (a user's own recipes)."""
     path = Path(name_or_path)
     if path.is_file():
         return path

@@ -4,7 +4,7 @@ clips, which models train on them, and how they are tested.
 This is the one place that knows which recipes read decoded RGB video
 (:func:`vidnets.data.presets.build_dataset`) and which read stored optical flow
 (:func:`vidnets.flow.datasets.build_flow_dataset`); configs, the dataset builder, the input-shape
-check and ``vidnets features`` all ask it. (A *config* file in ``configs/`` names a data recipe
+check and ``vidnets features`` all ask it. (A *config* file in ``vidnets/configs/`` names a data recipe
 and a model; the data recipe is the papers' sampling and transforms.)
 """
 

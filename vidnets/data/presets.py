@@ -154,6 +154,8 @@ class _CornerCrop:
 _FIELDS = {"frames", "stride", "size", "crop", "segments", "views", "crops", "scales", "mean", "std",
            "flip", "jitter", "loop", "flip_label_map"}
 _DATASET_KW = {"on_error", "cache", "decode_threads", "backend", "probe_workers"}
+#: every keyword ``build_dataset`` takes besides the recipe's own
+OVERRIDE_KEYS = frozenset(_FIELDS | _DATASET_KW)
 
 
 def build_dataset(recipe: str, records: Sequence[VideoRecord], *, train: bool, **overrides) -> VideoDataset:

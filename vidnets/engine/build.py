@@ -17,7 +17,7 @@ from vidnets.engine.config import Config, ConfigError, eval_task, task_config
 from vidnets.engine.recipes import data_recipe
 
 __all__ = ["load_records", "flip_label_indices", "build_datasets",
-           "build_test_dataset", "build_model", "check_input_shape", "load_pretrained", "metadata_cache",
+           "build_test_dataset", "build_model", "check_config_leaves", "check_input_shape", "load_pretrained", "metadata_cache",
            "model_from_checkpoint", "select_task", "holdout_split"]
 
 
@@ -161,6 +161,41 @@ def build_model(cfg: Config, num_classes: int, heads: dict[str, int] | None = No
     if cfg.model.pretrained:
         load_pretrained(model, cfg.model.pretrained)
     return model, kwargs
+
+
+#: the spatial test crops the multi-crop transforms know (centre; 3 along the long side; 4 corners +
+#: centre; those and their mirrors)
+CROP_COUNTS = (1, 3, 5, 10)
+
+
+def check_config_leaves(cfg: Config) -> None:
+    """Raise :class:`ConfigError` for a ``model.kwargs`` key the model's builder does not take, a
+    ``data.train_kwargs`` / ``test_kwargs`` key the data recipe's dataset builder does not take, or a
+    ``crops`` count no transform makes; each names the key and lists the allowed ones. Reads no data.
+    """
+    import inspect
+
+    from vidnets.models import list_models, model_info
+
+    if cfg.model.name in list_models():
+        parameters = inspect.signature(model_info(cfg.model.name).builder).parameters
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+            allowed = sorted(set(parameters) - {"num_classes", "heads"})
+            for key in cfg.model.kwargs:
+                if key not in allowed:
+                    raise ConfigError(f"model.kwargs.{key}: {cfg.model.name} takes no such argument; allowed: "
+                                      f"{', '.join(allowed)}")
+    recipe = data_recipe(cfg.data.recipe)
+    allowed_data = sorted(recipe.override_keys() - {"cache", "flip_label_map"})
+    for field_name in ("train_kwargs", "test_kwargs"):
+        kwargs = getattr(cfg.data, field_name)
+        for key in kwargs:
+            if key not in allowed_data:
+                raise ConfigError(f"data.{field_name}.{key}: the {recipe.name} dataset takes no such setting; "
+                                  f"allowed: {', '.join(allowed_data)}")
+        if "crops" in kwargs and kwargs["crops"] not in CROP_COUNTS:
+            raise ConfigError(f"data.{field_name}.crops: expected one of {', '.join(map(str, CROP_COUNTS))}, "
+                              f"found {kwargs['crops']!r}")
 
 
 def check_input_shape(cfg: Config) -> None:

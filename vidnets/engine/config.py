@@ -19,9 +19,18 @@ Precedence, lowest first: dataclass defaults → the YAML file → its ``layouts
 ``--set key.path=value`` overrides (YAML syntax for the value). ``data.layout`` may itself be set on
 the command line, and the matching overlay is then the one applied.
 
-Every key is checked: an unknown key or a value of the wrong type raises :class:`ConfigError` naming
-the dotted key, what was expected (type or allowed values) and what was found. Models never see a
-config: ``model.kwargs`` become keyword arguments of the model's builder.
+Every key is checked, down to the leaves: an unknown key or a value of the wrong type raises
+:class:`ConfigError` naming the dotted key, what was expected (type or allowed values) and what was
+found. ``model.kwargs`` are checked against the model builder's signature and
+``data.train_kwargs`` / ``test_kwargs`` against the data recipe's dataset builder
+(:func:`vidnets.engine.build.check_config_leaves`), before any data is read; ``vidnets train`` then
+pushes one training-shaped input through the model on the meta device, so an impossible size
+(C3D's fc6, Two-Stream's pooling) fails at config time. Models never see a config:
+``model.kwargs`` become keyword arguments of the model's builder.
+
+Hand-written rather than pydantic or OmegaConf structured configs: the dataclasses already carry
+the types and ranges, the checks are short, the messages say exactly which dotted key is wrong and
+what to do, and the builders' signatures (which neither library knows) decide the ``kwargs`` leaves.
 """
 
 from __future__ import annotations
@@ -338,6 +347,9 @@ def _validate(cfg: Config) -> None:
     if cfg.test.view_chunk < 1:
         raise ConfigError(f"test.view_chunk: expected an int >= 1, found {cfg.test.view_chunk}")
     _validate_multitask(cfg.multitask)
+    from vidnets.engine.build import check_config_leaves  # the builders' own signatures: engine.build knows them
+
+    check_config_leaves(cfg)
 
 
 def _validate_multitask(mt: MultiTaskConfig) -> None:

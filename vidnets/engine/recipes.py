@@ -45,6 +45,16 @@ class DataRecipe:
 
         return build_dataset(self.name, records, train=train, **overrides)
 
+    def override_keys(self) -> frozenset[str]:
+        """The ``data.train_kwargs`` / ``test_kwargs`` keys the recipe's dataset builder takes."""
+        if self.reads_flow:
+            from vidnets.flow.datasets import override_keys
+
+            return override_keys(self.name)
+        from vidnets.data.presets import OVERRIDE_KEYS
+
+        return OVERRIDE_KEYS
+
     def defaults(self):
         """The paper settings (:class:`vidnets.data.presets.Recipe`) of an RGB recipe; None for flow."""
         if self.reads_flow:

@@ -168,23 +168,39 @@ def build_model(cfg: Config, num_classes: int, heads: dict[str, int] | None = No
 CROP_COUNTS = (1, 3, 5, 10)
 
 
+def builder_arguments(builder) -> set[str] | None:
+    """The keyword arguments a model builder takes; one that passes ``**kwargs`` on to the class it
+    returns takes that class's too. None when they cannot be told (``**kwargs`` all the way)."""
+    import inspect
+    import typing
+
+    parameters = inspect.signature(builder).parameters
+    names = {n for n, p in parameters.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return names
+    try:
+        returned = typing.get_type_hints(builder).get("return")
+    except (NameError, TypeError):
+        return None
+    if not isinstance(returned, type):
+        return None
+    inner = builder_arguments(returned.__init__)
+    return None if inner is None else (names | inner) - {"self"}
+
+
 def check_config_leaves(cfg: Config) -> None:
     """Raise :class:`ConfigError` for a ``model.kwargs`` key the model's builder does not take, a
     ``data.train_kwargs`` / ``test_kwargs`` key the data recipe's dataset builder does not take, or a
     ``crops`` count no transform makes; each names the key and lists the allowed ones. Reads no data.
     """
-    import inspect
-
     from vidnets.models import list_models, model_info
 
     if cfg.model.name in list_models():
-        parameters = inspect.signature(model_info(cfg.model.name).builder).parameters
-        if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
-            allowed = sorted(set(parameters) - {"num_classes", "heads"})
-            for key in cfg.model.kwargs:
-                if key not in allowed:
-                    raise ConfigError(f"model.kwargs.{key}: {cfg.model.name} takes no such argument; allowed: "
-                                      f"{', '.join(allowed)}")
+        allowed = builder_arguments(model_info(cfg.model.name).builder)
+        for key in cfg.model.kwargs if allowed is not None else ():
+            if key not in allowed:
+                raise ConfigError(f"model.kwargs.{key}: {cfg.model.name} takes no such argument; allowed: "
+                                  f"{', '.join(sorted(allowed - {'num_classes', 'heads'}))}")
     recipe = data_recipe(cfg.data.recipe)
     allowed_data = sorted(recipe.override_keys() - {"cache", "flip_label_map"})
     for field_name in ("train_kwargs", "test_kwargs"):
@@ -203,28 +219,47 @@ def check_input_shape(cfg: Config) -> None:
     makes (e.g. C3D's fc6 at another clip length or crop), before any video is read.
 
     The model is built on the meta device (no memory, no compute) and one input of the training
-    shape is pushed through it. Recipes with segments (TSN) are not checked here.
+    shape is pushed through it. Recipes with segments (TSN) are not checked here; a flow stack's
+    channels follow the model's own ``flow_length``, so only its crop is checked.
     """
     recipe = data_recipe(cfg.data.recipe)
-    if recipe.reads_flow or recipe.segments or cfg.multitask.tasks:
+    if recipe.segments or cfg.multitask.tasks:
         return
-    defaults = recipe.defaults()
-    frames = cfg.data.train_kwargs.get("frames", defaults.frames)
-    crop = cfg.data.train_kwargs.get("crop", defaults.crop)
+    if recipe.reads_flow:
+        from vidnets.flow.datasets import RECIPES as FLOW_SETTINGS
+
+        frames, crop = 1, cfg.data.train_kwargs.get("crop", FLOW_SETTINGS[recipe.name]["crop"])
+    else:
+        defaults = recipe.defaults()
+        frames = cfg.data.train_kwargs.get("frames", defaults.frames)
+        crop = cfg.data.train_kwargs.get("crop", defaults.crop)
     with torch.device("meta"):
-        try:
-            model, _ = build_model(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pretrained=None)), 2)
-            shape = list(model.default_input)
-            if len(shape) == 4:
-                shape[1] = frames
-            shape[-2:] = [crop, crop]
-            model(torch.zeros(2, *shape))
-        except (RuntimeError, ValueError) as e:
-            hint = " (C3D: model.kwargs.clip_len / crop_size)" if "fc6" in str(e) or cfg.model.name.startswith("c3d") \
-                else ""
-            raise ConfigError(f"model {cfg.model.name} cannot take the {frames}-frame {crop}×{crop} training clips of "
-                              f"data.recipe {cfg.data.recipe}: {str(e).splitlines()[0]}. Make model.kwargs match "
-                              f"data.train_kwargs (frames, crop){hint}") from None
+        model, _ = build_model(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pretrained=None)), 2)
+        error = _input_error(model, frames, crop)
+        if error is None:
+            return
+        hint = " (C3D: model.kwargs.clip_len / crop_size)" if "fc6" in error or cfg.model.name.startswith("c3d") \
+            else ""
+        if "too small" in error:
+            size = model.default_input[-1]
+            hint += (f"; its pooling needs larger crops: it is built for {size}×{size}"
+                     f"{' (model.kwargs.input_size)' if 'input_size' in cfg.model.kwargs else ''}")
+        raise ConfigError(f"model {cfg.model.name} cannot take the {frames}-frame {crop}×{crop} training clips of "
+                          f"data.recipe {cfg.data.recipe}: {error}. Make model.kwargs match "
+                          f"data.train_kwargs (frames, crop){hint}")
+
+
+def _input_error(model: nn.Module, frames: int, crop: int) -> str | None:
+    """The first line of the error ``model`` raises on a training-shaped input, or None (meta device)."""
+    shape = list(model.default_input)
+    if len(shape) == 4:
+        shape[1] = frames
+    shape[-2:] = [crop, crop]
+    try:
+        model(torch.zeros(2, *shape))
+    except (RuntimeError, ValueError) as e:
+        return str(e).splitlines()[0]
+    return None
 
 
 def load_pretrained(model: nn.Module, path: str | Path) -> list[str]:

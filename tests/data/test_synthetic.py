@@ -29,7 +29,7 @@ def test_same_seed_same_frames(tmp_path, synth_dir):
 
 def test_appearance_carries_no_class_information(synth_dir):
     """Video j looks the same in every class at frame 0; later frames differ only by motion,
-    and per-class colour statistics agree."""
+    and per-class colour statistics agree within their sampling spread."""
     recs, classes = load_annotations("folder", synth_dir)
     by_clip: dict[str, list] = {}
     for r in recs:
@@ -42,8 +42,11 @@ def test_appearance_carries_no_class_information(synth_dir):
             np.testing.assert_array_equal(frames[0], clips[0][0])  # identical first frame
             means[c].append(frames.reshape(-1, 3).mean(0))
             assert not np.array_equal(frames[-1], clips[(c + 1) % len(clips)][-1])  # motion differs
+    # each class sees other parts of the same kind of scene: its mean colour differs from the
+    # others' only by the sampling spread of its videos (3 standard errors), never by the class
     per_class = np.array([np.mean(m, axis=0) for m in means.values()])
-    assert np.abs(per_class - per_class.mean(0)).max() < 3.0  # same colours, up to codec noise
+    stderr = np.array([np.std(m, axis=0) for m in means.values()]).mean(0) / np.sqrt(len(by_clip))
+    assert (np.abs(per_class - per_class.mean(0)) < 3 * stderr + 1.0).all()
 
 
 def test_cli_synth_and_check(tmp_path, capsys):

@@ -1,17 +1,22 @@
 """Synthetic action videos in class families that isolate one cue: motion, direction, or order.
 
-Every video shows two random high-contrast objects (sprites) over a soft random background.
-``family`` chooses what the class is:
+Every video is a camera view of a random scene: a smoothly interpolated random colour texture
+(one colour per quarter of the frame size, plus fine noise) strewn with high-contrast objects
+(checkers in ellipses or rectangles). The scene is static; what moves is the view, so every pixel
+of the frame moves with the class's motion, which gives a dense motion signal. ``family`` chooses
+what the class is:
 
-``"motion"`` (default) – how the sprites move (both alike)::
+``"motion"`` (default) – how the picture content moves::
 
     0 MoveUp   1 MoveDown   2 MoveSideways (left or right)   3 Rotate (either way)
     4 Expand   5 Contract   6 DiagonalUp (up-left or up-right)   7 DiagonalDown
 
-  Translations wrap around the frame; expansion and contraction follow a log-scale sawtooth with
-  a random phase. The classes are unchanged by a horizontal flip (left/right and the rotation
-  sense are drawn at random inside a class), so the flip augmentation of every paper recipe keeps
-  the labels right.
+  Translations run at 1/16 of the frame size per frame (2 px at 32², times a per-video speed
+  factor of 0.8–1.2) over a scene large enough for the whole path, so nothing wraps around;
+  rotation turns the view about the frame centre at 9° per frame; expansion and contraction
+  follow a log-scale sawtooth with a random phase. The classes are unchanged by a horizontal flip
+  (left/right and the rotation sense are drawn at random inside a class), so the flip augmentation
+  of every paper recipe keeps the labels right.
 
 ``"mirrored"`` – direction-sensitive classes in mirrored pairs, plus two that a mirror keeps::
 
@@ -25,7 +30,7 @@ Every video shows two random high-contrast objects (sprites) over a soft random 
 
     0 CircleThenSquare   1 SquareThenCircle
 
-  The sprites drift sideways (the same in both classes). A large marker of a random colour, at a
+  The view drifts sideways (the same in both classes). A large marker of a random colour, at a
   random place, appears for the middle three quarters of the first third of the video (a disk in
   CircleThenSquare, a square in SquareThenCircle) and the other marker for the middle three quarters
   of the last third; the middle third has no marker. Each event starts and ends with marker-free
@@ -40,11 +45,10 @@ Every video shows two random high-contrast objects (sprites) over a soft random 
   differ in what the segments show, not only in their order.
 
 Appearance never depends on the class, by construction: video ``j`` of every class uses the
-same random draw (background, sprites, start position, phase, speed, markers), so frame 0 of
-video ``j`` is the same picture in all classes, and because positions wrap around and rotation
-angle and scale phase are uniform, every later frame has the same distribution in all classes
-too (in "order", each marker is on screen for the same number of frames in both classes). A
-single frame is therefore at chance; only motion (or, in "order", the order of the events)
+same random draw (scene, speed, sense, start angle and zoom phase, markers), so frame 0 of video
+``j`` is the same picture in all classes. The scene texture is statistically the same everywhere
+and (up to its grid) in every orientation, so a later frame shows the same kind of picture in
+every class: a single frame is at chance; only motion (or, in "order", the order of the events)
 tells the classes apart.
 
 Output (UCF101 layout, so ``load_annotations("ucf101", out_dir)`` works)::
@@ -77,7 +81,11 @@ DEFAULT_CLASSES = {"motion": 6, "mirrored": len(MIRRORED), "order": len(ORDER)}
 _MIRRORED_MOTIONS = {"MoveLeft": (2, -1.0), "MoveRight": (2, 1.0), "RotateCW": (3, -1.0), "RotateCCW": (3, 1.0),
                      "MoveUp": (0, 1.0), "Expand": (4, 1.0)}
 GOP = 12
-GENERATOR_VERSION = 3  # bump when the pictures change, so stale sets on disk are regenerated
+SHIFT = 1 / 16            # content moves size/16 px per frame (2 px at 32²) times the speed factor
+SPEED_RANGE = (0.8, 1.2)  # the per-video speed factor
+CELL = 1 / 4              # scene texture: one random colour per size/4 px, smoothly interpolated
+SPRITES_PER_FRAME = 2     # objects per frame-sized area of the scene
+GENERATOR_VERSION = 4  # bump when the pictures change, so stale sets on disk are regenerated
 
 
 def _smooth_texture(rng: np.random.Generator, h: int, w: int, cells: int) -> np.ndarray:
@@ -90,7 +98,7 @@ def _smooth_texture(rng: np.random.Generator, h: int, w: int, cells: int) -> np.
 
 def _sprite(rng: np.random.Generator, size: int) -> dict:
     """A high-contrast object: a checker of two random colours in an ellipse or rectangle, with a
-    stripe marking its orientation, at a random place, angle and scale phase."""
+    stripe marking its orientation."""
     k = int(size * rng.uniform(0.35, 0.5))
     cells = int(rng.integers(2, 5))
     yy, xx = np.mgrid[:k, :k] / (k - 1) * 2 - 1
@@ -102,39 +110,51 @@ def _sprite(rng: np.random.Generator, size: int) -> dict:
     else:
         mask = (np.abs(xx) <= rng.uniform(0.7, 1.0)) & (np.abs(yy) <= rng.uniform(0.5, 0.9))
     img[(np.abs(yy) < 0.15) & (xx > 0)] = rng.uniform(0, 255, size=3)
-    return {"image": img, "mask": mask.astype(np.float32),
-            "start": rng.uniform(0, size, size=2),     # centre (x, y)
-            "angle": rng.uniform(0, 360),              # degrees
-            "phase": rng.uniform(0, 1)}                # position in the scale cycle
+    return {"image": img, "mask": mask.astype(np.float32)}
 
 
-def _appearance(rng: np.random.Generator, size: int, sprites: int = 2) -> dict:
-    """Everything random about one video except its motion class (shared by all classes)."""
-    base = rng.uniform(60, 196, size=3).astype(np.float32)
-    background = base + 0.2 * (_smooth_texture(rng, size, size, 4) - 128)  # soft, so objects stand out
+def _travel(size: int, frames: int) -> int:
+    """The farthest the camera can move from its start in ``frames`` frames (fastest speed)."""
+    return int(np.ceil(SHIFT * size * SPEED_RANGE[1] * (frames - 1)))
+
+
+def _appearance(rng: np.random.Generator, size: int, frames: int = 32) -> dict:
+    """Everything random about one video except its motion class (shared by all classes): a scene
+    large enough for the camera's whole path, and the camera's speed, sense and start pose."""
+    side = 2 * (_travel(size, frames) + size) + 8
+    scene = _smooth_texture(rng, side, side, max(4, round(side / (size * CELL))))
+    for _ in range(max(2, round(SPRITES_PER_FRAME * side * side / (size * size)))):
+        sp = _sprite(rng, size)
+        k = sp["image"].shape[0]
+        y, x = rng.integers(0, side - k, size=2)
+        alpha = sp["mask"][..., None]
+        scene[y:y + k, x:x + k] = scene[y:y + k, x:x + k] * (1 - alpha) + sp["image"] * alpha
     return {
-        "background": np.clip(background, 0, 255),
-        "sprites": [_sprite(rng, size) for _ in range(sprites)],
-        "speed": rng.uniform(0.8, 1.2),                # shared speed factor
+        "scene": scene,
+        "speed": rng.uniform(*SPEED_RANGE),            # shared speed factor
         "side": float(rng.choice([-1.0, 1.0])),        # left/right, rotation sense
+        "angle": rng.uniform(0, 360),                  # start angle of the view (degrees)
+        "phase": rng.uniform(0, 1),                    # start of the zoom cycle
     }
 
 
-def _motion(motion: int, t: int, sprite: dict, app: dict, size: int) -> tuple[float, float, float, float]:
-    """(dx, dy, angle, scale) of a sprite at frame ``t`` under class ``motion``."""
-    shift = 2.0 * app["speed"] * size / 64         # pixels per frame for translations
+def _motion(motion: int, t: int, app: dict, size: int) -> tuple[float, float, float, float]:
+    """(dx, dy, angle, scale) of the picture content at frame ``t`` under class ``motion``:
+    displacement in pixels (y down), rotation in degrees (positive = counter-clockwise on screen,
+    as in cv2) and zoom factor."""
+    shift = SHIFT * size * app["speed"]            # pixels per frame for translations
     spin = 9.0 * app["speed"]                      # degrees per frame
-    cycle = 0.06 * app["speed"]                    # scale cycles per frame
+    cycle = 0.06 * app["speed"]                    # zoom cycles per frame
     dx = dy = 0.0
-    angle, scale = sprite["angle"], 1.0
+    angle, scale = app["angle"], 1.0
     if motion in (0, 1):                           # up / down
         dy = shift * t * (-1 if motion == 0 else 1)
     elif motion == 2:                              # sideways
         dx = shift * t * app["side"]
     elif motion == 3:                              # rotate
-        angle = sprite["angle"] + spin * t * app["side"]
+        angle = app["angle"] + spin * t * app["side"]
     elif motion in (4, 5):                         # expand / contract
-        phase = (sprite["phase"] + cycle * t * (1 if motion == 4 else -1)) % 1.0
+        phase = (app["phase"] + cycle * t * (1 if motion == 4 else -1)) % 1.0
         scale = 0.7 * (1.6 ** phase)               # 0.7 … 1.12, log-uniform over the cycle
     else:                                          # diagonal up / down
         d = shift * t / np.sqrt(2)
@@ -143,27 +163,25 @@ def _motion(motion: int, t: int, sprite: dict, app: dict, size: int) -> tuple[fl
 
 
 def render_video(motion: int, app: dict, frames: int, size: int) -> np.ndarray:
-    """uint8 (T, S, S, 3) RGB frames of the sprites moving with class ``motion``."""
-    s = size
-    canvases = []
-    for sp in app["sprites"]:  # each sprite centred on a frame-sized canvas, so warps keep it whole
-        k = sp["image"].shape[0]
-        canvas = np.zeros((s, s, 4), np.float32)
-        top = (s - k) // 2
-        canvas[top:top + k, top:top + k, :3] = sp["image"]
-        canvas[top:top + k, top:top + k, 3] = sp["mask"]
-        canvases.append(canvas)
-    out = np.empty((frames, s, s, 3), np.uint8)
+    """uint8 (T, S, S, 3) RGB frames of the scene seen by a camera that moves with class ``motion``.
+
+    The content moves by (dx, dy), turns by ``angle`` and zooms by ``scale`` about the frame
+    centre, so the camera pans the other way over the scene (every pixel moves, which gives a
+    motion signal everywhere in the frame)."""
+    scene = app["scene"]
+    centre = np.array([scene.shape[1], scene.shape[0]], np.float64) / 2
+    half = np.array([size, size], np.float64) / 2
+    out = np.empty((frames, size, size, 3), np.uint8)
     for t in range(frames):
-        frame = app["background"].copy()
-        for sp, canvas in zip(app["sprites"], canvases):
-            dx, dy, angle, scale = _motion(motion, t, sp, app, s)
-            m = cv2.getRotationMatrix2D((s / 2, s / 2), angle, scale)
-            layer = cv2.warpAffine(canvas, m, (s, s), flags=cv2.INTER_LINEAR, borderValue=0)
-            cx, cy = sp["start"][0] + dx - s / 2, sp["start"][1] + dy - s / 2
-            layer = np.roll(layer, (int(round(cy)) % s, int(round(cx)) % s), axis=(0, 1))
-            alpha = layer[..., 3:4]
-            frame = frame * (1 - alpha) + layer[..., :3] * alpha
+        dx, dy, angle, scale = _motion(motion, t, app, size)
+        a = np.deg2rad(angle)
+        # frame pixel p shows scene point centre + R(a) (p - half - (dx, dy)) / scale: the content
+        # turns counter-clockwise on screen for positive a (as in cv2) and moves by (dx, dy) on screen
+        rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) / scale
+        src = centre - rot @ (half + (dx, dy))
+        m = np.hstack([rot, src[:, None]])
+        frame = cv2.warpAffine(scene, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_REFLECT)
         out[t] = np.clip(frame + 0.5, 0, 255).astype(np.uint8)
     return out
 
@@ -278,7 +296,7 @@ def generate_dataset(out_dir: str | os.PathLike, *, num_classes: int | None = No
     train_lines, test_lines = [], []
     for j in range(videos_per_class):
         rng = np.random.default_rng([seed, j])
-        app = _appearance(rng, size)  # shared by all classes
+        app = _appearance(rng, size, frames)  # shared by all classes
         if family == "order":
             app["markers"] = _markers(rng, size)
         g, c = j // per_group + 1, j % per_group + 1

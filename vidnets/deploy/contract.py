@@ -47,9 +47,10 @@ def _recipe_settings(cfg: Config) -> tuple[str, dict]:
     """(kind, settings) of the test dataset ``cfg.data`` describes: the recipe's defaults with its
     ``test_kwargs`` applied, as the engine's test dataset applies them."""
     recipe, overrides = cfg.data.recipe, dict(cfg.data.test_kwargs)
-    from vidnets.data.presets import FLOW_RECIPES, recipe_defaults
+    from vidnets.data.presets import recipe_defaults
+    from vidnets.engine.recipes import data_recipe
 
-    if recipe in FLOW_RECIPES:
+    if data_recipe(recipe).reads_flow:
         from vidnets.flow.datasets import RECIPES
 
         settings = {**RECIPES[recipe], **overrides}

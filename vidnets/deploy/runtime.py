@@ -108,10 +108,14 @@ def load_deployment(path: str | Path) -> Deployment:
             raise FileNotFoundError(f"{network}: no such file; the export folder {path} is incomplete")
         return Deployment(contract, load_runner(fmt, network), fmt, str(path))
     from vidnets.engine.fastpath import prepare_for_inference
+    from vidnets.engine.train import uses_channels_last
 
     model, contract = load_checkpoint_model(path)
-    # the server's fixed, well-tested fp32 path: bf16 would change the scores the contract promises
-    return Deployment(contract, prepare_for_inference(model, precision="fp32"), "checkpoint", str(path))
+    train = contract_config(contract).train
+    # as `vidnets predict` and `vidnets test` run it: the checkpoint's precision setting and layout
+    fast = prepare_for_inference(model, precision=train.precision, copy=False,
+                                 channels_last=train.channels_last and uses_channels_last(model))
+    return Deployment(contract, fast, "checkpoint", str(path))
 
 
 def _declared_frames(path: str) -> int:

@@ -7,7 +7,6 @@ import json
 import os
 import threading
 
-
 import numpy as np
 import pytest
 
@@ -17,7 +16,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from vidnets.deploy.serve import create_app  # noqa: E402
 
-LIMIT = 400_000  # bytes: the synthetic clips are about 15 kB
+LIMIT = 400_000  # bytes: well above the synthetic test clips
 
 
 @pytest.fixture(scope="module")

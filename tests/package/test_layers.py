@@ -1,4 +1,4 @@
-"""The package's layers import one way: utils → data → flow → models → engine → methods → cli.
+"""The package's layers import one way: utils → data → flow → models → engine → methods → deploy → cli.
 
 Every ``import vidnets.…`` / ``from vidnets… import`` in every module (at the top or inside a
 function) is read with ``ast``; a module may import its own layer or a lower one, never a higher one.
@@ -13,7 +13,7 @@ from pathlib import Path
 import vidnets
 
 PACKAGE = Path(vidnets.__file__).parent
-LAYERS = ("utils", "data", "flow", "models", "engine", "methods", "cli")
+LAYERS = ("utils", "data", "flow", "models", "engine", "methods", "deploy", "cli")
 CLI_FILES = {"cli.py", "__main__.py", "commands.py"}
 
 

@@ -137,6 +137,8 @@ def test_options_are_validated():
         FlowOptions(method="brox")
     with pytest.raises(ValueError, match="--bound"):
         FlowOptions(bound=0)
+    with pytest.raises(ValueError, match="--dis-preset"):
+        FlowOptions(method="dis", dis_preset="fine")
 
 
 def test_cli_keeps_colliding_stems_apart_and_rejects_bad_shard(tiny_videos, tmp_path, capsys):
@@ -160,3 +162,32 @@ def test_extract_with_no_existing_video_is_a_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "no such video file" in err and "nothere.mp4" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_flow_written_with_other_method_parameters_is_stale(tiny_videos, tmp_path, capsys):
+    """Folders from before the parameters were recorded, or with other TV-L1 scales / DIS preset, are
+    never taken as complete: the run stops before any work (one line, exit 2); --overwrite recomputes."""
+    import json
+
+    video, out = tiny_videos[0], tmp_path / "out"
+    assert extract_video(video, out, FlowOptions(method="tvl1", **KEEP)).status == "done"
+    meta_path = store.flow_dir_for(out, video) / store.META_NAME
+    meta = json.loads(meta_path.read_text())
+    assert meta["params"]["scales"] == 0 and meta["params"]["median_filtering"] == 5
+    args = ["flow", "extract", str(video), "--out", str(out), "--keep-size"]
+    assert cli_main([*args, "--tvl1-scales", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "other settings" in err and "scales 0 (asked 5)" in err and len(err.splitlines()) == 1
+    del meta["params"]  # as written by an older vidnets
+    meta_path.write_text(json.dumps(meta))
+    before = _tree(out)
+    assert cli_main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not recorded" in err and "--overwrite" in err and len(err.splitlines()) == 1
+    assert _tree(out) == before
+    assert cli_main([*args, "--overwrite"]) == 0
+    assert json.loads(meta_path.read_text())["params"] == FlowOptions(method="tvl1").method_params()
+    dis = ["flow", "extract", str(tiny_videos[1]), "--out", str(out), "--keep-size", "--method", "dis"]
+    assert cli_main([*dis, "--dis-preset", "fast"]) == 0
+    assert cli_main(dis) == 2 and "preset 'fast' (asked 'medium')" in capsys.readouterr().err
+    assert cli_main([*args, "--tvl1-scales", "-1"]) == 2

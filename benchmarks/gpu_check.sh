@@ -80,7 +80,7 @@ esac
 
 # 2. AMP training steps
 t0=$SECONDS
-run_step amp "$AMP_LIMIT" "$OUT/amp.log" "$PY" -m benchmarks.gpu_check amp --device "$DEVICE" "${TINY[@]}"
+run_step amp "$AMP_LIMIT" "$OUT/amp.log" "$PY" -m benchmarks.gpu_check amp --device "$DEVICE" ${TINY[@]+"${TINY[@]}"}
 code=$?
 checks "$OUT/amp.log" $((SECONDS - t0))
 if [[ $code -ne 0 ]] && ! grep -q $'\tFAIL\t' "$OUT/amp.log"; then
@@ -93,7 +93,7 @@ if [[ "$DEVICE" == cuda && "$GPUS" -lt 2 ]]; then
   row "syncbn (2-process torchrun)" SKIP 0 "needs 2 GPUs, found $GPUS"
 else
   run_step syncbn "$SYNC_LIMIT" "$OUT/syncbn.log" "$PY" -m torch.distributed.run --standalone --nproc_per_node 2 \
-    -m benchmarks.gpu_check syncbn --device "$DEVICE" "${TINY[@]}"
+    -m benchmarks.gpu_check syncbn --device "$DEVICE" ${TINY[@]+"${TINY[@]}"}
   code=$?
   checks "$OUT/syncbn.log" $((SECONDS - t0))
   if [[ $code -ne 0 ]] && ! grep -q $'\tFAIL\t' "$OUT/syncbn.log"; then

@@ -44,3 +44,14 @@ def test_unknown_device_is_a_one_line_error(tmp_path):
     env = {**os.environ, "GPU_CHECK_DEVICE": "tpu", "GPU_CHECK_OUT": str(tmp_path)}
     run = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "GPU_CHECK_DEVICE" in run.stderr and len(run.stderr.splitlines()) == 1
+
+
+def test_cuda_run_without_a_gpu_says_so(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the real check would run")
+    env = {**os.environ, "GPU_CHECK_OUT": str(tmp_path), "PYTHON": sys.executable}
+    env.pop("GPU_CHECK_DEVICE", None)
+    run = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and "no usable device" in run.stderr and len(run.stderr.splitlines()) == 1

@@ -20,7 +20,8 @@ second frame: ``second(p + flow(p)) ≈ first(p)``. End-point error and speed of
 
 Settings. A folder is "already complete" only when its ``meta.json`` names the same video (by real
 path) and the same settings (method and its parameters, bound, JPEG quality, size, backward, warp);
-folders written before the parameters were recorded count as other settings. A rerun with other
+folders written before the parameters were recorded hold those of that time (:func:`unrecorded_params`:
+TV-L1 with 5 scales, so its old flow is stale, while DIS and Farneback are unchanged). A rerun with other
 settings, or another video whose stem matches, into a folder holding such output stops with a
 :class:`FlowSettingsError` before any work; ``overwrite=True`` (``--overwrite``) recomputes instead.
 
@@ -77,11 +78,10 @@ class TVL1Params:
     What is changed, and why. Five scales of 0.8 make the coarsest level 0.8⁴ = 0.41 of the frame, so a
     motion of 6.7 px is still 2.7 px there. The linearised data term of TV-L1 only reaches about a pixel,
     so on fine texture (blur σ 1.2 px) such a motion is never found: an object moving (+6, −3) px comes
-    out as (+1.1, −0.1) px, and a 3° rotation is off by 0.8 px on average
-    (``python -m benchmarks.flow_quality``). The reference implementation of the
-    method (Sánchez Pérez, Meinhardt-Llopis, Facciolo, "TV-L1 Optical Flow Estimation", IPOL 2013, whose
-    code OpenCV's is based on) asks for 100 scales and caps them so that the coarsest image stays above
-    16 px. ``scales=0`` (the default here) does the same with OpenCV's own stop rule: as many scales as
+    out as (+1.1, −0.1) px, and a 3° rotation is off by 0.8 px on average (``python -m
+    benchmarks.flow_quality``). The reference implementation of the method (Sánchez Pérez,
+    Meinhardt-Llopis, Facciolo, "TV-L1 Optical Flow Estimation", IPOL 2013, whose code OpenCV's is based
+    on) asks for 100 scales and caps them so that the coarsest image stays above 16 px. ``scales=0`` (the default here) does the same with OpenCV's own stop rule: as many scales as
     keep the short side ≥ 16 px (13 at 340×256 and at 320×240). Every other value is the dense_flow /
     OpenCV default.
     """
@@ -281,18 +281,26 @@ def conflict(folder: Path, video: str | Path, options: FlowOptions) -> str | Non
     if not store.same_video(meta, video):
         return f"{folder} holds the flow of another video, {meta.video}"
     stored, wanted = store.flow_settings(meta), options.settings()
+    if stored["params"] is None:
+        stored["params"] = unrecorded_params(meta.method)
     if stored != wanted:
         diff = ", ".join(_describe(k, stored[k], wanted[k]) for k in wanted if stored[k] != wanted[k])
-        return f"{folder} holds flow with other settings: {diff}"
+        older = " (written by an older vidnets, which used these without recording them)" \
+            if meta.params is None and stored["params"] != wanted["params"] else ""
+        return f"{folder} holds flow with other settings: {diff}{older}"
     return None
+
+
+def unrecorded_params(method: str) -> dict:
+    """The parameters of folders written before ``meta.json`` recorded them: OpenCV's TV-L1 defaults
+    (5 scales), DIS medium and the Farneback arguments above (the last two unchanged since)."""
+    return method_params(method, tvl1=OPENCV_DEFAULT_TVL1) if method in METHODS else {}
 
 
 def _describe(key: str, stored, wanted) -> str:
     """One setting that differs, for the error message."""
-    if key != "params":
+    if key != "params" or not isinstance(stored, dict):
         return f"{key} {stored!r} (asked {wanted!r})"
-    if stored is None:
-        return "method parameters not recorded (written by an older vidnets, with other TV-L1 parameters)"
     return "parameters " + ", ".join(f"{k} {stored.get(k)!r} (asked {v!r})" for k, v in wanted.items()
                                      if stored.get(k) != v)
 

@@ -89,7 +89,7 @@ class FlowMeta:
     #: the video's real path (symlinks resolved) when the flow was written
     source: str = ""
     #: the flow method's own parameters (``vidnets.flow.extract.method_params``); None in folders written
-    #: before they were recorded, whose flow is then stale
+    #: before they were recorded (``vidnets.flow.extract.unrecorded_params`` says what those used)
     params: dict | None = None
 
 

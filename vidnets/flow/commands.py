@@ -26,7 +26,7 @@ def register(subparsers) -> None:
                          help="output root: one folder per video, named after its stem (its relative path when "
                               "two videos share a stem)")
     extract.add_argument("--method", default="tvl1", choices=["tvl1", "farneback", "dis"],
-                         help="tvl1 (default: most accurate, TSN's method), dis (about 100× faster) or farneback; "
+                         help="tvl1 (default: most accurate, TSN's method), dis (about 80× faster) or farneback; "
                               "error and speed of each in BENCHMARKS.md")
     extract.add_argument("--dis-preset", default="medium", choices=["ultrafast", "fast", "medium"],
                          help="DIS preset (default medium)")

@@ -142,4 +142,4 @@ def test_appearance_family_every_frame_carries_the_class(tmp_path):
             diff = np.abs(first - second).max(axis=-1)  # (T, H, W)
             same = (diff < 12).mean(axis=(1, 2))
             differ = (diff > 40).mean(axis=(1, 2))
-            assert (same > 0.3).all() and (differ > 0.02).all(), (same.min(), differ.min())
+            assert (same > 0.3).all() and (differ > 0.006).all(), (same.min(), differ.min())

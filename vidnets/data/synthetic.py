@@ -48,17 +48,17 @@ what the class is:
 
     0 Disks   1 Squares   2 Triangles   3 Rings   4 Crosses   5 Bars
 
-  Instead of the checker objects, the scene holds solid objects of the class's shape (random
-  colour, size and orientation each) on a jittered grid dense enough that every frame shows
-  several whole ones. The camera moves with a motion drawn at random per video from the "motion"
-  family. Video ``j`` of every class uses the same draw (scene texture, object places, colours,
+  Instead of the checker objects, the scene (its texture at 30 % contrast) holds solid objects of
+  the class's shape (random colour, size and orientation each) on a jittered grid dense enough
+  that a frame shows about two or three. The camera moves with a motion drawn at random per
+  video from the "motion" family. Video ``j`` of every class uses the same draw (scene texture, object places, colours,
   sizes and orientations, motion and speed), so the classes differ only in the objects' shape:
   the motion carries no class information, and a single frame carries all of it (the family for
   single-frame recipes such as the Two-Stream spatial net and TSN's RGB stream). The shapes keep
   their class under rotation and horizontal flips.
 
-In the other families appearance never depends on the class, by construction: video ``j`` of every class uses the
-same random draw (scene, speed, sense, start angle and zoom phase, markers), so frame 0 of video
+In the other families appearance never depends on the class, by construction: video ``j`` of
+every class uses the same random draw (scene, speed, sense, start angle and zoom phase, markers), so frame 0 of video
 ``j`` is the same picture in all classes. The scene texture is statistically the same everywhere
 and (up to its grid) in every orientation, so a later frame shows the same kind of picture in
 every class: a single frame is at chance; only motion (or, in "order", the order of the events)
@@ -99,7 +99,8 @@ SHIFT = 1 / 16            # content moves size/16 px per frame (2 px at 32²) ti
 SPEED_RANGE = (0.8, 1.2)  # the per-video speed factor
 CELL = 1 / 4              # scene texture: one random colour per size/4 px, smoothly interpolated
 SPRITES_PER_FRAME = 2     # objects per frame-sized area of the scene
-OBJECT_GRID = 1 / 2       # "appearance": one object per (size/2)² cell of the scene
+OBJECT_GRID = 5 / 8       # "appearance": one object per (5·size/8)² cell of the scene
+BACKGROUND_CONTRAST = 0.3  # "appearance": the scene texture's contrast, so that the objects stand out
 GENERATOR_VERSION = 4  # bump when the pictures change, so stale sets on disk are regenerated
 
 
@@ -374,6 +375,7 @@ def generate_dataset(out_dir: str | os.PathLike, *, num_classes: int | None = No
         if family == "order":
             app["markers"] = _markers(rng, size)
         if family == "appearance":
+            app["scene"] = 128 + BACKGROUND_CONTRAST * (app["scene"] - 128)  # objects stand out
             app["objects"] = _objects(rng, app["scene"].shape[0], size)
             app["motion"] = int(rng.integers(len(MOTIONS)))
         g, c = j // per_group + 1, j % per_group + 1

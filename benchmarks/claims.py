@@ -5,13 +5,13 @@ Each claim is tested on the class family built to isolate its cue:
 
 * **Two-Stream** (motion family: classes differ only in motion): the temporal stream (stacked
   optical flow) against the spatial stream (single RGB frames), and their average fusion
-  (:func:`vidnets.engine.fusion.fuse_weighted` on the two streams' test score dumps).
+  (:func:`vidnets.methods.fusion.fuse_weighted` on the two streams' test score dumps).
 * **Res3D** (motion family): ``res3d10`` with 3D convolutions on 8-frame clips against its 2D twin
   (``conv_types="2d"``, one frame per clip, frame scores averaged at test), as ``vidnets demo``.
 * **C3D** (motion family): a narrow C3D (:class:`vidnets.models.c3d.C3D` with small stages and
   fc layers, 16×32² clips) with 3×3×3 kernels against the same net with 1×3×3 kernels (the C3D
   paper's depth-1 net, §3.2, "equivalent to 2D convolutions on separate frames"); and the trained
-  3D net's fc6 features with a linear SVM (:mod:`vidnets.engine.svm`) against its own softmax.
+  3D net's fc6 features with a linear SVM (:mod:`vidnets.methods.svm`) against its own softmax.
 * **TSN** (order family: two classes that differ only in the order of two events far apart):
   K=3 segments with the ``weighted`` consensus against the same network on one snippet per video
   (K=1; its test averages 25 snippets, TSN's single-snippet protocol). See the order family's
@@ -163,7 +163,8 @@ def _timed(claims: Claims, claim: str, name: str, seed: int, config: dict, model
 def two_stream(claims: Claims, work: Path, s: Scale, seed: int) -> None:
     """Spatial (1 RGB frame) vs temporal (10 stacked flow fields) CNN-M-2048 on motion-only classes,
     and the average of their softmax scores."""
-    from vidnets.engine.fusion import fuse_weighted, load_score_dump
+    from vidnets.engine.metrics import load_scores
+    from vidnets.methods.fusion import fuse_weighted
     from vidnets.models import create
 
     root = motion_data(work, s, seed, s.stream_size)
@@ -187,7 +188,7 @@ def two_stream(claims: Claims, work: Path, s: Scale, seed: int) -> None:
     for t in runs:  # both streams test the same records in the same order: align on the dataset index
         path = t.out_dir / "test_scores.npz"
         with np.load(path) as arrays:
-            dumps.append(replace(load_score_dump(path), keys=arrays["index"]))
+            dumps.append(replace(load_scores(path), keys=arrays["index"]))
     fused = fuse_weighted(dumps, [1.0, 1.0])
     claims.rows.append(Row("two_stream", "average fusion", seed, fused.accuracy, 0.0, videos=len(fused.labels)))
     print(f"  two_stream average fusion                      seed {seed}: video top-1 {fused.accuracy:6.1%}",
@@ -248,8 +249,8 @@ def fc6_svm_accuracy(trainer) -> tuple[float, int]:
     """C3D's protocol in small: fc6 of every test-protocol clip, averaged per video and L2-normalised,
     a linear SVM fitted on the training videos, accuracy on the test videos."""
     from vidnets.engine.build import build_test_dataset, load_records
-    from vidnets.engine.features import video_descriptor, windows_features
-    from vidnets.engine.svm import fit_linear_svm
+    from vidnets.methods.descriptors import video_descriptor, windows_features
+    from vidnets.methods.svm import fit_linear_svm
 
     model = trainer.model.eval()
     features = {}

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent / "engine"))  # helpers.py: tiny models and datasets
 
 # Metadata caches of the runs tests start go to a throw-away folder, never the user's ~/.cache.
 os.environ.setdefault("VIDNETS_CACHE", tempfile.mkdtemp(prefix="vidnets-test-cache-"))
@@ -36,3 +38,15 @@ def shared_clips(shared_videos) -> list[dict]:
     for row in rows:
         row["abspath"] = str(shared_videos / row["path"])
     return rows
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test on one intra-op thread (restored afterwards). Nets of hundreds of tiny ops gain
+    nothing from a second thread, and on a busy 2-core machine OpenMP barriers can stall them 10×+."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -19,7 +19,7 @@ COMMAND_MODULES = (
     "vidnets.data.commands",        # check, synth
     "vidnets.flow.commands",        # flow extract | show
     "vidnets.engine.commands",      # train, test, predict, demo
-    "vidnets.engine.method_commands",  # fuse, features, svm, transfer
+    "vidnets.methods.commands",     # fuse, features, svm, transfer
 )
 
 

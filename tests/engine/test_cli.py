@@ -153,5 +153,5 @@ def test_multitask_train_test_predict(tiny_videos, tmp_path, capsys):
     assert len(capsys.readouterr().out.splitlines()[1:-1]) == 3  # the second head: 3 classes (then the recorded accuracy)
 
     capsys.readouterr()
-    assert main(args[:4] + ["--overwrite", "--set", "model.name=res3d10", *args[4:]]) != 0
+    assert main(args[:4] + ["--overwrite", "--set", "model.name=res3d10", *args[4:], "--set", "model.kwargs={}"]) != 0
     assert "multi-task learning needs a model with task heads (two_stream_spatial" in capsys.readouterr().err

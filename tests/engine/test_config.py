@@ -93,3 +93,16 @@ def test_multitask_recipe_and_task_config():
 def test_multitask_errors_name_the_key(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config("two_stream_spatial", override)
+
+
+@pytest.mark.parametrize("override, message", [
+    (["model.kwargs={widht: 8}"], r"model\.kwargs\.widht: res3d18 takes no such argument; allowed: .*width"),
+    (["data.train_kwargs={frame: 8}"], r"data\.train_kwargs\.frame: the res3d dataset takes no such setting; "
+                                       r"allowed: .*frames"),
+    (["data.test_kwargs={crops: 4}"], r"data\.test_kwargs\.crops: expected one of 1, 3, 5, 10, found 4"),
+    (["data.recipe=tsn_flow", "data.test_kwargs={jitter: true}"], r"data\.test_kwargs\.jitter: the tsn_flow "
+                                                                   r"dataset takes no such setting"),
+])
+def test_kwargs_are_checked_against_the_builders(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("res3d", override)

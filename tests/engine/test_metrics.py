@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from helpers import TinyVideoNet
-from vidnets.engine.evaluate import (EvalResult, evaluate, load_scores, mean_class_accuracy, score_views,
-                                     topk_accuracy, write_report)
+from vidnets.engine.evaluate import EvalResult, evaluate, score_views, write_report
+from vidnets.engine.metrics import load_scores, mean_class_accuracy, topk_accuracy
 
 
 def test_topk_accuracy():

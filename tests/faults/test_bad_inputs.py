@@ -331,7 +331,7 @@ def test_other_subcommands_refuse_bad_values(videos, tmp_path, capsys, faults, a
 
 
 def test_negative_label_in_split_list(tmp_path, faults):
-    from vidnets.engine.svm import read_split_list
+    from vidnets.methods.svm import read_split_list
 
     (tmp_path / "l.txt").write_text("a.avi 1\nb.avi -1\n")
     with pytest.raises(ValueError, match="l.txt:2"):

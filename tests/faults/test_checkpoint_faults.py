@@ -182,7 +182,7 @@ def test_malicious_pickles_and_yaml_tags_at_every_loader(videos, tmp_path, capsy
         assert status == 2 and "Traceback" not in err, (args, err)
         assert not marker.exists(), args
         faults.bad_input()
-    from vidnets.engine.features import read_feature_file
+    from vidnets.methods.descriptors import read_feature_file
 
     for name in ("npz", "npy"):
         with pytest.raises(ValueError):

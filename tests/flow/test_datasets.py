@@ -107,14 +107,14 @@ def test_real_rawframes_through_the_dataset(shared_videos):
     assert clip.abs().max() <= 20
 
 
-def test_presets_forward_flow_recipes_and_collate_skips_errors(shared_videos, tmp_path):
-    presets = pytest.importorskip("vidnets.data.presets")
+def test_recipe_table_builds_flow_recipes_and_collate_skips_errors(shared_videos, tmp_path):
     from vidnets.data.datasets import VideoRecord, collate_skip_bad
+    from vidnets.engine.recipes import data_recipe
 
     folder = shared_videos / "mmaction2" / "rawframes_test_avi"
     records = [VideoRecord(str(folder), 3), VideoRecord(str(tmp_path / "absent.mp4"), 1)]
-    dataset = presets.build_dataset("two_stream_temporal", records, train=True, flow_root=folder.parent, length=4,
-                                    bound=20)
+    dataset = data_recipe("two_stream_temporal").build_dataset(records, train=True, flow_root=folder.parent,
+                                                               length=4, bound=20)
     batch = collate_skip_bad([dataset[0], dataset[1]])
     assert batch["clip"].shape == (1, 8, 224, 224) and batch["label"].tolist() == [3]
     assert batch["skipped_paths"] == [str(tmp_path / "absent.mp4")]

@@ -46,7 +46,7 @@ Stable interface (used by vidnets.engine and vidnets.flow)
 ``vidnets.data.presets``
     ``build_dataset(recipe, records, *, train, **overrides) -> VideoDataset`` for ``"c3d"``,
     ``"res3d"``, ``"p3d"``, ``"t3d"``, ``"two_stream_spatial"``, ``"tsn_rgb"``, ``"tsn_rgbdiff"``
-    (flow recipes ``"two_stream_temporal"``, ``"tsn_flow"`` come from ``vidnets.flow.datasets``).
+    (flow recipes come from ``vidnets.flow.datasets``; ``vidnets.engine.recipes`` tables them all).
     Overrides: ``frames``, ``stride``, ``size`` (short side, or (H, W)), ``crop``, ``segments``,
     ``views`` (temporal test views), ``crops`` (1, 3 or 10 spatial test crops), ``mean``, ``std``.
     Train datasets give one view; test datasets give ``(V, ...)`` (see each recipe's docstring).

@@ -37,7 +37,8 @@ CPU demo; an int ``size`` is a short side, a pair is (H, W)). ``flip=False`` tur
 flip off; ``flip_label_map`` ({class index: class index}) relabels flipped training clips instead,
 for classes a mirror turns into each other (moving left / right).
 
-Flow recipes ("two_stream_temporal", "tsn_flow") live in ``vidnets.flow.datasets.build_dataset``.
+Flow recipes live in :mod:`vidnets.flow.datasets`; :mod:`vidnets.engine.recipes` is the table of
+every recipe and its builder.
 """
 
 from __future__ import annotations
@@ -57,7 +58,6 @@ CAFFE_BGR_MEAN_AS_RGB = (123.0, 117.0, 104.0)
 UNIT_STD = (1.0, 1.0, 1.0)
 
 RGB_RECIPES = ("c3d", "res3d", "p3d", "t3d", "two_stream_spatial", "tsn_rgb", "tsn_rgbdiff")
-FLOW_RECIPES = ("two_stream_temporal", "tsn_flow")
 
 
 @dataclass(frozen=True)
@@ -103,9 +103,8 @@ def recipe_defaults(recipe: str) -> Recipe:
     if recipe == "tsn_rgbdiff":
         return Recipe("segments", 6, (256, 340), 224, CAFFE_BGR_MEAN_AS_RGB, UNIT_STD, segments=3,
                       views=25, crops=10, train_crop="multiscale", scales=(1.0, 0.875, 0.75), diff=True)
-    if recipe in FLOW_RECIPES:
-        raise ValueError(f"{recipe!r} is a flow recipe: use vidnets.flow.datasets.build_dataset")
-    raise ValueError(f"unknown recipe {recipe!r}; expected one of {RGB_RECIPES + FLOW_RECIPES}")
+    raise ValueError(f"unknown RGB recipe {recipe!r}; expected one of {', '.join(RGB_RECIPES)} (flow recipes are "
+                     "built by vidnets.flow.datasets.build_flow_dataset)")
 
 
 def _sampler(r: Recipe, train: bool):
@@ -155,6 +154,8 @@ class _CornerCrop:
 _FIELDS = {"frames", "stride", "size", "crop", "segments", "views", "crops", "scales", "mean", "std",
            "flip", "jitter", "loop", "flip_label_map"}
 _DATASET_KW = {"on_error", "cache", "decode_threads", "backend", "probe_workers"}
+#: every keyword ``build_dataset`` takes besides the recipe's own
+OVERRIDE_KEYS = frozenset(_FIELDS | _DATASET_KW)
 
 
 def build_dataset(recipe: str, records: Sequence[VideoRecord], *, train: bool, **overrides) -> VideoDataset:
@@ -162,13 +163,6 @@ def build_dataset(recipe: str, records: Sequence[VideoRecord], *, train: bool, *
 
     Training items are one view; test items stack views in front: ``(V, ...)``.
     """
-    if recipe in FLOW_RECIPES:
-        try:
-            from vidnets.flow.datasets import build_dataset as build_flow_dataset
-        except ImportError as e:
-            raise ValueError(f"{recipe!r} needs vidnets.flow.datasets.build_dataset, which is not "
-                             "available in this build") from e
-        return build_flow_dataset(recipe, records, train=train, **overrides)
     r = recipe_defaults(recipe)
     unknown = set(overrides) - _FIELDS - _DATASET_KW
     if unknown:

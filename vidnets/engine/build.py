@@ -13,13 +13,12 @@ import torch
 from torch import nn
 
 from vidnets.engine.checkpoint import read_checkpoint
-from vidnets.engine.config import Config, ConfigError, eval_task, task_config, task_names
+from vidnets.engine.config import Config, ConfigError, eval_task, task_config
+from vidnets.engine.recipes import data_recipe
 
-__all__ = ["FLOW_RECIPES", "load_records", "flip_label_indices", "build_datasets", "build_multitask_datasets",
-           "build_test_dataset", "build_model", "check_input_shape", "load_pretrained", "metadata_cache",
+__all__ = ["load_records", "flip_label_indices", "build_datasets",
+           "build_test_dataset", "build_model", "check_config_leaves", "check_input_shape", "load_pretrained", "metadata_cache",
            "model_from_checkpoint", "select_task", "holdout_split"]
-
-FLOW_RECIPES = ("two_stream_temporal", "tsn_flow")
 
 
 def holdout_split(records: list, subset: str, period: int = 5) -> list:
@@ -76,21 +75,16 @@ def metadata_cache(cfg: Config):
 
 def _dataset(cfg: Config, records: list, *, train: bool, **extra):
     kwargs = {**(cfg.data.train_kwargs if train else cfg.data.test_kwargs), **extra}
-    if cfg.data.recipe not in FLOW_RECIPES and "cache" not in kwargs:
+    recipe = data_recipe(cfg.data.recipe)
+    if not recipe.reads_flow and "cache" not in kwargs:
         cache = metadata_cache(cfg)
         if cache is not None:
             kwargs["cache"] = cache
             kwargs.setdefault("probe_workers", max(4, cfg.data.num_workers))
-    if cfg.data.recipe in FLOW_RECIPES:
-        from vidnets.flow.datasets import build_flow_dataset
-
-        if not cfg.data.flow_root:
-            raise ConfigError(f"data.flow_root: recipe {cfg.data.recipe} reads stored optical flow; "
-                              "set data.flow_root (see `vidnets flow extract`)")
-        return build_flow_dataset(cfg.data.recipe, records, train=train, flow_root=cfg.data.flow_root, **kwargs)
-    from vidnets.data.presets import build_dataset
-
-    return build_dataset(cfg.data.recipe, records, train=train, **kwargs)
+    if recipe.reads_flow and not cfg.data.flow_root:
+        raise ConfigError(f"data.flow_root: recipe {cfg.data.recipe} reads stored optical flow; "
+                          "set data.flow_root (see `vidnets flow extract`)")
+    return recipe.build_dataset(records, train=train, flow_root=cfg.data.flow_root, **kwargs)
 
 
 def flip_label_indices(flip_label_map: dict, classes: list[str]) -> dict[int, int]:
@@ -116,7 +110,7 @@ def build_datasets(cfg: Config, *, with_test: bool = True):
     train_records, classes = load_records(cfg, "train")
     flip_map = {}
     if cfg.data.flip_label_map:
-        if cfg.data.recipe in FLOW_RECIPES:
+        if data_recipe(cfg.data.recipe).reads_flow:
             raise ConfigError(f"data.flip_label_map: not supported by the flow recipe {cfg.data.recipe}; "
                               "set data.train_kwargs.flip=false instead")
         flip_map = {"flip_label_map": flip_label_indices(cfg.data.flip_label_map, classes)}
@@ -128,30 +122,6 @@ def build_datasets(cfg: Config, *, with_test: bool = True):
             raise ConfigError(f"data: train and test class lists differ ({len(classes)} vs {len(test_classes)})")
         test_set = _dataset(cfg, test_records, train=False)
     return train_set, test_set, classes
-
-
-def build_multitask_datasets(cfg: Config, *, with_test: bool = True):
-    """Multi-task data: ``(MultiTaskDataset, {task: test_set} or None, {task: class_names})``.
-
-    Each task's dataset is built exactly as a single-task run on ``task_config(cfg, task)`` would
-    build it; the training sets are joined in head order, so a sample's ``task`` is its head.
-    """
-    from vidnets.engine.multitask import MultiTaskDataset
-
-    train_sets, test_sets, classes = [], {}, {}
-    for task in task_names(cfg)[1:]:
-        if not cfg.multitask.tasks[task].get("root"):
-            raise ConfigError(f"multitask.tasks.{task}.root: expected this task's dataset folder, found none "
-                              "(only the first task may use data.root)")
-    for task in task_names(cfg):
-        try:
-            train_set, test_set, names = build_datasets(task_config(cfg, task), with_test=with_test)
-        except ConfigError as e:
-            raise ConfigError(f"multitask task {task}: {e}") from None
-        train_sets.append(train_set)
-        test_sets[task] = test_set
-        classes[task] = names
-    return MultiTaskDataset(train_sets), (test_sets if with_test else None), classes
 
 
 def build_test_dataset(cfg: Config, records: list | None = None, **extra):
@@ -193,34 +163,103 @@ def build_model(cfg: Config, num_classes: int, heads: dict[str, int] | None = No
     return model, kwargs
 
 
+#: the spatial test crops the multi-crop transforms know (centre; 3 along the long side; 4 corners +
+#: centre; those and their mirrors)
+CROP_COUNTS = (1, 3, 5, 10)
+
+
+def builder_arguments(builder) -> set[str] | None:
+    """The keyword arguments a model builder takes; one that passes ``**kwargs`` on to the class it
+    returns takes that class's too. None when they cannot be told (``**kwargs`` all the way)."""
+    import inspect
+    import typing
+
+    parameters = inspect.signature(builder).parameters
+    names = {n for n, p in parameters.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return names
+    try:
+        returned = typing.get_type_hints(builder).get("return")
+    except (NameError, TypeError):
+        return None
+    if not isinstance(returned, type):
+        return None
+    inner = builder_arguments(returned.__init__)
+    return None if inner is None else (names | inner) - {"self"}
+
+
+def check_config_leaves(cfg: Config) -> None:
+    """Raise :class:`ConfigError` for a ``model.kwargs`` key the model's builder does not take, a
+    ``data.train_kwargs`` / ``test_kwargs`` key the data recipe's dataset builder does not take, or a
+    ``crops`` count no transform makes; each names the key and lists the allowed ones. Reads no data.
+    """
+    from vidnets.models import list_models, model_info
+
+    if cfg.model.name in list_models():
+        allowed = builder_arguments(model_info(cfg.model.name).builder)
+        for key in cfg.model.kwargs if allowed is not None else ():
+            if key not in allowed:
+                raise ConfigError(f"model.kwargs.{key}: {cfg.model.name} takes no such argument; allowed: "
+                                  f"{', '.join(sorted(allowed - {'num_classes', 'heads'}))}")
+    recipe = data_recipe(cfg.data.recipe)
+    allowed_data = sorted(recipe.override_keys() - {"cache", "flip_label_map"})
+    for field_name in ("train_kwargs", "test_kwargs"):
+        kwargs = getattr(cfg.data, field_name)
+        for key in kwargs:
+            if key not in allowed_data:
+                raise ConfigError(f"data.{field_name}.{key}: the {recipe.name} dataset takes no such setting; "
+                                  f"allowed: {', '.join(allowed_data)}")
+        if "crops" in kwargs and kwargs["crops"] not in CROP_COUNTS:
+            raise ConfigError(f"data.{field_name}.crops: expected one of {', '.join(map(str, CROP_COUNTS))}, "
+                              f"found {kwargs['crops']!r}")
+
+
 def check_input_shape(cfg: Config) -> None:
     """Raise :class:`ConfigError` when the model cannot take the training clips the data recipe
     makes (e.g. C3D's fc6 at another clip length or crop), before any video is read.
 
     The model is built on the meta device (no memory, no compute) and one input of the training
-    shape is pushed through it. Recipes with segments (TSN) are not checked here.
+    shape is pushed through it. Recipes with segments (TSN) are not checked here; a flow stack's
+    channels follow the model's own ``flow_length``, so only its crop is checked.
     """
-    from vidnets.data.presets import RGB_RECIPES, recipe_defaults
-
-    if cfg.data.recipe not in RGB_RECIPES or cfg.data.recipe.startswith("tsn") or cfg.multitask.tasks:
+    recipe = data_recipe(cfg.data.recipe)
+    if recipe.segments or cfg.multitask.tasks:
         return
-    defaults = recipe_defaults(cfg.data.recipe)
-    frames = cfg.data.train_kwargs.get("frames", defaults.frames)
-    crop = cfg.data.train_kwargs.get("crop", defaults.crop)
+    if recipe.reads_flow:
+        from vidnets.flow.datasets import RECIPES as FLOW_SETTINGS
+
+        frames, crop = 1, cfg.data.train_kwargs.get("crop", FLOW_SETTINGS[recipe.name]["crop"])
+    else:
+        defaults = recipe.defaults()
+        frames = cfg.data.train_kwargs.get("frames", defaults.frames)
+        crop = cfg.data.train_kwargs.get("crop", defaults.crop)
     with torch.device("meta"):
-        try:
-            model, _ = build_model(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pretrained=None)), 2)
-            shape = list(model.default_input)
-            if len(shape) == 4:
-                shape[1] = frames
-            shape[-2:] = [crop, crop]
-            model(torch.zeros(2, *shape))
-        except (RuntimeError, ValueError) as e:
-            hint = " (C3D: model.kwargs.clip_len / crop_size)" if "fc6" in str(e) or cfg.model.name.startswith("c3d") \
-                else ""
-            raise ConfigError(f"model {cfg.model.name} cannot take the {frames}-frame {crop}×{crop} training clips of "
-                              f"data.recipe {cfg.data.recipe}: {str(e).splitlines()[0]}. Make model.kwargs match "
-                              f"data.train_kwargs (frames, crop){hint}") from None
+        model, _ = build_model(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pretrained=None)), 2)
+        error = _input_error(model, frames, crop)
+        if error is None:
+            return
+        hint = " (C3D: model.kwargs.clip_len / crop_size)" if "fc6" in error or cfg.model.name.startswith("c3d") \
+            else ""
+        if "too small" in error:
+            size = model.default_input[-1]
+            hint += (f"; its pooling needs larger crops: it is built for {size}×{size}"
+                     f"{' (model.kwargs.input_size)' if 'input_size' in cfg.model.kwargs else ''}")
+        raise ConfigError(f"model {cfg.model.name} cannot take the {frames}-frame {crop}×{crop} training clips of "
+                          f"data.recipe {cfg.data.recipe}: {error}. Make model.kwargs match "
+                          f"data.train_kwargs (frames, crop){hint}")
+
+
+def _input_error(model: nn.Module, frames: int, crop: int) -> str | None:
+    """The first line of the error ``model`` raises on a training-shaped input, or None (meta device)."""
+    shape = list(model.default_input)
+    if len(shape) == 4:
+        shape[1] = frames
+    shape[-2:] = [crop, crop]
+    try:
+        model(torch.zeros(2, *shape))
+    except (RuntimeError, ValueError) as e:
+        return str(e).splitlines()[0]
+    return None
 
 
 def load_pretrained(model: nn.Module, path: str | Path) -> list[str]:
@@ -276,7 +315,7 @@ def select_task(model: nn.Module, state: dict, cfg: Config) -> tuple[nn.Module, 
     task_classes = state.get("task_classes") or {}
     if task is None or not task_classes:
         return model, cfg, list(state.get("class_names") or [])
-    from vidnets.engine.multitask import TaskView
+    from vidnets.models.base import TaskView
 
     if task not in task_classes:
         raise ValueError(f"multitask.eval_task {task!r}: the checkpoint has heads {', '.join(task_classes)}")

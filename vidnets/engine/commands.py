@@ -3,7 +3,7 @@
 ::
 
     vidnets demo [--out runs/demo] [--quick]
-    vidnets train configs/res3d.yaml --set data.root=/data/UCF-101 --set data.annotations=/data/ucfTrainTestlist
+    vidnets train res3d --set data.root=/data/UCF-101 --set data.annotations=/data/ucfTrainTestlist
     vidnets train c3d --set data.layout=hmdb51 --set data.root=/data/hmdb51 --resume auto
     torchrun --nproc_per_node=4 -m vidnets train tsn_rgb --set data.root=...      # several GPUs / machines
     vidnets test runs/train/last.pt [--set data.root=...]
@@ -117,7 +117,7 @@ def _prepare_run_folder(out_dir: Path, resume: str | None, overwrite: bool) -> N
 def _train(args: argparse.Namespace) -> int:
     from vidnets.data.datasets import collate_skip_bad
     from vidnets.engine import distributed
-    from vidnets.engine.build import build_datasets, build_model, build_multitask_datasets, check_input_shape
+    from vidnets.engine.build import build_datasets, build_model, check_input_shape
     from vidnets.engine.config import ConfigError, eval_task, load_config
     from vidnets.engine.evaluate import format_metrics
     from vidnets.engine.train import Trainer, TrainingError
@@ -136,10 +136,14 @@ def _train(args: argparse.Namespace) -> int:
         if info.is_main:
             _prepare_run_folder(Path(cfg.train.out_dir), resume, args.overwrite)
         with_test = cfg.train.eval_every >= 0
+        objective = None
         if cfg.multitask.tasks:
+            from vidnets.methods.multitask import MultiTaskObjective, build_multitask_datasets
+
             train_set, test_set, classes = build_multitask_datasets(cfg, with_test=with_test)
             heads = {task: len(names) for task, names in classes.items()}
             model, kwargs = build_model(cfg, heads[eval_task(cfg)], heads=heads)
+            objective = MultiTaskObjective()
         else:
             train_set, test_set, classes = build_datasets(cfg, with_test=with_test)
             model, kwargs = build_model(cfg, len(classes))
@@ -147,7 +151,7 @@ def _train(args: argparse.Namespace) -> int:
         return _fail(str(e))
     try:
         trainer = Trainer(model, train_set, cfg, test_set=test_set, class_names=classes, model_name=cfg.model.name,
-                          model_kwargs=kwargs, collate_fn=collate_skip_bad, dist_info=info)
+                          model_kwargs=kwargs, collate_fn=collate_skip_bad, dist_info=info, objective=objective)
         result = trainer.fit(resume=resume)
     except TrainingError as e:
         return _fail(str(e))
@@ -180,9 +184,8 @@ def _test(args: argparse.Namespace) -> int:
     from vidnets.engine.build import build_test_dataset, model_from_checkpoint, select_task
     from vidnets.engine.config import ConfigError, load_config
     from vidnets.engine.evaluate import evaluate, format_metrics, write_report
-    from vidnets.engine.fastpath import prepare_model
+    from vidnets.engine.fastpath import prepare_for_inference
     from vidnets.engine.train import uses_channels_last
-    from vidnets.utils.device import autocast_dtype
     from vidnets.utils.io import ensure_writable_dir, remove_stale_temps
 
     out = Path(args.out) if args.out else Path(args.checkpoint).parent
@@ -200,15 +203,12 @@ def _test(args: argparse.Namespace) -> int:
     if classes != trained_classes:
         return _fail(f"the test data has {len(classes)} classes {classes[:5]}… but the checkpoint was trained on "
                      f"{len(trained_classes)} {trained_classes[:5]}…")
-    channels_last = cfg.train.channels_last and uses_channels_last(model)
-    model = prepare_model(model, info.device, channels_last=channels_last)
+    model = prepare_for_inference(model, device=info.device, precision=cfg.train.precision, copy=False,
+                                  channels_last=cfg.train.channels_last and uses_channels_last(model))
     shard = Subset(test_set, list(range(info.rank, len(test_set), info.world_size)))
     loader = DataLoader(shard, batch_size=cfg.test.batch_size, num_workers=cfg.data.num_workers,
                         collate_fn=collate_skip_bad)
-    result = evaluate(model, loader, class_names=classes, view_chunk=cfg.test.view_chunk,
-                      amp_dtype=distributed.from_rank0(autocast_dtype(info.device, cfg.train.precision)),
-                      channels_last=channels_last,
-                      progress=info.is_main)
+    result = evaluate(model, loader, class_names=classes, view_chunk=cfg.test.view_chunk, progress=info.is_main)
     distributed.cleanup()
     if not info.is_main:
         return 0

@@ -1,6 +1,7 @@
 """Training recipes: YAML files parsed into typed, validated dataclasses.
 
-One YAML file per paper recipe lives in ``configs/`` (``configs/c3d.yaml``, ``configs/tsn_rgb.yaml`` …).
+One YAML file per paper recipe ships inside the package, in ``vidnets/configs/`` (``c3d.yaml``,
+``tsn_rgb.yaml`` …), so ``vidnets train c3d`` works wherever vidnets is installed.
 A recipe names its dataset layout with ``data.layout``; the few values a paper sets differently per
 dataset sit in the same file under ``layouts:``, so there is no copy of a recipe per dataset::
 
@@ -18,9 +19,18 @@ Precedence, lowest first: dataclass defaults → the YAML file → its ``layouts
 ``--set key.path=value`` overrides (YAML syntax for the value). ``data.layout`` may itself be set on
 the command line, and the matching overlay is then the one applied.
 
-Every key is checked: an unknown key or a value of the wrong type raises :class:`ConfigError` naming
-the dotted key, what was expected (type or allowed values) and what was found. Models never see a
-config: ``model.kwargs`` become keyword arguments of the model's builder.
+Every key is checked, down to the leaves: an unknown key or a value of the wrong type raises
+:class:`ConfigError` naming the dotted key, what was expected (type or allowed values) and what was
+found. ``model.kwargs`` are checked against the model builder's signature and
+``data.train_kwargs`` / ``test_kwargs`` against the data recipe's dataset builder
+(:func:`vidnets.engine.build.check_config_leaves`), before any data is read; ``vidnets train`` then
+pushes one training-shaped input through the model on the meta device, so an impossible size
+(C3D's fc6, Two-Stream's pooling) fails at config time. Models never see a config:
+``model.kwargs`` become keyword arguments of the model's builder.
+
+Hand-written rather than pydantic or OmegaConf structured configs: the dataclasses already carry
+the types and ranges, the checks are short, the messages say exactly which dotted key is wrong and
+what to do, and the builders' signatures (which neither library knows) decide the ``kwargs`` leaves.
 """
 
 from __future__ import annotations
@@ -35,13 +45,16 @@ from typing import Any, Union
 
 import yaml
 
+from vidnets.engine.recipes import RECIPE_NAMES
+
 __all__ = [
     "ConfigError", "ModelConfig", "DataConfig", "OptimConfig", "ScheduleConfig", "TrainConfig",
     "TestConfig", "MultiTaskConfig", "Config", "load_config", "task_config", "task_names", "eval_task", "config_from_dict", "config_to_dict", "apply_overrides",
     "parse_override", "find_recipe", "CONFIG_DIR",
 ]
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+#: the recipes shipped as package data
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 
 class ConfigError(ValueError):
@@ -108,10 +121,8 @@ class DataConfig:
     split: int = field(default=1, metadata=_range(1))
     train_subset: str = "train"
     test_subset: str = "test"
-    #: data preset of vidnets.data.presets (sampling, transforms, views)
-    recipe: str = field(default="res3d", metadata=_choices(
-        "c3d", "res3d", "p3d", "t3d", "two_stream_spatial", "two_stream_temporal", "tsn_rgb", "tsn_rgbdiff",
-        "tsn_flow"))
+    #: data recipe of the recipe table, vidnets.engine.recipes (sampling, transforms, views)
+    recipe: str = field(default="res3d", metadata=_choices(*RECIPE_NAMES))
     flow_root: Union[str, None] = None
     #: extra keyword arguments for the training / test datasets (e.g. ``{frames: 8, size: 64}``)
     train_kwargs: dict = field(default_factory=dict)
@@ -203,7 +214,7 @@ class MultiTaskConfig:
             hmdb51: {layout: hmdb51, root: /data/hmdb51, annotations: /data/hmdb51_splits}
 
     Empty ``tasks`` means ordinary single-dataset training. ``mixing`` sets each dataset's share
-    of a batch stream (:func:`vidnets.engine.multitask.task_probabilities`): ``proportional``
+    of a batch stream (:func:`vidnets.methods.multitask.task_probabilities`): ``proportional``
     (default: every video once per epoch), ``balanced``, or a list of weights in task order.
     ``eval_task`` names the head whose test metrics are the run's ``test_*`` figures and which
     ``vidnets test`` / ``vidnets predict`` use (default: the first task).
@@ -336,6 +347,9 @@ def _validate(cfg: Config) -> None:
     if cfg.test.view_chunk < 1:
         raise ConfigError(f"test.view_chunk: expected an int >= 1, found {cfg.test.view_chunk}")
     _validate_multitask(cfg.multitask)
+    from vidnets.engine.build import check_config_leaves  # the builders' own signatures: engine.build knows them
+
+    check_config_leaves(cfg)
 
 
 def _validate_multitask(mt: MultiTaskConfig) -> None:
@@ -445,7 +459,8 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
 
 
 def find_recipe(name_or_path: str | Path) -> Path:
-    """A YAML path as given, or a recipe name looked up in ``configs/`` (``c3d`` → configs/c3d.yaml)."""
+    """A YAML path as given, or a recipe name: the packaged ``vidnets/configs/<name>.yaml``, else
+    ``./configs/<name>.yaml`` (a user's own recipes)."""
     path = Path(name_or_path)
     if path.is_file():
         return path

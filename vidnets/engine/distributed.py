@@ -1,6 +1,6 @@
 """Several processes, one or several machines, launched by ``torchrun``.
 
-``torchrun --nproc_per_node=4 -m vidnets train configs/c3d.yaml`` (or ``--nnodes=2
+``torchrun --nproc_per_node=4 -m vidnets train c3d`` (or ``--nnodes=2
 --rdzv_endpoint=host:port`` across machines) sets RANK, WORLD_SIZE and LOCAL_RANK; :func:`setup`
 reads them, picks the device (``cuda:LOCAL_RANK`` when CUDA is present, else CPU) and the backend
 (nccl on CUDA, gloo on CPU). Without those variables everything runs as a single process.

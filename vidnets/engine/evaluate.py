@@ -9,22 +9,10 @@ Data flow::
                                     └─► softmax, mean over views ──► video accuracy, mean class
                                                                      accuracy, confusion matrix
 
-Score dump format (``scores.npz``, read by ``vidnets fuse``; ``numpy.load(path)``):
-
-=============== ============== ==============================================================
-key             dtype, shape   meaning
-=============== ============== ==============================================================
-``index``       int64 (N,)     dataset index of each video (rows are sorted by it)
-``label``       int64 (N,)     ground-truth class
-``logits``      float32 (N,V,C) per-view logits (pre-softmax); rows with fewer views are NaN-padded
-``num_views``   int64 (N,)     how many views of each row are real
-``paths``       str (N,)       video path
-``class_names`` str (C,)       class names in label order
-=============== ============== ==============================================================
-
-Fusion of two streams averages softmax scores over views first (``video_scores``), then weights
-the streams (TSN: RGB 1 : flow 1.5). Distributed testing scores a disjoint shard per process and
-gathers the rows on rank 0.
+The per-view scores are written as a score dump (format, reader and writer in
+:mod:`vidnets.engine.metrics`, which also computes every metric). Fusion of two streams
+averages softmax scores over views first, then weights the streams (TSN: RGB 1 : flow 1.5).
+Distributed testing scores a disjoint shard per process and gathers the rows on rank 0.
 """
 
 from __future__ import annotations
@@ -32,65 +20,18 @@ from __future__ import annotations
 import csv
 import json
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import torch
-from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
+from vidnets.engine.metrics import confusion_matrix, mean_class_accuracy, save_scores, topk_accuracy, video_scores
 from vidnets.utils.device import autocast
 from vidnets.utils.io import atomic_open, atomic_write_json
 
-__all__ = ["topk_accuracy", "mean_class_accuracy", "confusion_matrix", "softmax", "video_scores",
-           "EvalResult", "score_views", "evaluate", "save_scores", "load_scores", "write_report"]
-
-
-# -- metrics on arrays ---------------------------------------------------------------------------
-
-def topk_accuracy(scores: np.ndarray, labels: np.ndarray, k: int = 1) -> float:
-    """Fraction of rows whose label is among the ``k`` highest scores (ties broken by order)."""
-    scores, labels = np.asarray(scores), np.asarray(labels)
-    if len(labels) == 0:
-        return float("nan")
-    k = min(k, scores.shape[1])
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    return float((top == labels[:, None]).any(axis=1).mean())
-
-
-def confusion_matrix(predictions: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """Counts ``[true, predicted]`` (rows: ground truth); all zeros when no video was scored."""
-    if len(labels) == 0:  # every test video skipped: report empty metrics instead of crashing the run
-        return np.zeros((num_classes, num_classes), dtype=np.int64)
-    return sk_confusion_matrix(labels, predictions, labels=np.arange(num_classes))
-
-
-def mean_class_accuracy(predictions: np.ndarray, labels: np.ndarray, num_classes: int) -> float:
-    """Mean over the classes present in ``labels`` of each class's recall."""
-    cm = confusion_matrix(predictions, labels, num_classes)
-    support = cm.sum(axis=1)
-    present = support > 0
-    if not present.any():
-        return float("nan")
-    return float((np.diag(cm)[present] / support[present]).mean())
-
-
-def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Softmax along ``axis``; NaN-padded rows stay NaN."""
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        z = logits - np.nanmax(logits, axis=axis, keepdims=True)
-        e = np.exp(z)
-        return e / np.sum(e, axis=axis, keepdims=True)
-
-
-def video_scores(logits: np.ndarray) -> np.ndarray:
-    """(N, V, C) per-view logits → (N, C) softmax averaged over the real (non-NaN) views."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(softmax(logits, axis=-1), axis=1)
+__all__ = ["EvalResult", "score_views", "evaluate", "write_report", "format_metrics"]
 
 
 # -- scoring -------------------------------------------------------------------------------------
@@ -231,28 +172,7 @@ def _result_from_rows(rows, class_names, skipped, seconds, loss) -> EvalResult:
     )
 
 
-# -- files -----------------------------------------------------------------------------------------
-
-def save_scores(result: EvalResult, path: str | Path) -> Path:
-    """Write the per-view score dump (format in the module docstring), atomically."""
-    path = Path(path)
-    with atomic_open(path, "wb") as f:
-        np.savez_compressed(f, index=result.index, label=result.label, logits=result.logits,
-                            num_views=result.num_views, paths=np.array(result.paths, dtype=str),
-                            class_names=np.array(result.class_names, dtype=str))
-    return path
-
-
-def load_scores(path: str | Path) -> EvalResult:
-    """Read a score dump written by :func:`save_scores`."""
-    with np.load(path, allow_pickle=False) as z:
-        missing = {"index", "label", "logits", "num_views", "class_names"} - set(z.files)
-        if missing:
-            raise ValueError(f"scores {path}: missing arrays {', '.join(sorted(missing))}")
-        return EvalResult(index=z["index"], label=z["label"], logits=z["logits"], num_views=z["num_views"],
-                          paths=[str(p) for p in z["paths"]] if "paths" in z.files else [],
-                          class_names=[str(c) for c in z["class_names"]])
-
+# -- reports -----------------------------------------------------------------------------------------
 
 def write_report(result: EvalResult, out_dir: str | Path, *, prefix: str = "test", dump_scores: bool = True) -> dict:
     """Write metrics JSON, confusion matrix CSV + PNG and (optionally) the score dump; return the paths."""

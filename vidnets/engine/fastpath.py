@@ -357,6 +357,13 @@ class InferenceModel(nn.Module):
             f"folded={len(self.folded)}, compiled={self.compiled}"
         )
 
+    def __getattr__(self, name: str) -> Any:
+        """Model attributes the engine reads (``default_input``, ``first_conv``…) come from the network."""
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self._modules["module"], name)
+
     def train(self, mode: bool = True) -> "InferenceModel":
         if mode:
             raise RuntimeError("InferenceModel is for inference only; train the original model")
@@ -397,7 +404,8 @@ def prepare_for_inference(
     example_input: torch.Tensor | None = None,
     copy: bool = True,
 ) -> InferenceModel:
-    """Wrap ``model`` for fast inference (see the module docstring).
+    """Wrap ``model`` for fast inference (see the module docstring): the one way a trained model is
+    readied for evaluation (``vidnets test``, ``predict``, ``features`` and the benchmarks).
 
     Parameters
     ----------

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vidnets.engine.fastpath import prepare_model
+from vidnets.engine.fastpath import prepare_for_inference
 from vidnets.engine.build import build_test_dataset, model_from_checkpoint, select_task
 from vidnets.engine.config import load_config
 from vidnets.engine.evaluate import score_views
 from vidnets.engine.train import uses_channels_last
-from vidnets.utils.device import autocast_dtype, default_device
+from vidnets.utils.device import default_device
 
 __all__ = ["Prediction", "Predictor", "format_topk"]
 
@@ -60,9 +60,9 @@ class Predictor:
         self.model, self.cfg, self.class_names = select_task(model, state, load_config(state["config"], overrides))
         #: the test metrics the checkpoint was saved with (empty when it was never tested)
         self.recorded_metrics: dict = dict(state.get("metrics") or {})
-        self.amp_dtype = autocast_dtype(self.device, self.cfg.train.precision)
-        self.channels_last = self.cfg.train.channels_last and uses_channels_last(self.model)
-        self.model = prepare_model(self.model, self.device, channels_last=self.channels_last)
+        self.model = prepare_for_inference(self.model, device=self.device, precision=self.cfg.train.precision,
+                                           channels_last=self.cfg.train.channels_last and uses_channels_last(model),
+                                           copy=False)
 
     def _dataset(self, path: str | Path):
         from vidnets.data.datasets import VideoRecord
@@ -76,8 +76,7 @@ class Predictor:
         item = dataset[0]  # test-mode datasets are deterministic
         if "error" in item:
             raise ValueError(item["error"] + self._flow_hint(item["path"]))
-        logits = score_views(self.model, item["clip"].unsqueeze(0), view_chunk=self.cfg.test.view_chunk,
-                             amp_dtype=self.amp_dtype, channels_last=self.channels_last)
+        logits = score_views(self.model, item["clip"].unsqueeze(0), view_chunk=self.cfg.test.view_chunk)
         return logits[0].softmax(-1).mean(0).numpy()
 
     def _flow_hint(self, video: str) -> str:

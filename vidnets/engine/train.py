@@ -6,9 +6,12 @@ One optimizer step::
                            forward, cross-entropy / accumulate, backward (GradScaler for fp16)
                        ──► unscale, clip global grad norm ──► SGD step ──► lr schedule step
 
-Multi-task runs (``multitask.tasks``; Two-Stream §4) take a :class:`MultiTaskDataset`, draw
-batches with :class:`MixedTaskSampler`, and replace the cross-entropy by ``multitask_loss``: each
-head's loss over its own dataset's samples, summed. Each task is tested on its own test set.
+What a step optimises is an :class:`Objective`: by default cross-entropy on one head. The papers'
+methods plug in their own (:mod:`vidnets.methods`): multi-task runs (``multitask.tasks``;
+Two-Stream §4) draw mixed batches and sum each head's loss over its own dataset's samples, and
+T3D's supervision transfer trains a student on a binary match task. They all inherit mixed
+precision, DDP, accumulation, schedules, logging, checkpoints and exact resume from this loop. A
+multi-task run tests each task on its own test set.
 
 Exact resume. Each epoch reseeds torch / NumPy / Python from ``(seed, epoch, rank)`` and shuffles
 with a DistributedSampler seeded by ``(seed, epoch)``; DataLoader workers get seeds from a
@@ -46,14 +49,14 @@ from vidnets.engine.fastpath import prepare_model
 from vidnets.engine import distributed
 from vidnets.engine.checkpoint import read_checkpoint, save_checkpoint, seed_everything, set_rng_state, unwrap_model
 from vidnets.engine.config import Config, config_to_dict, dump_config, eval_task
-from vidnets.engine.multitask import MixedTaskSampler, TaskView, multitask_correct
 from vidnets.engine.schedules import build_scheduler
+from vidnets.models.base import TaskView
 from vidnets.utils.device import autocast, autocast_dtype
 from vidnets.utils.io import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Trainer", "FitResult", "TrainingError", "ResumableSampler", "SeededItems", "build_optimizer",
+__all__ = ["Trainer", "Objective", "FitResult", "TrainingError", "ResumableSampler", "SeededItems", "build_optimizer",
            "uses_channels_last", "seed_worker", "MAX_SKIPPED_FRACTION"]
 
 #: a run stops when more than this share of its optimizer steps had non-finite loss or gradients
@@ -138,6 +141,30 @@ def build_optimizer(model: nn.Module, lr: float, momentum: float, weight_decay: 
     return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
 
 
+class Objective:
+    """What the Trainer optimises: how an epoch draws samples and what one batch's loss is.
+
+    The default is the single-task classifier: shuffled samples, cross-entropy on the model's
+    logits. A method overrides only what differs (:class:`vidnets.methods.multitask.MultiTaskObjective`,
+    :class:`vidnets.methods.transfer.TransferObjective`).
+    """
+
+    def sampler(self, dataset: Dataset, cfg: Config, info: distributed.DistInfo) -> Any:
+        """The epoch's sampler; it must offer ``set_epoch(e)``, ``skip`` and ``len`` (this rank's share)."""
+        return ResumableSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True,
+                                seed=cfg.train.seed, drop_last=True)
+
+    def forward(self, model: nn.Module, clips: torch.Tensor, batch: dict) -> Any:
+        """The model's output for a batch (runs under autocast)."""
+        return model(clips)
+
+    def loss(self, outputs: Any, batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """``(loss, correct, samples)`` of a batch, computed in fp32 outside autocast."""
+        y = torch.as_tensor(batch["label"]).to(device, non_blocking=True)
+        loss = nn.functional.cross_entropy(outputs.float(), y)
+        return loss, (outputs.detach().argmax(1) == y).sum(), len(y)
+
+
 @dataclass
 class FitResult:
     epochs: int
@@ -172,7 +199,7 @@ class Trainer:
                  class_names: list[str] | dict[str, list[str]] | None = None, model_name: str = "",
                  model_kwargs: dict | None = None,
                  collate_fn: Callable | None = None, dist_info: distributed.DistInfo | None = None,
-                 out_dir: str | Path | None = None):
+                 out_dir: str | Path | None = None, objective: Objective | None = None):
         self.cfg = cfg
         self.info = dist_info or distributed.setup(cfg.train.device)
         self.device = self.info.device
@@ -180,9 +207,10 @@ class Trainer:
         self.train_set, self.test_set = SeededItems(train_set, cfg.train.seed), test_set
         self.eval_task = eval_task(cfg)
         if self.eval_task is not None:
-            if not isinstance(class_names, dict) or not hasattr(train_set, "task_ids"):
-                raise ValueError("multitask.tasks is set: train_set must be a MultiTaskDataset and class_names a "
-                                 "{task: class names} mapping (vidnets.engine.build.build_multitask_datasets)")
+            if not isinstance(class_names, dict) or not hasattr(train_set, "task_ids") or objective is None:
+                raise ValueError("multitask.tasks is set: train_set must be a MultiTaskDataset, class_names a "
+                                 "{task: class names} mapping and objective a MultiTaskObjective "
+                                 "(vidnets.methods.multitask.build_multitask_datasets)")
             self.task_classes = {task: list(names) for task, names in class_names.items()}
             self.class_names = self.task_classes[self.eval_task]
         else:
@@ -190,6 +218,7 @@ class Trainer:
             self.class_names = list(class_names or [])
         self.model_name, self.model_kwargs = model_name, dict(model_kwargs or {})
         self.collate_fn = collate_fn or _default_collate
+        self.objective = objective or Objective()
         if cfg.train.deterministic:
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
@@ -207,12 +236,7 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, cfg.optim.lr, cfg.optim.momentum, cfg.optim.weight_decay,
                                          cfg.optim.nesterov)
 
-        if self.task_classes:
-            self.sampler = MixedTaskSampler(train_set.task_ids, cfg.multitask.mixing, seed=cfg.train.seed,
-                                            num_replicas=self.info.world_size, rank=self.info.rank)
-        else:
-            self.sampler = ResumableSampler(train_set, num_replicas=self.info.world_size, rank=self.info.rank,
-                                            shuffle=True, seed=cfg.train.seed, drop_last=True)
+        self.sampler = self.objective.sampler(train_set, cfg, self.info)
         batches = len(self.sampler) // cfg.data.batch_size
         self.steps_per_epoch = batches // cfg.optim.accumulate
         if self.steps_per_epoch < 1:
@@ -278,20 +302,11 @@ class Trainer:
 
     def _forward_loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, int]:
         x = batch["clip"].to(self.device, non_blocking=True)
-        y = torch.as_tensor(batch["label"]).to(self.device, non_blocking=True)
         if self.channels_last and x.dim() == 5:
             x = x.contiguous(memory_format=torch.channels_last_3d)
         with autocast(self.device, self.amp_dtype):
-            logits = self.model(x)
-        if isinstance(logits, dict):  # multi-task: each head learns from its own dataset only
-            from vidnets.models.two_stream import multitask_loss
-
-            tasks = torch.as_tensor(batch["task"]).to(self.device, non_blocking=True)
-            logits = {task: out.float() for task, out in logits.items()}
-            return multitask_loss(logits, y, tasks), multitask_correct(logits, y, tasks), len(y)
-        loss = nn.functional.cross_entropy(logits.float(), y)
-        correct = (logits.detach().argmax(1) == y).sum()
-        return loss, correct, len(y)
+            outputs = self.objective.forward(self.model, x, batch)
+        return self.objective.loss(outputs, batch, self.device)
 
     def fit(self, resume: str | Path | None = None) -> FitResult:
         cfg = self.cfg
@@ -506,13 +521,11 @@ def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
 
 
 def _enable_partial_bn(model: nn.Module) -> None:
-    """TSN partial BN through the model's own method (``partial_bn(True)`` or ``set_partial_bn(True)``)."""
+    """TSN partial BN through the model's own ``partial_bn(True)``."""
     inner = unwrap_model(model)
-    for name in ("partial_bn", "set_partial_bn", "enable_partial_bn"):
-        fn = getattr(inner, name, None)
-        if callable(fn):
-            fn(True) if name != "enable_partial_bn" else fn()
-            return
+    if callable(getattr(inner, "partial_bn", None)):
+        inner.partial_bn(True)
+        return
     raise ValueError(f"model.partial_bn: {type(inner).__name__} has no partial_bn method (only TSN models do)")
 
 

@@ -35,7 +35,7 @@ from vidnets.flow import augment
 from vidnets.flow.stacking import REPRESENTATIONS, build_stack, mean_subtraction_mode
 from vidnets.flow.store import FlowFrames, flow_dir_for
 
-__all__ = ["FlowStackDataset", "build_flow_dataset", "build_dataset", "window_starts"]
+__all__ = ["FlowStackDataset", "build_flow_dataset", "override_keys", "window_starts"]
 
 LAYOUTS = ("two_stream", "tsn")
 
@@ -141,6 +141,11 @@ class FlowStackDataset(Dataset):
         return {"clip": clip, "label": int(record.label), "index": index, "path": str(record.path)}
 
 
+def override_keys(recipe: str) -> frozenset[str]:
+    """The keywords :func:`build_flow_dataset` takes for ``recipe`` (``frames`` and ``size`` as aliases)."""
+    return frozenset(RECIPES[recipe]) | {"flip", "scale", "bound", "on_error", "frames", "size"}
+
+
 def build_flow_dataset(recipe: str, records: Sequence[Any], *, train: bool, flow_root: str | Path,
                        **overrides: Any) -> FlowStackDataset:
     """The flow dataset of a paper recipe ("two_stream_temporal" or "tsn_flow").
@@ -159,12 +164,8 @@ def build_flow_dataset(recipe: str, records: Sequence[Any], *, train: bool, flow
     if "frames" in overrides:
         overrides["length"] = overrides.pop("frames")
     overrides.pop("size", None)
-    unknown = set(overrides) - set(settings) - {"flip", "scale", "bound", "on_error"}
+    unknown = set(overrides) - override_keys(recipe)
     if unknown:
         raise TypeError(f"build_flow_dataset({recipe!r}): unknown override(s) {sorted(unknown)}")
     settings.update(overrides)
     return FlowStackDataset(records, flow_root, train=train, **settings)
-
-
-# ``vidnets.data.presets.build_dataset`` forwards the flow recipes here under this name.
-build_dataset = build_flow_dataset

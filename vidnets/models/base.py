@@ -13,10 +13,12 @@ cross-modality initialisation (average the weights over the old input channels, 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
-__all__ = ["VideoClassifier", "cross_modality_weight"]
+__all__ = ["VideoClassifier", "TaskView", "cross_modality_weight"]
 
 
 def cross_modality_weight(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
@@ -119,3 +121,27 @@ class VideoClassifier(nn.Module):
         parent_path, _, name = path.rpartition(".")
         parent = self.get_submodule(parent_path) if parent_path else self
         setattr(parent, name, module)
+
+
+class TaskView(nn.Module):
+    """One head of a multi-task model seen as a single-head classifier: ``model(x, task=task)``.
+
+    What testing and prediction use (they expect one logits tensor). Attribute look-ups the
+    engine makes (``default_input``, ``first_conv``…) fall through to the wrapped model.
+    """
+
+    def __init__(self, model: nn.Module, task: str) -> None:
+        super().__init__()
+        tasks = getattr(model, "tasks", [])
+        if task not in tasks:
+            raise KeyError(f"no task head {task!r}; heads: {', '.join(tasks) or 'none (single head)'}")
+        self.model, self.task = model, task
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x, task=self.task)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self._modules["model"], name)

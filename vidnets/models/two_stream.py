@@ -50,7 +50,7 @@ from vidnets.models.base import VideoClassifier
 from vidnets.models.layers import conv_size, init_gaussian_, pooled_size
 from vidnets.models.registry import register_model
 
-__all__ = ["CNNM2048", "two_stream_spatial", "two_stream_temporal", "multitask_loss", "lrn"]
+__all__ = ["CNNM2048", "two_stream_spatial", "two_stream_temporal", "multitask_loss", "multitask_correct", "lrn"]
 
 # (name, out channels, kernel, stride, padding, LRN after it?, pool after it?)
 _CONVS = (
@@ -292,3 +292,14 @@ def multitask_loss(
         else:
             total = total + logits.sum() * 0.0  # keeps the graph connected with zero gradient
     return total
+
+
+def multitask_correct(logits_by_task: dict[str, torch.Tensor], labels: torch.Tensor,
+                      task_ids: torch.Tensor) -> torch.Tensor:
+    """Number of samples whose own head (``task_ids`` index into the heads' order) ranks the label first."""
+    correct = labels.new_zeros(())
+    for index, logits in enumerate(logits_by_task.values()):
+        mask = task_ids == index
+        if mask.any():
+            correct = correct + (logits.detach()[mask].argmax(1) == labels[mask]).sum()
+    return correct

@@ -7,8 +7,9 @@ import warnings
 import pytest
 import torch
 
-from vidnets.engine.transfer import (SupervisionTransfer, build_optimizer, build_teacher, match_pairs,
-                                     save_student, transfer_step)
+from vidnets.engine.train import build_optimizer
+from vidnets.methods.transfer import (SupervisionTransfer, TransferObjective, TransferSettings, build_teacher,
+                                      match_pairs, run_stage, save_student, transfer_step)
 from vidnets.models.densenet2d import DenseNet2d, densenet121_2d, load_torchvision_weights
 from vidnets.models.t3d import densenet3d121, t3d121
 
@@ -51,7 +52,8 @@ def test_teacher_frozen_student_updated_loss_decreases():
     model = SupervisionTransfer(slim_teacher(), slim_student(), teacher_frames=4)
     # Adam only to make "the loss falls within a dozen steps" a quick check; the CLI uses the paper's SGD.
     trainable = [p for p in model.parameters() if p.requires_grad]
-    assert {id(p) for p in trainable} == {id(p) for p in build_optimizer(model).param_groups[0]["params"]}
+    sgd = build_optimizer(model, 0.1, 0.9, 1e-4, nesterov=True)
+    assert {id(p) for p in trainable} == {id(p) for p in sgd.param_groups[0]["params"]}
     optimizer = torch.optim.Adam(trainable, lr=1e-3)
     teacher_before = {k: v.clone() for k, v in model.teacher.state_dict().items()}  # incl. BN statistics
     student_before = {k: v.clone() for k, v in model.student.state_dict().items()}
@@ -76,7 +78,7 @@ def test_real_teacher_and_paper_students_on_tiny_clips(builder):
     assert model.head.mlp[0].in_features == 1024 + student.get_classifier().in_features
     stats = model.teacher.features.norm5.running_mean.clone()
     out = transfer_step(model, {"clip": torch.randn(2, 3, 8, 32, 32), "index": torch.tensor([0, 1])},
-                        build_optimizer(model, lr=0.01))
+                        build_optimizer(model, 0.01, 0.9, 1e-4))
     assert out["pairs"] == 4 and torch.isfinite(torch.tensor(out["loss"]))
     assert torch.equal(stats, model.teacher.features.norm5.running_mean)
 
@@ -146,10 +148,44 @@ def test_transfer_command_on_synthetic_videos(tmp_path, capsys):
     state = read_checkpoint(out)
     assert state["model_name"] == "densenet3d121" and state["model_kwargs"] == {"num_classes": 2}
     assert state["class_names"] == load_annotations("ucf101", root)[1]
-    progress = read_checkpoint(f"{out}.transfer.pt")
+    progress = read_checkpoint(f"{out}.transfer/last.pt")
     assert (progress["epoch"], progress["step"]) == (1, 2)
+    assert (tmp_path / "student.pt.finetune" / "last.pt").is_file()  # the fine-tune ran in the Trainer
     # a rerun resumes from the saved transfer state: the step budget is spent, nothing is redone
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert main(args) == 0
-    assert "resuming" in capsys.readouterr().out and read_checkpoint(f"{out}.transfer.pt")["step"] == 2
+    assert "resuming" in capsys.readouterr().out and read_checkpoint(f"{out}.transfer/last.pt")["step"] == 2
+
+
+class ClipSet(torch.utils.data.Dataset):
+    """Six distinct clips of three videos, as the data recipes return them."""
+
+    def __init__(self):
+        self.clips = distinct_clips(6)
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"clip": self.clips[i], "label": i % 3, "index": i // 2, "path": f"v{i // 2}.avi"}
+
+
+def test_transfer_runs_in_the_trainer_and_resumes(tmp_path):
+    """The match task is the Trainer's loop with TransferObjective: teacher frozen, student trained,
+    checkpoints resumable, and a finished stage is not redone."""
+    torch.manual_seed(0)
+    model = SupervisionTransfer(slim_teacher(), slim_student(), teacher_frames=2)
+    teacher_before = {k: v.clone() for k, v in model.teacher.state_dict().items()}
+    conv_before = model.student.conv0.weight.detach().clone()
+    settings = TransferSettings("densenet3d121", str(tmp_path / "run"), epochs=2, lr=0.01, batch_size=3,
+                                device="cpu", progress=False)
+    result = run_stage(model, ClipSet(), ["a", "b", "c"], settings, model_name="supervision_transfer",
+                       objective=TransferObjective())
+    assert (result.epochs, result.step) == (2, 4)
+    assert 0.0 <= result.history[-1]["train_acc"] <= 1.0  # the match accuracy
+    assert all(torch.equal(v, model.teacher.state_dict()[k].cpu()) for k, v in teacher_before.items())
+    assert not torch.equal(conv_before, model.student.conv0.weight.detach())
+    again = run_stage(model, ClipSet(), ["a", "b", "c"], settings, model_name="supervision_transfer",
+                      objective=TransferObjective())
+    assert again.step == 4  # resumed from last.pt: the budget is spent

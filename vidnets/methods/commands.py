@@ -1,12 +1,12 @@
 """Subcommands for the papers' own protocols: ``fuse``, ``features``, ``svm``, ``transfer``.
 
 * ``vidnets fuse``: late fusion of ``vidnets test`` score dumps (Two-Stream averaging or SVM, TSN
-  weights; :mod:`vidnets.engine.fusion`).
+  weights; :mod:`vidnets.methods.fusion`).
 * ``vidnets features``: C3D video descriptors (fc6 over 16-frame windows with stride 8, averaged,
-  L2-normalised; :mod:`vidnets.engine.features`).
-* ``vidnets svm``: linear SVM on those descriptors, train/test split lists (:mod:`vidnets.engine.svm`).
+  L2-normalised; :mod:`vidnets.methods.descriptors`).
+* ``vidnets svm``: linear SVM on those descriptors, train/test split lists (:mod:`vidnets.methods.svm`).
 * ``vidnets transfer``: T3D's 2D→3D supervision transfer, then optional fine-tuning
-  (:mod:`vidnets.engine.transfer`).
+  (:mod:`vidnets.methods.transfer`).
 """
 
 from __future__ import annotations
@@ -69,16 +69,17 @@ def _register_fuse(subparsers) -> None:
 def _run_fuse(args) -> int:
     import numpy as np
 
-    from vidnets.engine.fusion import FUSION_PRESETS, fuse_svm, fuse_weighted, load_score_dump
+    from vidnets.engine.metrics import load_scores
+    from vidnets.methods.fusion import FUSION_PRESETS, fuse_svm, fuse_weighted
     from vidnets.utils.io import atomic_open
 
     _check_outputs(args.output, args.json)
-    dumps = [load_score_dump(p) for p in args.dumps]
+    dumps = [load_scores(p) for p in args.dumps]
     if args.method == "svm":
         if not args.train_dumps:
             print("fuse: --method svm needs --train-dumps (one per stream, from the train split)", file=sys.stderr)
             return 2
-        result = fuse_svm([load_score_dump(p) for p in args.train_dumps], dumps, C=args.C, softmax=args.softmax)
+        result = fuse_svm([load_scores(p) for p in args.train_dumps], dumps, C=args.C, softmax=args.softmax)
         weights = None
     else:
         weights = list(FUSION_PRESETS[args.preset]) if args.preset else (args.weights or [1.0] * len(dumps))
@@ -148,8 +149,8 @@ def _relative_key(path: str, root: Path | None) -> str:
 
 
 def _video_items(args) -> list:
-    from vidnets.engine.features import VideoItem
-    from vidnets.engine.svm import read_split_list
+    from vidnets.methods.descriptors import VideoItem
+    from vidnets.methods.svm import read_split_list
 
     root = Path(args.root) if args.root else None
     items = []
@@ -182,15 +183,6 @@ def _video_items(args) -> list:
     return list(unique.values())
 
 
-def _recipe_for(model_name: str) -> str:
-    """The data recipe whose frame size and normalisation a model was trained with."""
-    for prefix, recipe in (("c3d", "c3d"), ("res3d", "res3d"), ("p3d", "p3d"), ("t3d", "t3d"),
-                           ("densenet3d", "t3d")):
-        if model_name.startswith(prefix):
-            return recipe
-    return "c3d"
-
-
 def _features_model(args, device):
     from vidnets.models import create  # importing the package registers every family
 
@@ -202,7 +194,7 @@ def _features_model(args, device):
         kwargs = {**state.get("model_kwargs", {}), **kwargs}
         model = create(state.get("model_name") or args.model, **kwargs)
         model.load_state_dict(state["model"])
-        return model.to(device).eval()
+        return _for_evaluation(model, device)
     try:
         model = create(args.model, **kwargs)
     except KeyError as e:  # an unknown model name
@@ -214,16 +206,24 @@ def _features_model(args, device):
         from vidnets.models.c3d import load_c3d_sports1m
 
         print(load_c3d_sports1m(model, args.weights))
-    return model.to(device).eval()
+    return _for_evaluation(model, device)
+
+
+def _for_evaluation(model, device):
+    """The network readied as every evaluation readies it (:func:`prepare_for_inference`), in fp32 and
+    without folding so the descriptors and every named layer (BatchNorm outputs too) stay as trained;
+    the layers are read from the prepared network itself."""
+    from vidnets.engine.fastpath import prepare_for_inference
+
+    return prepare_for_inference(model, device=device, precision="fp32", fold_bn=False, copy=False).module
 
 
 def _run_features(args) -> int:
     import numpy as np
 
-    from vidnets.data.presets import recipe_defaults
     from vidnets.data.transforms import CenterCrop, ClipTransform
     from vidnets.data.video import iter_frames
-    from vidnets.engine.features import extract_to_dir
+    from vidnets.methods.descriptors import extract_to_dir
     from vidnets.utils.device import default_device
     from vidnets.utils.sharding import current_shard, take_shard
 
@@ -243,7 +243,11 @@ def _run_features(args) -> int:
                          f"{args.stride}, {args.batch_size}")
     device = default_device(args.device)
     model = _features_model(args, device)
-    recipe = recipe_defaults(args.recipe or _recipe_for(args.model))
+    from vidnets.engine.recipes import data_recipe, recipe_for_model
+
+    recipe = (data_recipe(args.recipe) if args.recipe else recipe_for_model(args.model)).defaults()
+    if recipe is None:
+        raise ValueError(f"features: --recipe {args.recipe} reads stored optical flow; give an RGB recipe")
     size = tuple(args.resize) if args.resize else recipe.size
     transform = ClipTransform([CenterCrop(args.crop or recipe.crop)], mean=recipe.mean, std=recipe.std,
                               layout="cthw")
@@ -284,7 +288,7 @@ def _register_svm(subparsers) -> None:
 
 
 def _run_svm(args) -> int:
-    from vidnets.engine.svm import run_svm_protocol
+    from vidnets.methods.svm import run_svm_protocol
 
     _check_outputs(args.json)
     if not args.C > 0:
@@ -333,8 +337,54 @@ def _register_transfer(subparsers) -> None:
 
 
 def _run_transfer(args) -> int:
-    from vidnets.engine.transfer import run_cli
+    """Transfer on the dataset's train split, optional fine-tune, save the student."""
+    import dataclasses
 
+    from vidnets.methods.transfer import (SupervisionTransfer, TransferObjective, TransferSettings, build_teacher,
+                                          run_stage, save_student)
+    from vidnets.models import create
+
+    _check_transfer_args(args)
+    dataset, class_names = _transfer_clips(args)
+    kwargs = {"num_classes": max(len(class_names), 2)}
+    student = create(args.student, **kwargs)
+    model = SupervisionTransfer(build_teacher(args.teacher_weights), student, teacher_frames=args.teacher_frames)
+    settings = TransferSettings(args.student, f"{args.output}.transfer", args.epochs, args.lr, args.max_steps,
+                                args.batch_size, args.momentum, args.weight_decay, args.num_workers, args.device,
+                                args.seed)
+    if (Path(settings.out_dir) / "last.pt").is_file():
+        print(f"transfer: resuming from {settings.out_dir}/last.pt")
+    done = run_stage(model, dataset, class_names, settings, model_name="supervision_transfer",
+                     objective=TransferObjective())
+    print(f"transfer: {done.step} steps, {done.epochs} epoch(s), {_last_loss(done)}")
+    metrics = {"transfer_loss": _last_value(done, "train_loss")}
+    if args.finetune_epochs:
+        finetune = dataclasses.replace(settings, out_dir=f"{args.output}.finetune", epochs=args.finetune_epochs,
+                                       lr=args.finetune_lr, max_steps=None)
+        tuned = run_stage(student, dataset, class_names, finetune, model_name=args.student, model_kwargs=kwargs)
+        accuracy = _last_value(tuned, "train_acc")
+        print(f"fine-tune: last epoch train accuracy {100 * accuracy:.1f}%")
+        metrics["finetune_train_accuracy"] = accuracy
+    path = save_student(student, args.output, args.student, kwargs, class_names, metrics)
+    print(f"student saved to {path} (start `vidnets train` from it with model.pretrained)")
+    return 0
+
+
+def _last_value(result, key: str) -> float:
+    """The last epoch's ``key`` of a stage, else the last logged step's loss (a stage cut by --max-steps)."""
+    if result.history:
+        return float(result.history[-1][key])
+    from vidnets.engine.plots import read_csv
+
+    rows = read_csv(Path(result.checkpoint).parent / "log.csv", unique="step")
+    return float(rows[-1]["loss"]) if rows and key == "train_loss" else float("nan")
+
+
+def _last_loss(result) -> str:
+    return f"final loss {_last_value(result, 'train_loss'):.4f}"
+
+
+def _check_transfer_args(args) -> None:
     _check_outputs(args.output)
     for flag in ("epochs", "batch_size", "frames", "size", "crop", "teacher_frames", "max_steps"):
         value = getattr(args, flag)
@@ -346,4 +396,13 @@ def _run_transfer(args) -> int:
                              f"found {getattr(args, flag)}")
     if args.num_workers < 0 or args.finetune_epochs < 0:
         raise ValueError("transfer: --num-workers and --finetune-epochs must be >= 0")
-    return run_cli(args)
+
+
+def _transfer_clips(args):
+    """Training clips with T3D's recipe (32 frames, short side 256, corner crops 224, flip)."""
+    from vidnets.data.datasets import load_annotations
+    from vidnets.data.presets import build_dataset
+
+    records, class_names = load_annotations(args.layout, args.root, split=args.split, subset="train")
+    overrides = {k: v for k, v in (("frames", args.frames), ("size", args.size), ("crop", args.crop)) if v}
+    return build_dataset("t3d", records, train=True, **overrides), class_names

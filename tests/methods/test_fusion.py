@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from vidnets.engine.fusion import (FUSION_PRESETS, fuse_svm, fuse_weighted, load_score_dump,
-                                   svm_fusion_features, weighted_fusion)
+from vidnets.engine.metrics import load_scores
+from vidnets.methods.fusion import FUSION_PRESETS, fuse_svm, fuse_weighted, svm_fusion_features, weighted_fusion
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -18,7 +18,7 @@ def _dump(path, scores, labels, paths=None):
     if paths is not None:
         arrays["paths"] = np.asarray(paths)
     np.savez(path, **arrays)
-    return load_score_dump(path)
+    return load_scores(path)
 
 
 def test_weighted_fusion_hand_computed(tmp_path):
@@ -45,7 +45,8 @@ def test_views_then_softmax_then_weights(tmp_path):
 
 
 def test_reads_test_dumps_and_reproduces_their_video_accuracy(tmp_path):
-    from vidnets.engine.evaluate import EvalResult, save_scores
+    from vidnets.engine.evaluate import EvalResult
+    from vidnets.engine.metrics import save_scores
 
     rng = np.random.default_rng(1)
     logits = rng.normal(size=(8, 3, 4)).astype(np.float32)
@@ -54,7 +55,7 @@ def test_reads_test_dumps_and_reproduces_their_video_accuracy(tmp_path):
     evaluated = EvalResult(index=np.arange(8), label=labels, logits=logits, num_views=np.array([2] + [3] * 7),
                            paths=[f"v{i}.avi" for i in range(8)], class_names=list("abcd"))
     save_scores(evaluated, tmp_path / "scores.npz")
-    result = fuse_weighted([load_score_dump(tmp_path / "scores.npz")], (1.0,))
+    result = fuse_weighted([load_scores(tmp_path / "scores.npz")], (1.0,))
     assert np.isfinite(result.scores).all()
     assert result.accuracy == pytest.approx(evaluated.metrics()["video_top1"])
 
@@ -72,7 +73,7 @@ def test_streams_aligned_by_path(tmp_path):
 def test_bad_inputs_are_named(tmp_path):
     np.savez(tmp_path / "bad.npz", logits=np.zeros((2, 3)))
     with pytest.raises(ValueError, match="bad.npz.*'scores'"):
-        load_score_dump(tmp_path / "bad.npz")
+        load_scores(tmp_path / "bad.npz")
     with pytest.raises(ValueError, match="2 streams but 1 weights"):
         weighted_fusion([np.zeros((1, 2)), np.zeros((1, 2))], [1.0])
 
@@ -152,7 +153,8 @@ def test_two_streams_in_miniature(tmp_path):
     from vidnets.data.datasets import load_annotations
     from vidnets.data.synthetic import generate_dataset
     from vidnets.data.video import read_all_frames
-    from vidnets.engine.evaluate import EvalResult, save_scores
+    from vidnets.engine.evaluate import EvalResult
+    from vidnets.engine.metrics import save_scores
     from vidnets.flow.extract import make_flow_fn
     from vidnets.flow.stacking import flow_stack
 
@@ -198,8 +200,8 @@ def test_two_streams_in_miniature(tmp_path):
                                    num_views=np.full(len(labels), num_views), paths=paths, class_names=classes),
                         tmp_path / f"{name}_{subset}.npz")
 
-    test = [load_score_dump(tmp_path / f"{s}_test.npz") for s in ("rgb", "flow")]
-    train = [load_score_dump(tmp_path / f"{s}_train.npz") for s in ("rgb", "flow")]
+    test = [load_scores(tmp_path / f"{s}_test.npz") for s in ("rgb", "flow")]
+    train = [load_scores(tmp_path / f"{s}_train.npz") for s in ("rgb", "flow")]
     tsn = fuse_weighted(test, FUSION_PRESETS["tsn"])
     spatial, temporal = tsn.stream_accuracy
     assert temporal >= spatial + 0.4  # motion-only classes: flow wins

@@ -17,6 +17,11 @@ student is then fine-tuned for classification: ``vidnets transfer`` saves it as 
 checkpoint (``model_name``/``model_kwargs`` included) that ``vidnets train`` starts from with
 ``model.pretrained``, and can run a short fine-tune itself (``--finetune-epochs``).
 
+Both stages run in the engine's one training loop (:class:`vidnets.engine.train.Trainer`): the
+match task is a :class:`TransferObjective`, the fine-tune the Trainer's default cross-entropy. So
+they get mixed precision, DDP, schedules, logs, checkpoints and exact resume like any run; their
+run folders are ``<output>.transfer/`` and ``<output>.finetune/``, and a rerun resumes from them.
+
 Choices where the paper is silent or unretrieved:
 
 * The teacher's frame features are averaged over the frames it sees (``teacher_frames`` of them,
@@ -28,24 +33,30 @@ Choices where the paper is silent or unretrieved:
 * The teacher sees the same normalised tensor as the student. The ``t3d`` data recipe normalises
   with ImageNet mean/std, which is what torchvision's ImageNet DenseNet expects.
 * Optimiser as the paper (papers.md §5.3): SGD, Nesterov momentum 0.9, weight decay
-  1e-4, lr 0.1; all are arguments.
+  1e-4, lr 0.1; all are arguments. The Trainer's optimizer takes the parameters that need
+  gradients, which are the student's and the head's (the teacher's are frozen).
 """
 
 from __future__ import annotations
 
+import logging
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidnets.engine.config import Config, load_config
+from vidnets.engine.train import FitResult, Objective, Trainer
 from vidnets.models.densenet2d import DenseNet2d, densenet121_2d, load_torchvision_weights
 
-__all__ = ["MatchHead", "SupervisionTransfer", "build_teacher", "match_pairs", "transfer_step", "build_optimizer",
-           "TransferLog", "run_transfer", "save_student", "run_cli"]
+__all__ = ["MatchHead", "SupervisionTransfer", "TransferObjective", "build_teacher", "match_pairs",
+           "transfer_step", "TransferSettings", "stage_config", "run_stage", "save_student"]
+
+logger = logging.getLogger(__name__)
 
 
 class MatchHead(nn.Module):
@@ -145,58 +156,80 @@ def match_pairs(teacher_feats: torch.Tensor, student_feats: torch.Tensor, video_
     return torch.cat(pairs), torch.cat(targets).to(teacher_feats.device)
 
 
+class TransferObjective(Objective):
+    """The Trainer's step for the match task: pair logits of ``model(clips, video ids)`` against
+    their targets; "correct" counts rightly judged pairs, so the epoch's ``train_acc`` is the
+    match accuracy."""
+
+    def forward(self, model: nn.Module, clips: torch.Tensor, batch: dict) -> Any:
+        return model(clips, torch.as_tensor(batch["index"]).to(clips.device))
+
+    def loss(self, outputs: Any, batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, int]:
+        logits, targets = outputs
+        loss = F.cross_entropy(logits.float(), targets)
+        return loss, (logits.detach().argmax(1) == targets).sum(), len(targets)
+
+
 def transfer_step(model: SupervisionTransfer, batch: dict, optimizer: torch.optim.Optimizer) -> dict[str, float]:
-    """One SGD step of the match task on ``{"clip": (N,C,T,H,W), "index": video ids}``."""
+    """One optimizer step of the match task on ``{"clip": (N,C,T,H,W), "index": video ids}``, with
+    :class:`TransferObjective`'s loss; for experiments outside a run (a run uses the Trainer)."""
+    objective = TransferObjective()
     device = next(model.student.parameters()).device
-    clips = batch["clip"].to(device)
-    ids = torch.as_tensor(batch["index"]).to(device)
     model.train()
-    logits, targets = model(clips, ids)
-    loss = F.cross_entropy(logits, targets)
+    outputs = objective.forward(model, batch["clip"].to(device), batch)
+    loss, correct, pairs = objective.loss(outputs, batch, device)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    accuracy = (logits.detach().argmax(1) == targets).float().mean()
-    return {"loss": float(loss.detach()), "match_accuracy": float(accuracy), "pairs": len(targets)}
+    return {"loss": float(loss.detach()), "match_accuracy": float(correct) / pairs, "pairs": pairs}
 
 
-def build_optimizer(model: SupervisionTransfer, lr: float = 0.1, momentum: float = 0.9,
-                    weight_decay: float = 1e-4) -> torch.optim.SGD:
-    """SGD with Nesterov momentum over the student and the head only (the teacher is never passed)."""
-    params = [p for p in (*model.student.parameters(), *model.head.parameters()) if p.requires_grad]
-    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=momentum > 0)
+@dataclass(frozen=True)
+class TransferSettings:
+    """One stage's training settings (the ``vidnets transfer`` arguments)."""
+
+    student: str
+    out_dir: str
+    epochs: int
+    lr: float
+    max_steps: int | None = None
+    batch_size: int = 8
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    num_workers: int = 0
+    device: str = "auto"
+    seed: int = 0
+    progress: bool = True
 
 
-@dataclass
-class TransferLog:
-    steps: list[dict] = field(default_factory=list)
+def stage_config(settings: TransferSettings) -> Config:
+    """The Trainer config of a stage: SGD with Nesterov momentum (T3D), constant lr, no test pass."""
+    return load_config({
+        "recipe": "t3d_transfer",
+        "model": {"name": settings.student},
+        "data": {"recipe": "t3d", "batch_size": settings.batch_size, "num_workers": settings.num_workers},
+        "optim": {"lr": settings.lr, "momentum": settings.momentum, "weight_decay": settings.weight_decay,
+                  "nesterov": settings.momentum > 0},
+        "schedule": {"kind": "constant"},
+        "train": {"epochs": settings.epochs, "max_iters": settings.max_steps, "device": settings.device,
+                  "seed": settings.seed, "out_dir": settings.out_dir, "eval_every": -1, "tensorboard": False,
+                  "progress": settings.progress},
+    })
 
-    def summary(self) -> str:
-        if not self.steps:
-            return "no steps"
-        last = self.steps[-max(1, len(self.steps) // 10):]
-        loss = sum(s["loss"] for s in last) / len(last)
-        acc = sum(s["match_accuracy"] for s in last) / len(last)
-        return f"{len(self.steps)} steps, final loss {loss:.4f}, match accuracy {100 * acc:.1f}%"
 
+def run_stage(model: nn.Module, dataset, class_names: Sequence[str], settings: TransferSettings, *,
+              model_name: str, model_kwargs: dict | None = None, objective: Objective | None = None) -> FitResult:
+    """Train ``model`` on ``dataset`` in the Trainer, resuming from ``<out_dir>/last.pt`` when a
+    previous run of the stage left one. ``model_name``/``model_kwargs`` go into its checkpoints."""
+    from vidnets.data.datasets import collate_skip_bad
 
-def run_transfer(model: SupervisionTransfer, batches: Iterable[dict], optimizer: torch.optim.Optimizer,
-                 max_steps: int | None = None, progress: bool = False) -> TransferLog:
-    """Run :func:`transfer_step` over ``batches`` (a DataLoader, possibly several epochs chained)."""
-    from tqdm import tqdm
-
-    log = TransferLog()
-    bar = tqdm(total=max_steps, desc="transfer", unit="step", disable=not progress)
-    for batch in batches:
-        if max_steps is not None and len(log.steps) >= max_steps:
-            break
-        if len(batch.get("clip", ())) < 2:
-            continue  # a batch emptied by bad videos, or too small to form a negative
-        log.steps.append(transfer_step(model, batch, optimizer))
-        bar.update(1)
-        bar.set_postfix(loss=f"{log.steps[-1]['loss']:.3f}")
-    bar.close()
-    return log
+    cfg = stage_config(settings)
+    trainer = Trainer(model, dataset, cfg, class_names=list(class_names), model_name=model_name,
+                      model_kwargs=model_kwargs, collate_fn=collate_skip_bad, objective=objective)
+    last = Path(settings.out_dir) / "last.pt"
+    if last.is_file():
+        logger.info("resuming %s from %s", settings.out_dir, last)
+    return trainer.fit(resume=last if last.is_file() else None)
 
 
 def save_student(student: nn.Module, path: str | Path, model_name: str, model_kwargs: dict,
@@ -206,90 +239,3 @@ def save_student(student: nn.Module, path: str | Path, model_name: str, model_kw
 
     return save_checkpoint(path, model=student, model_name=model_name, model_kwargs=model_kwargs,
                            class_names=list(class_names), metrics=metrics or {})
-
-
-# -- command line (arguments in vidnets.engine.method_commands) ----------------------------------
-def run_cli(args) -> int:
-    """``vidnets transfer``: transfer on the dataset's train split, optional fine-tune, save the student."""
-    from torch.utils.data import DataLoader
-
-    from vidnets.data.datasets import collate_skip_bad
-    from vidnets.engine.checkpoint import seed_everything
-    from vidnets.models import create
-    from vidnets.utils.device import default_device
-
-    seed_everything(args.seed)
-    device = default_device(args.device)
-    dataset, class_names = _clip_dataset(args)
-    loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True, drop_last=True,
-                        num_workers=args.num_workers, collate_fn=collate_skip_bad)
-    kwargs = {"num_classes": max(len(class_names), 2)}
-    student = create(args.student, **kwargs)
-    model = SupervisionTransfer(build_teacher(args.teacher_weights), student,
-                                teacher_frames=args.teacher_frames).to(device)
-    optimizer = build_optimizer(model, args.lr, args.momentum, args.weight_decay)
-    log = _transfer_epochs(model, loader, optimizer, args)
-    print(f"transfer: {log.summary()}")
-    metrics = {"transfer_loss": log.steps[-1]["loss"] if log.steps else float("nan")}
-    if args.finetune_epochs:
-        metrics.update(_finetune(student, loader, args, device))
-    path = save_student(student, args.output, args.student, kwargs, class_names, metrics)
-    print(f"student saved to {path} (start `vidnets train` from it with model.pretrained)")
-    return 0
-
-
-def _transfer_epochs(model: SupervisionTransfer, loader, optimizer, args) -> TransferLog:
-    """The transfer epochs, resumable: after every epoch the whole state (student, head, optimizer,
-    epoch, step) goes atomically to ``<output>.transfer.pt``; a rerun continues from it."""
-    from vidnets.engine.checkpoint import read_checkpoint, save_checkpoint
-
-    state_path = Path(f"{args.output}.transfer.pt")
-    epoch = step = 0
-    if state_path.is_file():
-        state = read_checkpoint(state_path)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        epoch, step = state["epoch"], state["step"]
-        print(f"transfer: resuming from {state_path} (epoch {epoch}, step {step})")
-    log = TransferLog()
-    while epoch < args.epochs and (args.max_steps is None or step < args.max_steps):
-        remaining = None if args.max_steps is None else args.max_steps - step
-        done = run_transfer(model, loader, optimizer, remaining, progress=True)
-        log.steps += done.steps
-        epoch, step = epoch + 1, step + len(done.steps)
-        save_checkpoint(state_path, model=model, optimizer=optimizer, epoch=epoch, step=step,
-                        model_name="supervision_transfer")
-    return log
-
-
-def _finetune(student: nn.Module, loader, args, device) -> dict:
-    """A short plain fine-tune of the whole student with cross-entropy (the paper's second stage)."""
-    optimizer = torch.optim.SGD(student.parameters(), lr=args.finetune_lr, momentum=args.momentum,
-                                weight_decay=args.weight_decay, nesterov=args.momentum > 0)
-    student.train()
-    correct = seen = 0
-    for _ in range(args.finetune_epochs):
-        correct = seen = 0
-        for batch in loader:
-            if len(batch.get("clip", ())) == 0:
-                continue
-            clips, labels = batch["clip"].to(device), torch.as_tensor(batch["label"]).to(device)
-            logits = student(clips)
-            loss = F.cross_entropy(logits, labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            correct += int((logits.argmax(1) == labels).sum())
-            seen += len(labels)
-    print(f"fine-tune: last epoch train accuracy {100 * correct / max(seen, 1):.1f}%")
-    return {"finetune_train_accuracy": correct / max(seen, 1)}
-
-
-def _clip_dataset(args, subset: str = "train"):
-    """Training clips with T3D's recipe (32 frames, short side 256, corner crops 224, flip)."""
-    from vidnets.data.datasets import load_annotations
-    from vidnets.data.presets import build_dataset
-
-    records, class_names = load_annotations(args.layout, args.root, split=args.split, subset=subset)
-    overrides = {k: v for k, v in (("frames", args.frames), ("size", args.size), ("crop", args.crop)) if v}
-    return build_dataset("t3d", records, train=True, **overrides), class_names

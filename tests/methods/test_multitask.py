@@ -9,8 +9,10 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from vidnets.engine.multitask import (MixedTaskSampler, MultiTaskDataset, fit_multitask, multitask_step,
-                                      task_probabilities)
+from helpers import tiny_config
+
+from vidnets.engine.train import Trainer
+from vidnets.methods.multitask import MixedTaskSampler, MultiTaskDataset, MultiTaskObjective, task_probabilities
 from vidnets.models.two_stream import multitask_loss
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -80,15 +82,27 @@ def test_proportional_epoch_visits_every_sample_once_and_epochs_differ():
     assert list(sampler) != epoch0
 
 
-def test_each_head_learns_only_from_its_own_dataset():
+def multitask_trainer(model, data, out_dir, **overrides) -> Trainer:
+    cfg = tiny_config(out_dir, **{"multitask.tasks": "{ucf101: {}, hmdb51: {root: x}}", "train.eval_every": -1,
+                                  **overrides})
+    return Trainer(model, data, cfg, class_names={"ucf101": ["a", "b", "c"], "hmdb51": ["d", "e"]},
+                   objective=MultiTaskObjective())
+
+
+def test_each_head_learns_only_from_its_own_dataset(tmp_path):
     torch.manual_seed(0)
     model = TwoHeads()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    batch = {"clip": torch.randn(6, 8), "label": torch.tensor([0, 1, 2, 0, 1, 1]),
-             "task": torch.tensor([0, 0, 0, 0, 0, 0])}
+    only_ucf = MultiTaskDataset([Toy(6, 3, 0), Toy(1, 2, 3)])
+    trainer = multitask_trainer(model, only_ucf, tmp_path, **{"data.batch_size": 6, "optim.weight_decay": 0,
+                                                             "optim.momentum": 0})
     hmdb_before = model.heads["hmdb51"].weight.clone()
     ucf_before = model.heads["ucf101"].weight.clone()
-    multitask_step(model, batch, optimizer, multitask_loss)
+    batch = {"clip": torch.randn(6, 8), "label": torch.tensor([0, 1, 2, 0, 1, 1]),
+             "task": torch.tensor([0, 0, 0, 0, 0, 0])}
+    loss, correct, n = trainer._forward_loss(batch)
+    loss.backward()
+    trainer._optimizer_step()
+    assert n == 6 and 0 <= int(correct) <= 6
     assert torch.equal(model.heads["hmdb51"].weight, hmdb_before)  # no HMDB51 sample, no HMDB51 update
     assert not torch.equal(model.heads["ucf101"].weight, ucf_before)
     # the summed loss equals the per-head cross-entropies computed by hand
@@ -100,19 +114,28 @@ def test_each_head_learns_only_from_its_own_dataset():
     assert multitask_loss(logits, labels, mixed_tasks).item() == pytest.approx(expected.item())
 
 
-def test_fit_multitask_learns_both_tasks():
+def test_trainer_learns_both_tasks(tmp_path):
     torch.manual_seed(0)
     data = MultiTaskDataset([Toy(120, 3, 0, seed=1), Toy(60, 2, 3, seed=2)])
     model = TwoHeads()
-    logs = fit_multitask(model, data, torch.optim.SGD(model.parameters(), lr=0.5), epochs=8, batch_size=20,
-                         mixing="balanced")
-    assert all(log["samples_task0"] > 0 and log["samples_task1"] > 0 for log in logs)
-    assert logs[-1]["loss"] < 0.5 * logs[0]["loss"]
+    trainer = multitask_trainer(model, data, tmp_path, **{"multitask.mixing": "balanced", "data.batch_size": 20,
+                                                         "optim.lr": 0.5, "train.epochs": 8,
+                                                         "schedule.kind": "constant"})
+    assert isinstance(trainer.sampler, MixedTaskSampler)
+    result = trainer.fit()
+    assert result.history[-1]["train_loss"] < 0.5 * result.history[0]["train_loss"]
     with torch.no_grad():
         for task, head in ((0, "ucf101"), (1, "hmdb51")):
             ds = data.datasets[task]
             accuracy = (model(ds.x)[head].argmax(1) == ds.labels).float().mean()
             assert accuracy > 0.9
+
+
+def test_multitask_config_needs_the_objective(tmp_path):
+    cfg = tiny_config(tmp_path, **{"multitask.tasks": "{ucf101: {}, hmdb51: {root: x}}"})
+    data = MultiTaskDataset([Toy(6, 3, 0), Toy(4, 2, 3)])
+    with pytest.raises(ValueError, match="MultiTaskObjective"):
+        Trainer(TwoHeads(), data, cfg, class_names={"ucf101": ["a", "b", "c"], "hmdb51": ["d", "e"]})
 
 
 def test_mixed_sampler_shards_like_distributed_sampler_and_skips():
@@ -130,8 +153,8 @@ def test_mixed_sampler_shards_like_distributed_sampler_and_skips():
 
 
 def test_task_view_scores_one_head():
-    from vidnets.engine.multitask import TaskView, multitask_correct
-    from vidnets.models.two_stream import two_stream_spatial
+    from vidnets.models.base import TaskView
+    from vidnets.models.two_stream import multitask_correct, two_stream_spatial
 
     model = two_stream_spatial(heads={"a": 3, "b": 5}, input_size=64).eval()
     x = torch.randn(2, 3, 64, 64)

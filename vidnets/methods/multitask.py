@@ -1,8 +1,9 @@
 """Multi-task training over two (or more) datasets: Two-Stream §4 (UCF101 + HMDB51).
 
 One trunk, one softmax head per dataset; each head's loss is computed only on the samples of its
-own dataset and the total loss is their sum (the model side, ``heads`` and ``multitask_loss``,
-is in :mod:`vidnets.models.two_stream`). This module supplies the data side and the step::
+own dataset and the total loss is their sum (the model side, ``heads``, ``multitask_loss`` and
+``multitask_correct``, is in :mod:`vidnets.models.two_stream`; ``TaskView`` in
+:mod:`vidnets.models.base`). This module supplies the data side and the Trainer's objective::
 
     UCF101 dataset ─┐                                      ┌─► head 0 ─► CE on task==0 rows ─┐
                     ├─► MultiTaskDataset (adds "task") ──► trunk                             ├─► sum
@@ -19,13 +20,19 @@ UCF101 epoch), which helps the small task when it is the one evaluated; explicit
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 from torch.utils.data import Dataset, Sampler
 
-__all__ = ["MultiTaskDataset", "MixedTaskSampler", "TaskView", "task_probabilities", "multitask_step",
-           "multitask_correct", "fit_multitask"]
+from vidnets.engine import distributed
+from vidnets.engine.build import build_datasets
+from vidnets.engine.config import Config, ConfigError, task_config, task_names
+from vidnets.engine.train import Objective
+from vidnets.models.two_stream import multitask_correct, multitask_loss
+
+__all__ = ["MultiTaskDataset", "MixedTaskSampler", "MultiTaskObjective", "task_probabilities",
+           "build_multitask_datasets"]
 
 
 class MultiTaskDataset(Dataset):
@@ -155,80 +162,38 @@ class MixedTaskSampler(Sampler[int]):
             cursors[task] += 1
 
 
-class TaskView(torch.nn.Module):
-    """One head of a multi-task model seen as a single-head classifier: ``model(x, task=task)``.
+class MultiTaskObjective(Objective):
+    """The Trainer's multi-task step: mixed batches (:class:`MixedTaskSampler` at ``multitask.mixing``),
+    each head's cross-entropy over its own dataset's samples, summed (``multitask_loss``)."""
 
-    What testing and prediction use (they expect one logits tensor). Attribute look-ups the
-    engine makes (``default_input``, ``first_conv``…) fall through to the wrapped model.
+    def sampler(self, dataset: Dataset, cfg: Config, info: distributed.DistInfo) -> MixedTaskSampler:
+        return MixedTaskSampler(dataset.task_ids, cfg.multitask.mixing, seed=cfg.train.seed,
+                                num_replicas=info.world_size, rank=info.rank)
+
+    def loss(self, outputs: Any, batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, int]:
+        y = torch.as_tensor(batch["label"]).to(device, non_blocking=True)
+        tasks = torch.as_tensor(batch["task"]).to(device, non_blocking=True)
+        logits = {task: out.float() for task, out in outputs.items()}
+        return multitask_loss(logits, y, tasks), multitask_correct(logits, y, tasks), len(y)
+
+
+def build_multitask_datasets(cfg: Config, *, with_test: bool = True):
+    """Multi-task data: ``(MultiTaskDataset, {task: test_set} or None, {task: class_names})``.
+
+    Each task's dataset is built exactly as a single-task run on ``task_config(cfg, task)`` would
+    build it; the training sets are joined in head order, so a sample's ``task`` is its head.
     """
-
-    def __init__(self, model: torch.nn.Module, task: str) -> None:
-        super().__init__()
-        tasks = getattr(model, "tasks", [])
-        if task not in tasks:
-            raise KeyError(f"no task head {task!r}; heads: {', '.join(tasks) or 'none (single head)'}")
-        self.model, self.task = model, task
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x, task=self.task)
-
-    def __getattr__(self, name: str) -> Any:
+    train_sets, test_sets, classes = [], {}, {}
+    for task in task_names(cfg)[1:]:
+        if not cfg.multitask.tasks[task].get("root"):
+            raise ConfigError(f"multitask.tasks.{task}.root: expected this task's dataset folder, found none "
+                              "(only the first task may use data.root)")
+    for task in task_names(cfg):
         try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(self._modules["model"], name)
-
-
-def multitask_correct(logits_by_task: dict[str, torch.Tensor], labels: torch.Tensor,
-                      task_ids: torch.Tensor) -> torch.Tensor:
-    """Number of samples whose own head (``task_ids`` index into the heads' order) ranks the label first."""
-    correct = labels.new_zeros(())
-    for index, logits in enumerate(logits_by_task.values()):
-        mask = task_ids == index
-        if mask.any():
-            correct = correct + (logits.detach()[mask].argmax(1) == labels[mask]).sum()
-    return correct
-
-
-def multitask_step(model: torch.nn.Module, batch: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer,
-                   loss_fn: Callable[..., torch.Tensor] | None = None) -> dict[str, float]:
-    """One optimisation step on a mixed batch ``{"clip", "label", "task"}``.
-
-    ``model(clip)`` returns one logits tensor per task (a multi-head model); ``loss_fn(logits,
-    labels, tasks)`` defaults to :func:`vidnets.models.two_stream.multitask_loss` (each head's
-    cross-entropy on its own task's rows, summed). Returns the loss and the per-task sample counts.
-    """
-    if loss_fn is None:
-        from vidnets.models.two_stream import multitask_loss as loss_fn
-    device = next(model.parameters()).device
-    clips, labels, tasks = batch["clip"].to(device), batch["label"].to(device), batch["task"].to(device)
-    model.train()
-    optimizer.zero_grad(set_to_none=True)
-    loss = loss_fn(model(clips), labels, tasks)
-    loss.backward()
-    optimizer.step()
-    counts = torch.bincount(tasks.flatten().cpu(), minlength=2).tolist()
-    return {"loss": float(loss.detach()), **{f"samples_task{t}": c for t, c in enumerate(counts)}}
-
-
-def fit_multitask(model: torch.nn.Module, dataset: MultiTaskDataset, optimizer: torch.optim.Optimizer, *,
-                  epochs: int = 1, batch_size: int = 32, mixing: str | Sequence[float] = "proportional",
-                  num_workers: int = 0, seed: int = 0, loss_fn: Callable[..., torch.Tensor] | None = None,
-                  ) -> list[dict[str, float]]:
-    """A plain multi-task training loop: mixed batches from :class:`MixedTaskSampler`, one
-    :func:`multitask_step` each; batches emptied by bad videos are skipped. Returns per-step logs."""
-    from torch.utils.data import DataLoader
-
-    from vidnets.data.datasets import collate_skip_bad
-
-    sampler = MixedTaskSampler(dataset.task_ids, mixing, seed=seed)
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                        collate_fn=collate_skip_bad, drop_last=True)
-    logs = []
-    for epoch in range(epochs):
-        sampler.set_epoch(epoch)
-        for batch in loader:
-            if len(batch["clip"]) == 0:
-                continue
-            logs.append({"epoch": epoch, **multitask_step(model, batch, optimizer, loss_fn)})
-    return logs
+            train_set, test_set, names = build_datasets(task_config(cfg, task), with_test=with_test)
+        except ConfigError as e:
+            raise ConfigError(f"multitask task {task}: {e}") from None
+        train_sets.append(train_set)
+        test_sets[task] = test_set
+        classes[task] = names
+    return MultiTaskDataset(train_sets), (test_sets if with_test else None), classes

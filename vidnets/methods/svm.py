@@ -3,11 +3,11 @@
 C3D evaluates its video descriptors (fc6 averaged over 16-frame windows, L2-normalised) with a
 linear SVM trained on the train split and scored on the test split of UCF101. Two-Stream fuses its
 streams with "a multi-class linear SVM on stacked L2-normalised softmax scores" (Two-Stream §2).
-Both are :func:`fit_linear_svm` + :func:`classification_metrics`; scikit-learn's ``LinearSVC``
+Both are :func:`fit_linear_svm` + :func:`vidnets.engine.metrics.classification_metrics`; scikit-learn's ``LinearSVC``
 (liblinear, one-vs-rest, squared hinge) does the work.
 
 Feature files are the ones ``vidnets features`` writes: one file per video at
-``DIR/<video path relative to the root>.<npy|npz|h5>`` (see :mod:`vidnets.engine.features`).
+``DIR/<video path relative to the root>.<npy|npz|h5>`` (see :mod:`vidnets.methods.descriptors`).
 Split lists have one video per line, ``relative/path.avi [label]``, as UCF101's
 ``trainlist01.txt`` / ``testlist01.txt``.
 """
@@ -20,7 +20,9 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["SvmResult", "fit_linear_svm", "classification_metrics", "read_split_list",
+from vidnets.engine.metrics import classification_metrics
+
+__all__ = ["SvmResult", "fit_linear_svm", "read_split_list",
            "load_features", "run_svm_protocol"]
 
 
@@ -47,17 +49,6 @@ def fit_linear_svm(features: np.ndarray, labels: np.ndarray, C: float = 1.0, see
     if len(np.unique(labels)) < 2:
         raise ValueError("SVM: the training set has fewer than two classes")
     return LinearSVC(C=C, max_iter=20000, random_state=seed).fit(features, labels)
-
-
-def classification_metrics(labels: np.ndarray, predictions: np.ndarray) -> tuple[float, float]:
-    """``(accuracy, mean class accuracy)``; the latter averages per-class recall over true classes."""
-    labels, predictions = np.asarray(labels), np.asarray(predictions)
-    if len(labels) == 0 or labels.shape != predictions.shape:
-        raise ValueError(f"metrics: expected equal, non-empty label and prediction arrays, found "
-                         f"{labels.shape} and {predictions.shape}")
-    correct = labels == predictions
-    per_class = [correct[labels == c].mean() for c in np.unique(labels)]
-    return float(correct.mean()), float(np.mean(per_class))
 
 
 def read_split_list(path: str | Path) -> list[tuple[str, int | None]]:
@@ -89,7 +80,7 @@ def load_features(feature_dir: str | Path, entries: Sequence[tuple[str, int | No
     stores it), else from the split list. Videos whose feature file is absent (skipped as bad
     during extraction) are left out and returned in the third element.
     """
-    from vidnets.engine.features import feature_file, read_feature_file
+    from vidnets.methods.descriptors import feature_file, read_feature_file
 
     rows, file_labels, list_labels, missing = [], [], [], []
     for video, label in entries:

@@ -17,84 +17,35 @@ the dumps and combines them per video::
 
 Per-stream scores are reduced over views before fusion. ``softmax="before_mean"`` (default)
 takes the softmax of every view and averages the probabilities over the real views, exactly as
-``vidnets test`` computes video scores (:func:`vidnets.engine.evaluate.video_scores`), so a
+``vidnets test`` computes video scores (:func:`vidnets.engine.metrics.video_scores`), so a
 single stream fused with weight 1 reproduces its own video accuracy; this is Two-Stream's
 "averaging softmax scores". ``"after_mean"`` averages the raw scores over views and then applies
 softmax, as TSN's ``eval_scores.py`` does; ``"none"`` uses the scores as stored (dumps that
 already hold probabilities).
 
-Score dumps: the ``scores.npz`` that ``vidnets test`` writes (``logits`` (N,V,C) NaN-padded per
-view, ``label``, ``index``, ``paths``; see :mod:`vidnets.engine.evaluate`), or any ``.npz`` with
-
-* ``scores``: float array ``(N, V, C)`` (per-view scores) or ``(N, C)`` (already per video);
-* ``labels``: int array ``(N,)`` (ground truth; ``-1`` where unknown);
-* ``paths`` (str array ``(N,)``) or ``index`` (int array ``(N,)``): which video each row is, used
-  to align streams whose rows come in different orders. Without either, rows must correspond.
+Score dumps are read with :func:`vidnets.engine.metrics.load_scores` (the format, reader and
+writer are there): the ``scores.npz`` that ``vidnets test`` writes, or any ``.npz`` with ``scores``
+and ``labels`` (``-1`` where unknown), and ``paths`` or ``index`` to align streams whose rows come
+in different orders (without either, rows must correspond).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from vidnets.engine.svm import classification_metrics, fit_linear_svm
+from vidnets.engine.metrics import ScoreDump, SoftmaxMode, classification_metrics, video_scores
+from vidnets.methods.svm import fit_linear_svm
 
-__all__ = ["FUSION_PRESETS", "ScoreDump", "load_score_dump", "align_dumps", "video_probabilities",
-           "weighted_fusion", "svm_fusion_features", "FusionResult", "fuse_weighted", "fuse_svm"]
-
-SoftmaxMode = Literal["after_mean", "before_mean", "none"]
+__all__ = ["FUSION_PRESETS", "align_dumps", "weighted_fusion", "svm_fusion_features", "FusionResult", "fuse_weighted", "fuse_svm"]
 
 FUSION_PRESETS: dict[str, tuple[float, ...]] = {
     "two-stream": (1.0, 1.0),         # Two-Stream §2: average spatial and temporal softmax scores
     "tsn": (1.0, 1.5),                # TSN §3.4: RGB 1, flow 1.5
     "tsn-warped": (1.0, 1.0, 0.5),    # TSN §3.4: RGB 1, flow 1, warped flow 0.5
 }
-
-
-@dataclass
-class ScoreDump:
-    scores: np.ndarray       # (N, V, C) or (N, C)
-    labels: np.ndarray       # (N,)
-    keys: np.ndarray | None  # (N,) video paths or dataset indices; None when the dump has neither
-    source: str = ""
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
-def load_score_dump(path: str | Path) -> ScoreDump:
-    """Read and check one score dump (format in the module docstring); a damaged file, or one holding
-    pickled objects, is a ``ValueError`` naming it."""
-    try:
-        return _load_score_dump(Path(path))
-    except (OSError, EOFError, ValueError, KeyError) as e:
-        if isinstance(e, FileNotFoundError) or str(path) in str(e):
-            raise
-        raise ValueError(f"score dump {path}: unreadable ({' '.join(str(e).split())[:200]})") from None
-
-
-def _load_score_dump(path: Path) -> ScoreDump:
-    if not path.is_file():
-        raise FileNotFoundError(f"score dump {path}: no such file")
-    with np.load(path, allow_pickle=False) as data:
-        names = set(data.files)
-        score_key = next((k for k in ("logits", "scores") if k in names), None)
-        label_key = next((k for k in ("label", "labels") if k in names), None)
-        if score_key is None or label_key is None:
-            raise ValueError(f"score dump {path}: expected arrays 'logits' (or 'scores') and 'label' (or 'labels'), "
-                             f"found {sorted(names)}")
-        scores = np.asarray(data[score_key], dtype=np.float64)
-        labels = np.asarray(data[label_key]).astype(np.int64)
-        keys = next((np.asarray(data[k]) for k in ("paths", "index") if k in names and len(data[k])), None)
-    if scores.ndim not in (2, 3) or len(scores) != len(labels):
-        raise ValueError(f"score dump {path}: expected scores (N,V,C) or (N,C) with N = len(labels) = {len(labels)}, "
-                         f"found {scores.shape}")
-    if keys is not None and len(keys) != len(labels):
-        raise ValueError(f"score dump {path}: {len(keys)} paths/index entries for {len(labels)} rows")
-    return ScoreDump(scores, labels, keys, str(path))
 
 
 def align_dumps(dumps: Sequence[ScoreDump]) -> list[ScoreDump]:
@@ -117,27 +68,12 @@ def align_dumps(dumps: Sequence[ScoreDump]) -> list[ScoreDump]:
                 raise ValueError(f"{dump.source} and {first.source} cover different videos "
                                  f"(e.g. {lost[:3] or 'extra rows'})")
             order = np.asarray([position[k] for k in first.keys.tolist()])
-        reordered = ScoreDump(dump.scores[order], dump.labels[order], first.keys, dump.source)
-        known = (first.labels >= 0) & (reordered.labels >= 0)
-        if np.any(first.labels[known] != reordered.labels[known]):
+        reordered = ScoreDump(dump.logits[order], dump.label[order], first.keys, source=dump.source)
+        known = (first.label >= 0) & (reordered.label >= 0)
+        if np.any(first.label[known] != reordered.label[known]):
             raise ValueError(f"{dump.source} and {first.source} disagree on the labels of the same videos")
         aligned.append(reordered)
     return aligned
-
-
-def video_probabilities(scores: np.ndarray, softmax: SoftmaxMode = "before_mean") -> np.ndarray:
-    """Reduce ``(N, V, C)`` (or ``(N, C)``) scores to one ``(N, C)`` vector per video.
-
-    Views that are NaN (padding for videos with fewer views) are left out of the mean.
-    """
-    from vidnets.engine.evaluate import softmax as softmax_fn
-
-    if softmax not in ("after_mean", "before_mean", "none"):
-        raise ValueError(f"softmax: expected after_mean|before_mean|none, found {softmax!r}")
-    if softmax == "before_mean":
-        scores = softmax_fn(scores, axis=-1)
-    reduced = np.nanmean(scores, axis=1) if scores.ndim == 3 else scores
-    return softmax_fn(reduced, axis=-1) if softmax == "after_mean" else reduced
 
 
 def weighted_fusion(stream_scores: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
@@ -173,7 +109,7 @@ class FusionResult:
 
 
 def _result(scores, predictions, dumps, probs) -> FusionResult:
-    labels = dumps[0].labels
+    labels = dumps[0].label
     known = labels >= 0
     if not known.any():
         return FusionResult(scores, predictions, labels, dumps[0].keys, float("nan"), float("nan"), ())
@@ -186,7 +122,7 @@ def fuse_weighted(dumps: Sequence[ScoreDump], weights: Sequence[float],
                   softmax: SoftmaxMode = "before_mean") -> FusionResult:
     """Weighted-average fusion of aligned score dumps (one per stream)."""
     dumps = align_dumps(dumps)
-    probs = [video_probabilities(d.scores, softmax) for d in dumps]
+    probs = [video_scores(d.logits, softmax) for d in dumps]
     fused = weighted_fusion(probs, weights)
     return _result(fused, fused.argmax(axis=1), dumps, probs)
 
@@ -197,11 +133,11 @@ def fuse_svm(train_dumps: Sequence[ScoreDump], test_dumps: Sequence[ScoreDump], 
     if len(train_dumps) != len(test_dumps):
         raise ValueError(f"SVM fusion: {len(train_dumps)} train dumps but {len(test_dumps)} test dumps")
     train_dumps, test_dumps = align_dumps(train_dumps), align_dumps(test_dumps)
-    if np.any(train_dumps[0].labels < 0):
+    if np.any(train_dumps[0].label < 0):
         raise ValueError(f"SVM fusion: {train_dumps[0].source} has videos without labels")
-    train_x = svm_fusion_features([video_probabilities(d.scores, softmax) for d in train_dumps])
-    test_probs = [video_probabilities(d.scores, softmax) for d in test_dumps]
-    svm = fit_linear_svm(train_x, train_dumps[0].labels, C=C, seed=seed)
+    train_x = svm_fusion_features([video_scores(d.logits, softmax) for d in train_dumps])
+    test_probs = [video_scores(d.logits, softmax) for d in test_dumps]
+    svm = fit_linear_svm(train_x, train_dumps[0].label, C=C, seed=seed)
     decision = svm.decision_function(svm_fusion_features(test_probs))
     if decision.ndim == 1:  # binary LinearSVC returns one column
         decision = np.stack([-decision, decision], axis=1)

@@ -96,12 +96,13 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON record per file")
     p.set_defaults(func=run_check)
 
-    s = subparsers.add_parser("synth", help="write a synthetic action dataset (motion-only, mirrored pairs "
-                                            "or order of events)")
+    s = subparsers.add_parser("synth", help="write a synthetic action dataset (motion-only, mirrored pairs, "
+                                            "order of events or appearance-only)")
     s.add_argument("out")
-    s.add_argument("--family", choices=("motion", "mirrored", "order"), default="motion",
+    s.add_argument("--family", choices=("motion", "mirrored", "order", "appearance"), default="motion",
                    help="motion: 8 motion-only classes; mirrored: pairs a horizontal flip swaps; "
-                        "order: 2 classes that differ only in the order of two events")
+                        "order: 2 classes that differ only in the order of two events; "
+                        "appearance: 6 classes that differ only in the shape of the objects seen")
     s.add_argument("--classes", type=int, default=None, help="the family's first N classes "
                    "(default: 6 for motion, all for the others)")
     s.add_argument("--videos-per-class", type=int, default=32)

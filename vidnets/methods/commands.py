@@ -352,8 +352,6 @@ def _run_transfer(args) -> int:
     settings = TransferSettings(args.student, f"{args.output}.transfer", args.epochs, args.lr, args.max_steps,
                                 args.batch_size, args.momentum, args.weight_decay, args.num_workers, args.device,
                                 args.seed)
-    if (Path(settings.out_dir) / "last.pt").is_file():
-        print(f"transfer: resuming from {settings.out_dir}/last.pt")
     done = run_stage(model, dataset, class_names, settings, model_name="supervision_transfer",
                      objective=TransferObjective())
     print(f"transfer: {done.step} steps, {done.epochs} epoch(s), {_last_loss(done)}")

@@ -27,10 +27,13 @@ def run_check(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise ValueError(f"check: --workers must be >= 1, found {args.workers}")
+    missing = [p for p in args.paths if not os.path.exists(p)]
+    if len(missing) == len(args.paths):  # nothing to check: a wrong path, not a damaged video
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise FileNotFoundError(f"check: no such file or folder {missing[0]}{more}")
     files = _expand(args.paths)
     if not files:
-        print("no video files found", file=sys.stderr)
-        return 2
+        raise ValueError(f"check: no video files found in {', '.join(args.paths)}")
     with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
         results = list(pool.map(partial(_check_one, deep=args.deep), files))
     bad = sum("error" in r for r in results)

@@ -24,16 +24,25 @@ COMMAND_MODULES = (
 )
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line (what is wrong, where to read more) and exit status 2.
+    Sub-parsers are of the same class."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from vidnets import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="vidnets",
         description="Video action recognition: C3D, Two-Stream, TSN, P3D, T3D, Res3D.",
     )
     parser.add_argument("--version", action="version", version=f"vidnets {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log messages (-vv: debug)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="errors only")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="debug messages too (-vv: also those of the libraries vidnets uses)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="errors only (no run header or progress lines)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -48,12 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, --version or a usage error (already printed)
+        return done.code if isinstance(done.code, int) else 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    level = logging.ERROR if args.quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
-    logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    setup_logging(verbose=args.verbose, quiet=args.quiet)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -65,6 +76,37 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {message}", file=sys.stderr)
         return 2
+
+
+class ConsoleHandler(logging.Handler):
+    """vidnets' log records as the command's output: progress (INFO) on stdout as plain lines,
+    warnings and errors on stderr as ``warning: …``. The streams are looked up per record, so
+    output follows ``sys.stdout`` / ``sys.stderr`` when they are replaced (as under pytest)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = self.format(record)
+            if record.levelno >= logging.WARNING:
+                sys.stderr.write(f"{record.levelname.lower()}: {message}\n")
+            else:
+                sys.stdout.write(message + "\n")
+                sys.stdout.flush()
+        except Exception:  # noqa: BLE001 - logging must never end the run
+            self.handleError(record)
+
+
+def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
+    """What the ``vidnets`` command shows: vidnets' progress lines and warnings (``-q``: errors only,
+    ``-v``: debug messages too); other libraries' warnings (``-vv``: all their messages)."""
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose else logging.INFO)
+    logger = logging.getLogger("vidnets")
+    for handler in [h for h in logger.handlers if isinstance(h, ConsoleHandler)]:
+        logger.removeHandler(handler)
+    logger.addHandler(ConsoleHandler())
+    logger.setLevel(level)
+    logger.propagate = False
+    others = logging.ERROR if quiet else (logging.DEBUG if verbose >= 2 else logging.WARNING)
+    logging.basicConfig(level=others, format="%(levelname)s: %(name)s: %(message)s", stream=sys.stderr)
 
 
 #: OSError numbers that describe the user's files or disk, not a bug: reported in one line

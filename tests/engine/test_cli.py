@@ -155,3 +155,29 @@ def test_multitask_train_test_predict(tiny_videos, tmp_path, capsys):
     capsys.readouterr()
     assert main(args[:4] + ["--overwrite", "--set", "model.name=res3d10", *args[4:], "--set", "model.kwargs={}"]) != 0
     assert "multi-task learning needs a model with task heads (two_stream_spatial" in capsys.readouterr().err
+
+
+def test_train_prints_a_run_header(tiny_videos, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main([*_train_args(tiny_videos, out), "--set", "train.epochs=1"]) == 0
+    text = capsys.readouterr().out
+    header = dict(line.split(None, 1) for line in text.splitlines()[:7])
+    assert header["config"].split()[0].endswith("configs/res3d.yaml")
+    assert header["device"].startswith("cpu, ") and "threads" in header["device"]
+    assert header["precision"].split()[0] in ("fp32", "bf16") and "auto:" in header["precision"]
+    assert header["model"].startswith("res3d10, ") and "parameters" in header["model"]
+    assert "MACs per input of 3×4×16×16" in header["model"]
+    assert "6 training videos, 2 test videos, 2 classes" in header["data"]
+    assert header["steps"].startswith("3 per epoch × 1 epoch(s) = 3")
+    assert "epoch 1 | step 3" in text  # the epoch line, through logging, on stdout as before
+
+
+def test_dry_run_estimates_and_writes_nothing(tiny_videos, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main([*_train_args(tiny_videos, out), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert text.splitlines()[0].startswith("config ")
+    estimate = text.splitlines()[-1]
+    assert estimate.startswith("dry run: 2 step(s) timed") and "6 steps take about" in estimate
+    assert "2 test(s)" in estimate and "whole run about" in estimate
+    assert not out.exists()

@@ -71,3 +71,41 @@ def test_measured_choices_follow_rank0(tmp_path):
     mp.spawn(_decide, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     assert [(tmp_path / f"rank{r}.txt").read_text() for r in (0, 1)] == ["None", "None"]
     assert distributed.from_rank0(torch.bfloat16) is torch.bfloat16  # single process: its own value
+
+
+class PointwiseNet(TinyVideoNet):
+    """A 1×1×1 convolution whose weight has channels-last strides (3, 1, 3, 3, 3): its size-1 dims make
+    the layout ambiguous, and the CPU kernel returns gradients strided (3, 1, 1, 1, 1) (cuDNN has
+    the mirror case: contiguous weights, channels-last gradients)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv3d(3, 8, 1).to(memory_format=torch.channels_last_3d)
+
+
+def _train_recording_warnings(rank: int, world: int, port: int, out_dir: str) -> None:
+    import warnings
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    info = distributed.setup("cpu")
+    try:
+        cfg = tiny_config(f"{out_dir}/run", **{"data.batch_size": 2, "train.epochs": 1, "train.eval_every": -1,
+                                                "train.device": "cpu"})
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            trainer = Trainer(PointwiseNet(), ToyClips(n=12), cfg, class_names=["a", "b", "c"], dist_info=info)
+            assert trainer.channels_last
+            trainer.fit()
+        strides = [p.grad.stride() == p.stride() for p in trainer.model.parameters()]
+        with open(os.path.join(out_dir, f"rank{rank}.txt"), "w") as f:
+            f.write(f"{sum('bucket view strides' in str(w.message) for w in caught)} {all(strides)}")
+    finally:
+        distributed.cleanup()
+
+
+def test_no_gradient_stride_warning_under_ddp(tmp_path):
+    """DDP's gradients are its bucket views from the first step: no strided copy, no warning per step."""
+    mp.spawn(_train_recording_warnings, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    assert [(tmp_path / f"rank{r}.txt").read_text() for r in (0, 1)] == ["0 True", "0 True"]

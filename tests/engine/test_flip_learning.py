@@ -19,13 +19,13 @@ from vidnets.data.synthetic import generate_dataset
 @pytest.fixture(scope="module")
 def left_right(tmp_path_factory):
     return generate_dataset(tmp_path_factory.mktemp("left_right"), family="mirrored", num_classes=2,
-                            videos_per_class=24, frames=16, size=32, seed=0)
+                            videos_per_class=40, frames=16, size=32, seed=0)
 
 
 def _video_top1(root, out, *extra):
     code = main(["train", "res3d", "--profile", "cpu", "--out", str(out), "--set", f"data.root={root}",
                  "--set", "data.num_workers=0", "--set", "train.progress=false", "--set", "train.seed=0",
-                 "--set", "train.epochs=10", "--set", "schedule.milestones=[8]", *extra])
+                 "--set", "train.epochs=16", "--set", "schedule.milestones=[12]", "--set", "optim.lr=0.02", *extra])
     assert code == 0
     return json.loads((out / "test_metrics.json").read_text())["video_top1"]
 

@@ -293,11 +293,8 @@ def test_train_cli_refuses_invalid_values(videos, tmp_path, capsys, faults, over
     (["--timeline", "--window", "nan"], "--window"),
 ])
 def test_predict_flags(checkpoint, videos, capsys, faults, flags, needle):
-    from vidnets.cli import main
-
-    with pytest.raises(SystemExit) as info:
-        main(["predict", str(checkpoint), str(sorted(videos.rglob("*.avi"))[0]), *flags])
-    assert info.value.code == 2 and needle in capsys.readouterr().err
+    status, err = run_cli(capsys, ["predict", checkpoint, sorted(videos.rglob("*.avi"))[0], *flags])
+    assert_one_line_error(status, err, needle)
     faults.bad_input()
 
 

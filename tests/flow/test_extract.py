@@ -137,6 +137,8 @@ def test_options_are_validated():
         FlowOptions(method="brox")
     with pytest.raises(ValueError, match="--bound"):
         FlowOptions(bound=0)
+    with pytest.raises(ValueError, match="--dis-preset"):
+        FlowOptions(method="dis", dis_preset="fine")
 
 
 def test_cli_keeps_colliding_stems_apart_and_rejects_bad_shard(tiny_videos, tmp_path, capsys):
@@ -160,3 +162,39 @@ def test_extract_with_no_existing_video_is_a_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "no such video file" in err and "nothere.mp4" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_flow_written_with_other_method_parameters_is_stale(tiny_videos, tmp_path, capsys):
+    """Folders from before the parameters were recorded, or with other TV-L1 scales / DIS preset, are
+    never taken as complete: the run stops before any work (one line, exit 2); --overwrite recomputes."""
+    import json
+
+    video, out = tiny_videos[0], tmp_path / "out"
+    assert extract_video(video, out, FlowOptions(method="tvl1", **KEEP)).status == "done"
+    meta_path = store.flow_dir_for(out, video) / store.META_NAME
+    meta = json.loads(meta_path.read_text())
+    assert meta["params"]["scales"] == 0 and meta["params"]["median_filtering"] == 5
+    args = ["flow", "extract", str(video), "--out", str(out), "--keep-size"]
+    assert cli_main([*args, "--tvl1-scales", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "other settings" in err and "scales 0 (asked 5)" in err and len(err.splitlines()) == 1
+    del meta["params"]  # as written by an older vidnets: OpenCV's 5 scales, not recorded
+    meta_path.write_text(json.dumps(meta))
+    before = _tree(out)
+    assert cli_main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "scales 5 (asked 0)" in err and "older vidnets" in err and "--overwrite" in err
+    assert len(err.splitlines()) == 1 and _tree(out) == before
+    assert cli_main([*args, "--tvl1-scales", "5"]) == 0 and _tree(out) == before  # what it holds: reused
+    assert cli_main([*args, "--overwrite"]) == 0
+    assert json.loads(meta_path.read_text())["params"] == FlowOptions(method="tvl1").method_params()
+    dis = ["flow", "extract", str(tiny_videos[1]), "--out", str(out), "--keep-size", "--method", "dis"]
+    assert cli_main([*dis, "--dis-preset", "fast"]) == 0
+    assert cli_main(dis) == 2 and "preset 'fast' (asked 'medium')" in capsys.readouterr().err
+    assert cli_main([*dis, "--dis-preset", "medium", "--overwrite"]) == 0
+    dis_meta = store.flow_dir_for(out, tiny_videos[1]) / store.META_NAME
+    old = json.loads(dis_meta.read_text())
+    del old["params"]  # DIS output did not change: an older vidnets' DIS flow is still complete
+    dis_meta.write_text(json.dumps(old))
+    assert cli_main(dis) == 0 and "1 already complete" in capsys.readouterr().out
+    assert cli_main([*args, "--tvl1-scales", "-1"]) == 2

@@ -27,10 +27,13 @@ def run_check(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise ValueError(f"check: --workers must be >= 1, found {args.workers}")
+    missing = [p for p in args.paths if not os.path.exists(p)]
+    if len(missing) == len(args.paths):  # nothing to check: a wrong path, not a damaged video
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise FileNotFoundError(f"check: no such file or folder {missing[0]}{more}")
     files = _expand(args.paths)
     if not files:
-        print("no video files found", file=sys.stderr)
-        return 2
+        raise ValueError(f"check: no video files found in {', '.join(args.paths)}")
     with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
         results = list(pool.map(partial(_check_one, deep=args.deep), files))
     bad = sum("error" in r for r in results)
@@ -96,12 +99,13 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON record per file")
     p.set_defaults(func=run_check)
 
-    s = subparsers.add_parser("synth", help="write a synthetic action dataset (motion-only, mirrored pairs "
-                                            "or order of events)")
+    s = subparsers.add_parser("synth", help="write a synthetic action dataset (motion-only, mirrored pairs, "
+                                            "order of events or appearance-only)")
     s.add_argument("out")
-    s.add_argument("--family", choices=("motion", "mirrored", "order"), default="motion",
+    s.add_argument("--family", choices=("motion", "mirrored", "order", "appearance"), default="motion",
                    help="motion: 8 motion-only classes; mirrored: pairs a horizontal flip swaps; "
-                        "order: 2 classes that differ only in the order of two events")
+                        "order: 2 classes that differ only in the order of two events; "
+                        "appearance: 6 classes that differ only in the shape of the objects seen")
     s.add_argument("--classes", type=int, default=None, help="the family's first N classes "
                    "(default: 6 for motion, all for the others)")
     s.add_argument("--videos-per-class", type=int, default=32)

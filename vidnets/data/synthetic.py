@@ -1,4 +1,4 @@
-"""Synthetic action videos in class families that isolate one cue: motion, direction, or order.
+"""Synthetic action videos in class families that isolate one cue: motion, direction, order, or appearance.
 
 Every video is a camera view of a random scene: a smoothly interpolated random colour texture
 (one colour per quarter of the frame size, plus fine noise) strewn with high-contrast objects
@@ -44,8 +44,21 @@ what the class is:
   construction, so they would not test the claim; on real data they work because real classes
   differ in what the segments show, not only in their order.
 
-Appearance never depends on the class, by construction: video ``j`` of every class uses the
-same random draw (scene, speed, sense, start angle and zoom phase, markers), so frame 0 of video
+``"appearance"`` – what is seen: the objects strewn over the scene::
+
+    0 Disks   1 Squares   2 Triangles   3 Rings   4 Crosses   5 Bars
+
+  Instead of the checker objects, the scene (its texture at 30 % contrast) holds solid objects of
+  the class's shape (random colour, size and orientation each) on a jittered grid dense enough
+  that a frame shows about two or three. The camera moves with a motion drawn at random per
+  video from the "motion" family. Video ``j`` of every class uses the same draw (scene texture, object places, colours,
+  sizes and orientations, motion and speed), so the classes differ only in the objects' shape:
+  the motion carries no class information, and a single frame carries all of it (the family for
+  single-frame recipes such as the Two-Stream spatial net and TSN's RGB stream). The shapes keep
+  their class under rotation and horizontal flips.
+
+In the other families appearance never depends on the class, by construction: video ``j`` of
+every class uses the same random draw (scene, speed, sense, start angle and zoom phase, markers), so frame 0 of video
 ``j`` is the same picture in all classes. The scene texture is statistically the same everywhere
 and (up to its grid) in every orientation, so a later frame shows the same kind of picture in
 every class: a single frame is at chance; only motion (or, in "order", the order of the events)
@@ -75,8 +88,9 @@ MIRRORED = ("MoveLeft", "MoveRight", "RotateCW", "RotateCCW", "MoveUp", "Expand"
 #: each direction-sensitive class of "mirrored" and the class its horizontal mirror image belongs to
 MIRROR_PAIRS = {"MoveLeft": "MoveRight", "MoveRight": "MoveLeft", "RotateCW": "RotateCCW", "RotateCCW": "RotateCW"}
 ORDER = ("CircleThenSquare", "SquareThenCircle")
-FAMILIES = {"motion": MOTIONS, "mirrored": MIRRORED, "order": ORDER}
-DEFAULT_CLASSES = {"motion": 6, "mirrored": len(MIRRORED), "order": len(ORDER)}
+SHAPES = ("Disks", "Squares", "Triangles", "Rings", "Crosses", "Bars")
+FAMILIES = {"motion": MOTIONS, "mirrored": MIRRORED, "order": ORDER, "appearance": SHAPES}
+DEFAULT_CLASSES = {"motion": 6, "mirrored": len(MIRRORED), "order": len(ORDER), "appearance": len(SHAPES)}
 # (motion of _motion, side): cv2 rotates counter-clockwise for positive angles, so side +1 is CCW
 _MIRRORED_MOTIONS = {"MoveLeft": (2, -1.0), "MoveRight": (2, 1.0), "RotateCW": (3, -1.0), "RotateCCW": (3, 1.0),
                      "MoveUp": (0, 1.0), "Expand": (4, 1.0)}
@@ -85,6 +99,8 @@ SHIFT = 1 / 16            # content moves size/16 px per frame (2 px at 32²) ti
 SPEED_RANGE = (0.8, 1.2)  # the per-video speed factor
 CELL = 1 / 4              # scene texture: one random colour per size/4 px, smoothly interpolated
 SPRITES_PER_FRAME = 2     # objects per frame-sized area of the scene
+OBJECT_GRID = 5 / 8       # "appearance": one object per (5·size/8)² cell of the scene
+BACKGROUND_CONTRAST = 0.3  # "appearance": the scene texture's contrast, so that the objects stand out
 GENERATOR_VERSION = 4  # bump when the pictures change, so stale sets on disk are regenerated
 
 
@@ -118,12 +134,13 @@ def _travel(size: int, frames: int) -> int:
     return int(np.ceil(SHIFT * size * SPEED_RANGE[1] * (frames - 1)))
 
 
-def _appearance(rng: np.random.Generator, size: int, frames: int = 32) -> dict:
+def _appearance(rng: np.random.Generator, size: int, frames: int = 32, sprites: bool = True) -> dict:
     """Everything random about one video except its motion class (shared by all classes): a scene
-    large enough for the camera's whole path, and the camera's speed, sense and start pose."""
+    large enough for the camera's whole path (with checker objects unless ``sprites`` is false),
+    and the camera's speed, sense and start pose."""
     side = 2 * (_travel(size, frames) + size) + 8
     scene = _smooth_texture(rng, side, side, max(4, round(side / (size * CELL))))
-    for _ in range(max(2, round(SPRITES_PER_FRAME * side * side / (size * size)))):
+    for _ in range(max(2, round(SPRITES_PER_FRAME * side * side / (size * size))) if sprites else 0):
         sp = _sprite(rng, size)
         k = sp["image"].shape[0]
         y, x = rng.integers(0, side - k, size=2)
@@ -212,6 +229,61 @@ def _draw_marker(frame: np.ndarray, shape: str, marker: dict) -> None:
     frame[mask] = marker["colour"]
 
 
+def _objects(rng: np.random.Generator, side: int, size: int) -> list[dict]:
+    """The objects of an "appearance" scene (shared by its classes): one per cell of a grid over
+    the scene, with a random offset, radius, orientation and colour."""
+    cell = size * OBJECT_GRID
+    count = int(side // cell)
+    objects = []
+    for i in range(count):
+        for k in range(count):
+            radius = cell * rng.uniform(0.28, 0.38)
+            jitter = rng.uniform(-1, 1, size=2) * (cell / 2 - radius)
+            objects.append({"centre": (np.array([k, i]) + 0.5) * cell + jitter, "radius": radius,
+                            "angle": rng.uniform(0, 2 * np.pi), "colour": rng.uniform(0, 255, size=3)})
+    return objects
+
+
+def _polygon(centre: np.ndarray, radius: float, angle: float, corners: int) -> np.ndarray:
+    turns = angle + 2 * np.pi * np.arange(corners) / corners
+    return centre + radius * np.stack([np.cos(turns), np.sin(turns)], axis=1)
+
+
+def _bar(centre: np.ndarray, radius: float, angle: float) -> np.ndarray:
+    """A rectangle 2·radius long and 0.6·radius wide, turned by ``angle``."""
+    along = np.array([np.cos(angle), np.sin(angle)])
+    across = np.array([-along[1], along[0]])
+    return centre + np.array([[a * radius, b * 0.3 * radius] for a, b in ((1, 1), (1, -1), (-1, -1), (-1, 1))]) \
+        @ np.stack([along, across])
+
+
+def _draw_shapes(scene: np.ndarray, shape: str, objects: list[dict]) -> np.ndarray:
+    """A copy of ``scene`` with every object drawn as ``shape`` (anti-aliased, sub-pixel placed)."""
+    out = scene.copy()
+    bits = 4  # cv2's fixed-point shift: coordinates in 1/16 px
+
+    def fill(points: np.ndarray, colour) -> None:
+        cv2.fillPoly(out, [np.round(points * (1 << bits)).astype(np.int32)], colour, cv2.LINE_AA, bits)
+
+    for obj in objects:
+        c, r, a, colour = obj["centre"], obj["radius"], obj["angle"], obj["colour"].tolist()
+        centre = tuple(int(v) for v in np.round(c * (1 << bits)))
+        if shape == "Disks":
+            cv2.circle(out, centre, int(r * (1 << bits)), colour, -1, cv2.LINE_AA, bits)
+        elif shape == "Rings":
+            cv2.circle(out, centre, int(0.75 * r * (1 << bits)), colour, max(2, round(r / 2.5)), cv2.LINE_AA, bits)
+        elif shape == "Squares":
+            fill(_polygon(c, r, a, 4), colour)
+        elif shape == "Triangles":
+            fill(_polygon(c, 1.15 * r, a, 3), colour)
+        elif shape == "Crosses":
+            fill(_bar(c, r, a), colour)
+            fill(_bar(c, r, a + np.pi / 2), colour)
+        else:  # Bars
+            fill(_bar(c, 1.1 * r, a), colour)
+    return out
+
+
 def render_class(family: str, name: str, app: dict, frames: int, size: int) -> np.ndarray:
     """uint8 (T, S, S, 3) RGB frames of class ``name`` of ``family`` (see the module doc)."""
     if family == "motion":
@@ -219,6 +291,9 @@ def render_class(family: str, name: str, app: dict, frames: int, size: int) -> n
     if family == "mirrored":
         motion, side = _MIRRORED_MOTIONS[name]
         return render_video(motion, {**app, "side": side}, frames, size)
+    if family == "appearance":
+        scene = _draw_shapes(app["scene"], name, app["objects"])
+        return render_video(app["motion"], {**app, "scene": scene}, frames, size)
     out = render_video(2, app, frames, size)  # the same sideways drift in both classes
     shapes = ("circle", "square") if name == "CircleThenSquare" else ("square", "circle")
     for shape, window in zip(shapes, event_windows(frames)):
@@ -255,7 +330,7 @@ def generate_dataset(out_dir: str | os.PathLike, *, num_classes: int | None = No
                      codec: str = "mpeg4", test_fraction: float = 0.25, family: str = "motion") -> Path:
     """Write the synthetic dataset (see module doc); returns ``out_dir``.
 
-    ``family`` is "motion", "mirrored" or "order"; ``num_classes`` takes the family's first classes
+    ``family`` is "motion", "mirrored", "order" or "appearance"; ``num_classes`` takes the family's first classes
     (default: 6 for "motion", all of the others). Deterministic given ``seed`` (same seed →
     identical decoded frames). Videos already written with the same settings (``synthetic.json``)
     are kept, so an interrupted run resumes; a set made with other settings or an older generator
@@ -296,9 +371,13 @@ def generate_dataset(out_dir: str | os.PathLike, *, num_classes: int | None = No
     train_lines, test_lines = [], []
     for j in range(videos_per_class):
         rng = np.random.default_rng([seed, j])
-        app = _appearance(rng, size, frames)  # shared by all classes
+        app = _appearance(rng, size, frames, sprites=family != "appearance")  # shared by all classes
         if family == "order":
             app["markers"] = _markers(rng, size)
+        if family == "appearance":
+            app["scene"] = 128 + BACKGROUND_CONTRAST * (app["scene"] - 128)  # objects stand out
+            app["objects"] = _objects(rng, app["scene"].shape[0], size)
+            app["motion"] = int(rng.integers(len(MOTIONS)))
         g, c = j // per_group + 1, j % per_group + 1
         for label, name in enumerate(classes):
             rel = f"{name}/v_{name}_g{g:02d}_c{c:02d}.avi"

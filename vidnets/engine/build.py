@@ -225,14 +225,7 @@ def check_input_shape(cfg: Config) -> None:
     recipe = data_recipe(cfg.data.recipe)
     if recipe.segments or cfg.multitask.tasks:
         return
-    if recipe.reads_flow:
-        from vidnets.flow.datasets import RECIPES as FLOW_SETTINGS
-
-        frames, crop = 1, cfg.data.train_kwargs.get("crop", FLOW_SETTINGS[recipe.name]["crop"])
-    else:
-        defaults = recipe.defaults()
-        frames = cfg.data.train_kwargs.get("frames", defaults.frames)
-        crop = cfg.data.train_kwargs.get("crop", defaults.crop)
+    frames, crop = _training_frames_and_crop(cfg)
     with torch.device("meta"):
         model, _ = build_model(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pretrained=None)), 2)
         error = _input_error(model, frames, crop)
@@ -249,12 +242,34 @@ def check_input_shape(cfg: Config) -> None:
                           f"data.train_kwargs (frames, crop){hint}")
 
 
-def _input_error(model: nn.Module, frames: int, crop: int) -> str | None:
-    """The first line of the error ``model`` raises on a training-shaped input, or None (meta device)."""
+def _training_frames_and_crop(cfg: Config) -> tuple[int, int]:
+    """Frames per clip and crop size of the training clips ``cfg``'s data recipe makes."""
+    recipe = data_recipe(cfg.data.recipe)
+    if recipe.reads_flow:
+        from vidnets.flow.datasets import RECIPES as FLOW_SETTINGS
+
+        return 1, cfg.data.train_kwargs.get("crop", FLOW_SETTINGS[recipe.name]["crop"])
+    defaults = recipe.defaults()
+    return cfg.data.train_kwargs.get("frames", defaults.frames), cfg.data.train_kwargs.get("crop", defaults.crop)
+
+
+def _shape_for(model: nn.Module, frames: int, crop: int) -> tuple[int, ...]:
     shape = list(model.default_input)
     if len(shape) == 4:
         shape[1] = frames
     shape[-2:] = [crop, crop]
+    return tuple(shape)
+
+
+def training_input_shape(cfg: Config, model: nn.Module) -> tuple[int, ...]:
+    """The shape of one training input of ``model`` under ``cfg`` (no batch dimension): the model's
+    ``default_input`` with the recipe's clip length and crop."""
+    return _shape_for(model, *_training_frames_and_crop(cfg))
+
+
+def _input_error(model: nn.Module, frames: int, crop: int) -> str | None:
+    """The first line of the error ``model`` raises on a training-shaped input, or None (meta device)."""
+    shape = _shape_for(model, frames, crop)
     try:
         model(torch.zeros(2, *shape))
     except (RuntimeError, ValueError) as e:

@@ -19,11 +19,14 @@ The numbers printed are what this run reached; nothing is looked up.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["DemoSettings", "DemoRow", "demo_settings", "run_demo", "format_table"]
 
@@ -112,15 +115,15 @@ def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, seed: int = 
     t0 = time.perf_counter()
     data_root = generate_dataset(out / ("data_quick" if quick else "data"), num_classes=s.num_classes,
                                  videos_per_class=s.videos_per_class, frames=s.frames, size=s.size, seed=seed)
-    print(f"data: {data_root} ({s.num_classes} motion classes, {s.videos_per_class} videos each, "
-          f"{time.perf_counter() - t0:.1f}s)", flush=True)
+    logger.info("data: %s (%d motion classes, %d videos each, %.1fs)", data_root, s.num_classes,
+                s.videos_per_class, time.perf_counter() - t0)
     rows = []
     for two_d, name in ((False, "res3d10 3D, 8-frame clips"), (True, "res3d10 2D, single frames")):
         run_dir = out / ("2d_single_frame" if two_d else "3d_clips")
         if quick:
             run_dir = run_dir.with_name(run_dir.name + "_quick")
         cfg = _config(s, data_root, run_dir, two_d=two_d, seed=seed, precision=precision)
-        print(f"\n== training {name} → {run_dir}", flush=True)
+        logger.info("\n== training %s → %s", name, run_dir)
         rows.append(_train_one(cfg, name))
     return rows
 

@@ -95,10 +95,22 @@ def from_rank0(value: Any) -> Any:
 
 
 def wrap_model(model: torch.nn.Module, info: DistInfo, *, sync_bn: bool = False) -> torch.nn.Module:
-    """DistributedDataParallel (with SyncBatchNorm if asked) when several processes run; else ``model``."""
+    """DistributedDataParallel (with SyncBatchNorm if asked) when several processes run; else ``model``.
+
+    The gradients are views into DDP's communication buckets (``gradient_as_bucket_view``), and the
+    Trainer zeroes them in place instead of dropping them. Otherwise each step's fresh gradient is
+    copied into its bucket, and a weight whose layout is ambiguous (a size-1 dimension, as in a
+    1×1×1 convolution in channels-last memory) gets gradients whose strides differ from the
+    bucket's: PyTorch then warns "Grad strides do not match bucket view strides" and pays a strided
+    copy. The gradients are allocated (zero) before wrapping, so DDP makes them bucket views from
+    the first backward pass on and no step copies.
+    """
     if not info.enabled:
         return model
     if sync_bn:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     ids = [info.device.index] if info.device.type == "cuda" else None
-    return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    for param in model.parameters():
+        if param.requires_grad and param.grad is None:
+            param.grad = torch.zeros_like(param)  # same strides as the weight; DDP turns it into a bucket view
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids, gradient_as_bucket_view=True)

@@ -10,7 +10,7 @@ and window (text table, CSV and PNG).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +26,37 @@ from vidnets.utils.device import default_device
 __all__ = ["Prediction", "Predictor", "WindowSampler", "timeline_windows", "format_topk"]
 
 
-@dataclass
+@dataclass(repr=False)
 class Prediction:
+    """Class probabilities of a video (``probs`` (C,)) or of each window of a timeline (``(W, C)``,
+    with ``times`` and ``spans`` in seconds); ``files`` are the paths written (the timeline's PNG
+    and CSV), ``recorded_metrics`` the checkpoint's own test metrics."""
+
     probs: np.ndarray            # (C,) for a video, (W, C) for a timeline
     class_names: list[str]
     times: np.ndarray | None = None  # window centres in seconds (timeline)
     spans: list[tuple[float, float]] | None = None
+    video: str = ""
+    k: int = 5                   # how many classes the repr shows
+    files: dict[str, Path] = field(default_factory=dict)
+    recorded_metrics: dict = field(default_factory=dict)
+
+    @property
+    def is_timeline(self) -> bool:
+        return self.probs.ndim == 2
+
+    def mean(self) -> "Prediction":
+        """A timeline's windows averaged into one whole-video prediction (itself for a video)."""
+        if not self.is_timeline:
+            return self
+        return Prediction(self.probs.mean(0), self.class_names, video=self.video, k=self.k,
+                          recorded_metrics=self.recorded_metrics)
+
+    def __repr__(self) -> str:
+        best = ", ".join(f"{name} {p:.1%}" for name, p in self.mean().topk(self.k))
+        windows = f", {len(self.spans or [])} windows" if self.is_timeline else ""
+        files = "".join(f", {k}={str(v)!r}" for k, v in self.files.items())
+        return f"Prediction({self.video or 'video'!r}: {best}{windows}{files})"
 
     def topk(self, k: int = 5, row: int | None = None) -> list[tuple[str, float]]:
         p = self.probs if row is None else self.probs[row]

@@ -308,6 +308,30 @@ class Trainer:
             outputs = self.objective.forward(self.model, x, batch)
         return self.objective.loss(outputs, batch, self.device)
 
+    def time_steps(self, steps: int) -> list[float]:
+        """Seconds of each of the first ``steps`` optimizer steps of epoch 0, data loading included.
+
+        For a dry run: nothing is logged or written, but the weights, optimizer and schedule move on,
+        so this trainer is not meant to :meth:`fit` afterwards."""
+        accumulate = self.cfg.optim.accumulate
+        self._start_epoch(0)
+        durations: list[float] = []
+        start, done = time.perf_counter(), 0
+        for batch in itertools.islice(self._loader(0), min(steps, self.steps_per_epoch) * accumulate):
+            self.skipped.extend(batch.get("skipped") or [])
+            if batch.get("clip") is None or len(batch["clip"]) == 0:
+                continue
+            loss, _, _ = self._forward_loss(batch)
+            self.scaler.scale(loss / accumulate).backward()
+            done += 1
+            if done % accumulate == 0:
+                self._optimizer_step()
+                durations.append(time.perf_counter() - start)
+                start = time.perf_counter()
+        if not durations:
+            raise TrainingError(_no_usable_clip_message(1, self.skipped))
+        return durations
+
     def fit(self, resume: str | Path | None = None) -> FitResult:
         cfg = self.cfg
         start_time = time.perf_counter()
@@ -352,7 +376,7 @@ class Trainer:
         self.model.train()
         if self.cfg.model.partial_bn:
             _enable_partial_bn(self.model)
-        self.optimizer.zero_grad(set_to_none=True)
+        self._zero_grad()
 
     def _train_epoch(self, epoch: int) -> torch.Tensor:
         """One epoch (or the rest of it, after a mid-epoch resume); returns the all-reduced
@@ -426,7 +450,7 @@ class Trainer:
         self.history.append(row)
         self.log.epoch(row)
         if self.info.is_main and self.log.enabled:
-            _print_epoch(row)
+            _log_epoch(row)
         if final or (cfg.train.checkpoint_every and self.epoch % cfg.train.checkpoint_every == 0):
             self.save("last.pt", metrics=metrics)
         return metrics
@@ -443,7 +467,7 @@ class Trainer:
         else:
             self._count_nonfinite_step()
         self.scaler.update()
-        self.optimizer.zero_grad(set_to_none=True)
+        self._zero_grad()
         self.scheduler.step()
         self.step += 1
         if self.nonfinite_steps > MAX_SKIPPED_FRACTION * self.total_steps:
@@ -453,6 +477,11 @@ class Trainer:
                 f"{self.total_steps} steps); precision {_precision_name(self.amp_dtype)}, lr "
                 f"{self.cfg.optim.lr:g}. Try --set train.precision=fp32, a lower optim.lr, or "
                 "--set optim.clip_grad_norm=40; nothing was saved from the failing steps")
+
+    def _zero_grad(self) -> None:
+        """Under DDP the gradients are views into its buckets (:func:`distributed.wrap_model`): zeroed
+        in place, never dropped; a single process frees them."""
+        self.optimizer.zero_grad(set_to_none=not self.info.enabled)
 
     def _count_nonfinite_step(self) -> None:
         self.nonfinite_steps += 1
@@ -587,10 +616,10 @@ def _progress(enabled: bool, total: int, desc: str):
     return tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True, leave=False)
 
 
-def _print_epoch(row: dict) -> None:
+def _log_epoch(row: dict) -> None:
     parts = [f"epoch {row['epoch']}", f"step {row['step']}", f"loss {row['train_loss']:.3f}",
              f"train acc {row['train_acc']:.1%}"]
     if "test_video_top1" in row:
         parts += [f"test clip {row['test_clip_top1']:.1%}", f"video {row['test_video_top1']:.1%}"]
     parts.append(f"{row['seconds']:.0f}s")
-    print(" | ".join(parts), flush=True)
+    logger.info(" | ".join(parts))

@@ -25,7 +25,15 @@ def register(subparsers) -> None:
     extract.add_argument("--out", required=True,
                          help="output root: one folder per video, named after its stem (its relative path when "
                               "two videos share a stem)")
-    extract.add_argument("--method", default="tvl1", choices=["tvl1", "farneback", "dis"])
+    extract.add_argument("--method", default="tvl1", choices=["tvl1", "farneback", "dis"],
+                         help="tvl1 (default: most accurate, TSN's method), dis (about 80× faster) or farneback; "
+                              "error and speed of each in BENCHMARKS.md")
+    extract.add_argument("--dis-preset", default="medium", choices=["ultrafast", "fast", "medium"],
+                         help="DIS preset (default medium)")
+    extract.add_argument("--tvl1-scales", type=int, default=0,
+                         help="TV-L1 pyramid levels (step 0.8); 0 (default): as many as keep the short side "
+                              ">= 16 px; 5: dense_flow's (TSN), which misses motions beyond about 3 px on fine "
+                              "texture")
     extract.add_argument("--bound", type=float, default=20.0, help="clip |flow| to this many pixels (default 20)")
     extract.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
     sizing = extract.add_mutually_exclusive_group()
@@ -62,7 +70,7 @@ def _expand(paths: list[str]) -> list[str]:
 
 
 def run_extract(args) -> int:
-    from vidnets.flow.extract import FlowOptions, extract_videos
+    from vidnets.flow.extract import FlowOptions, TVL1Params, extract_videos
 
     if args.workers < 1:
         print(f"vidnets flow extract: --workers must be >= 1, found {args.workers}", file=sys.stderr)
@@ -77,7 +85,8 @@ def run_extract(args) -> int:
     try:
         options = FlowOptions(method=args.method, bound=args.bound, jpeg_quality=args.quality,
                               short_side=None if (args.keep_size or args.size) else args.short_side,
-                              size=args.size, backward=args.backward, warp=args.warp)
+                              size=args.size, backward=args.backward, warp=args.warp,
+                              tvl1=TVL1Params(scales=args.tvl1_scales), dis_preset=args.dis_preset)
         results = extract_videos(videos, args.out, options, workers=args.workers, shard=args.shard,
                                  overwrite=args.overwrite)
     except ValueError as error:  # e.g. two videos with the same stem, a malformed --shard

@@ -11,13 +11,17 @@
               quantise to uint8 in [-bound, bound] → JPEG into  out/.<id>.partial/
               meta.json last → rename .<id>.partial → out/<id>       (a killed run leaves no "done" folder)
 
-Methods: ``tvl1`` (``cv2.optflow.DualTVL1OpticalFlow_create``, defaults, as TSN), ``farneback``
+Methods: ``tvl1`` (``cv2.optflow.DualTVL1OpticalFlow_create``: TSN's dense_flow parameters with a
+pyramid as deep as the frame allows, see :class:`TVL1Params`), ``farneback``
 (``cv2.calcOpticalFlowFarneback`` with the OpenCV tutorial parameters) and ``dis``
-(``cv2.DISOpticalFlow_create``, preset "medium"). All compute flow from the first to the second frame:
-``second(p + flow(p)) ≈ first(p)``.
+(``cv2.DISOpticalFlow_create``, preset "medium" unless asked). All compute flow from the first to the
+second frame: ``second(p + flow(p)) ≈ first(p)``. End-point error and speed of each on known answers:
+``python -m benchmarks.flow_quality`` (BENCHMARKS.md).
 
 Settings. A folder is "already complete" only when its ``meta.json`` names the same video (by real
-path) and the same settings (method, bound, JPEG quality, size, backward, warp). A rerun with other
+path) and the same settings (method and its parameters, bound, JPEG quality, size, backward, warp);
+folders written before the parameters were recorded hold those of that time (:func:`unrecorded_params`:
+TV-L1 with 5 scales, so its old flow is stale, while DIS and Farneback are unchanged). A rerun with other
 settings, or another video whose stem matches, into a folder holding such output stops with a
 :class:`FlowSettingsError` before any work; ``overwrite=True`` (``--overwrite``) recomputes instead.
 
@@ -39,7 +43,7 @@ import shutil
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -47,7 +51,8 @@ import numpy as np
 
 from vidnets.flow import store
 
-__all__ = ["METHODS", "FlowSettingsError", "FlowOptions", "VideoResult", "make_flow_fn", "compute_flow", "decode_size",
+__all__ = ["METHODS", "FlowSettingsError", "FlowOptions", "VideoResult", "TVL1Params", "TVL1_DEFAULT", "TSN_TVL1",
+           "OPENCV_DEFAULT_TVL1", "DIS_PRESETS", "method_params", "make_flow_fn", "compute_flow", "decode_size",
            "iter_gray_frames", "extract_video", "extract_videos"]
 
 METHODS = ("tvl1", "farneback", "dis")
@@ -56,6 +61,72 @@ FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 class FlowSettingsError(ValueError):
     """The output folder holds flow of another video or with other settings."""
+
+
+@dataclass(frozen=True)
+class TVL1Params:
+    """Parameters of OpenCV's dual TV-L1 flow (``cv2.optflow.DualTVL1OpticalFlow_create``), named as there.
+
+    Sources. The flow of TSN comes from ``dense_flow`` (``extract_gpu -t 1``), which calls
+    ``cv::cuda::OpticalFlowDual_TVL1::create()`` with its defaults: tau 0.25, lambda 0.15, theta 0.3,
+    5 scales, scale step 0.8, 5 warps, epsilon 0.01, 300 iterations per warp, no median filtering
+    (:data:`TSN_TVL1`); mmaction2's ``denseflow`` makes the same call. OpenCV's CPU defaults are the same
+    except that the 300 iterations are split into 10 outer × 30 inner ones with a 5×5 median filter of the
+    flow between outer iterations (:data:`OPENCV_DEFAULT_TVL1`). (The Two-Stream paper used OpenCV's GPU
+    Brox et al. flow instead, which has no CPU implementation in OpenCV.)
+
+    What is changed, and why. Five scales of 0.8 make the coarsest level 0.8⁴ = 0.41 of the frame, so a
+    motion of 6.7 px is still 2.7 px there. The linearised data term of TV-L1 only reaches about a pixel,
+    so on fine texture (blur σ 1.2 px) such a motion is never found: an object moving (+6, −3) px comes
+    out as (+1.1, −0.1) px, and a 3° rotation is off by 0.8 px on average (``python -m
+    benchmarks.flow_quality``). The reference implementation of the method (Sánchez Pérez,
+    Meinhardt-Llopis, Facciolo, "TV-L1 Optical Flow Estimation", IPOL 2013, whose code OpenCV's is based
+    on) asks for 100 scales and caps them so that the coarsest image stays above 16 px. ``scales=0`` (the default here) does the same with OpenCV's own stop rule: as many scales as
+    keep the short side ≥ 16 px (13 at 340×256 and at 320×240). Every other value is the dense_flow /
+    OpenCV default.
+    """
+
+    tau: float = 0.25
+    lambda_: float = 0.15
+    theta: float = 0.3
+    scales: int = 0  # 0: as many as keep the short side >= MIN_PYRAMID_SIDE
+    scale_step: float = 0.8
+    warps: int = 5
+    epsilon: float = 0.01
+    inner_iterations: int = 30
+    outer_iterations: int = 10
+    median_filtering: int = 5
+
+    def scales_for(self, height: int, width: int) -> int:
+        """The number of pyramid levels used for a ``height`` × ``width`` frame."""
+        if self.scales > 0:
+            return self.scales
+        levels, side = 1, min(height, width) * self.scale_step
+        while side >= MIN_PYRAMID_SIDE:
+            levels, side = levels + 1, side * self.scale_step
+        return levels
+
+    def create(self, height: int, width: int):
+        import cv2
+
+        return cv2.optflow.DualTVL1OpticalFlow_create(
+            tau=self.tau, lambda_=self.lambda_, theta=self.theta, nscales=self.scales_for(height, width),
+            warps=self.warps, epsilon=self.epsilon, innnerIterations=self.inner_iterations,
+            outerIterations=self.outer_iterations, scaleStep=self.scale_step,
+            medianFiltering=self.median_filtering)
+
+
+MIN_PYRAMID_SIDE = 16  # OpenCV's TV-L1 stops its pyramid below 16 px, IPOL's at about 16 px
+TVL1_DEFAULT = TVL1Params()
+#: dense_flow's CUDA call (TSN, mmaction2), as closely as the CPU implementation allows
+TSN_TVL1 = TVL1Params(scales=5, inner_iterations=300, outer_iterations=1, median_filtering=1)
+#: ``cv2.optflow.DualTVL1OpticalFlow_create()`` with no arguments (what vidnets called before)
+OPENCV_DEFAULT_TVL1 = TVL1Params(scales=5)
+
+#: ``cv2.calcOpticalFlowFarneback`` arguments (pyr_scale, levels, winsize, iterations, poly_n, poly_sigma,
+#: flags): OpenCV's dense optical flow tutorial, also mmaction2's ``tools/misc/flow_extraction.py``.
+FARNEBACK_ARGS = (0.5, 3, 15, 3, 5, 1.2, 0)
+DIS_PRESETS = ("ultrafast", "fast", "medium")
 
 
 @dataclass(frozen=True)
@@ -73,10 +144,17 @@ class FlowOptions:
     size: tuple[int, int] | None = None
     backward: bool = False
     warp: bool = False
+    tvl1: TVL1Params = TVL1_DEFAULT
+    dis_preset: str = "medium"
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"--method: expected one of {', '.join(METHODS)}, found {self.method!r}")
+        if self.dis_preset not in DIS_PRESETS:
+            raise ValueError(f"--dis-preset: expected one of {', '.join(DIS_PRESETS)}, found {self.dis_preset!r}")
+        if self.tvl1.scales < 0:
+            raise ValueError(f"--tvl1-scales must be >= 0 (0: as many as the frame size allows), "
+                             f"found {self.tvl1.scales}")
         if not 1 <= int(self.jpeg_quality) <= 100:
             raise ValueError(f"jpeg quality must be in 1..100, found {self.jpeg_quality}")
         if not (self.bound > 0 and self.bound != float("inf")):
@@ -94,7 +172,15 @@ class FlowOptions:
     def settings(self) -> dict:
         """What :func:`vidnets.flow.store.flow_settings` reads from a folder written with these options."""
         return {"method": self.method, "bound": float(self.bound), "jpeg_quality": int(self.jpeg_quality),
-                "resize": self.resize, "backward": bool(self.backward), "warp": bool(self.warp)}
+                "resize": self.resize, "backward": bool(self.backward), "warp": bool(self.warp),
+                "params": self.method_params()}
+
+    def method_params(self) -> dict:
+        """The flow method's own parameters, as ``meta.json`` records them."""
+        return method_params(self.method, tvl1=self.tvl1, dis_preset=self.dis_preset)
+
+    def flow_fn(self) -> FlowFn:
+        return make_flow_fn(self.method, tvl1=self.tvl1, dis_preset=self.dis_preset)
 
 
 @dataclass
@@ -107,18 +193,42 @@ class VideoResult:
     error: str | None = None
 
 
-def make_flow_fn(method: str) -> FlowFn:
-    """A callable ``(first, second) -> (H, W, 2) float32`` for uint8 grayscale frames."""
+def method_params(method: str, *, tvl1: TVL1Params = TVL1_DEFAULT, dis_preset: str = "medium") -> dict:
+    """The parameters of ``method`` as ``meta.json`` records them (so that a change makes old flow stale)."""
+    if method == "tvl1":
+        return asdict(tvl1)
+    if method == "dis":
+        return {"preset": dis_preset}
+    if method == "farneback":
+        names = ("pyr_scale", "levels", "winsize", "iterations", "poly_n", "poly_sigma", "flags")
+        return dict(zip(names, FARNEBACK_ARGS))
+    raise ValueError(f"unknown flow method {method!r}; expected one of {', '.join(METHODS)}")
+
+
+def make_flow_fn(method: str, *, tvl1: TVL1Params = TVL1_DEFAULT, dis_preset: str = "medium") -> FlowFn:
+    """A callable ``(first, second) -> (H, W, 2) float32`` for uint8 grayscale frames.
+
+    ``tvl1`` sets TV-L1's parameters (:class:`TVL1Params`); ``dis_preset`` picks DIS's preset
+    (OpenCV's ``DISOPTICAL_FLOW_PRESET_*``: ultrafast, fast, medium).
+    """
     import cv2
 
     if method == "tvl1":
-        estimator = cv2.optflow.DualTVL1OpticalFlow_create()
-        return lambda a, b: estimator.calc(a, b, None)
+        estimators: dict[tuple[int, ...], object] = {}  # the scale count depends on the frame size
+
+        def tvl1_flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            if a.shape not in estimators:
+                estimators[a.shape] = tvl1.create(*a.shape[:2])
+            return estimators[a.shape].calc(a, b, None)
+
+        return tvl1_flow
     if method == "dis":
-        estimator = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        if dis_preset not in DIS_PRESETS:
+            raise ValueError(f"DIS preset: expected one of {', '.join(DIS_PRESETS)}, found {dis_preset!r}")
+        estimator = cv2.DISOpticalFlow_create(getattr(cv2, f"DISOPTICAL_FLOW_PRESET_{dis_preset.upper()}"))
         return lambda a, b: estimator.calc(a, b, None)
     if method == "farneback":
-        return lambda a, b: cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+        return lambda a, b: cv2.calcOpticalFlowFarneback(a, b, None, *FARNEBACK_ARGS)
     raise ValueError(f"unknown flow method {method!r}; expected one of {', '.join(METHODS)}")
 
 
@@ -150,7 +260,7 @@ def _pair_flows(frames: Iterator[np.ndarray], options: FlowOptions
     """Yield (first frame, forward flow, backward flow or None) for each consecutive pair."""
     from vidnets.flow.warp import warped_flow
 
-    flow_fn = make_flow_fn(options.method)
+    flow_fn = options.flow_fn()
 
     def flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return warped_flow(a, b, flow_fn) if options.warp else flow_fn(a, b)
@@ -171,10 +281,28 @@ def conflict(folder: Path, video: str | Path, options: FlowOptions) -> str | Non
     if not store.same_video(meta, video):
         return f"{folder} holds the flow of another video, {meta.video}"
     stored, wanted = store.flow_settings(meta), options.settings()
+    if stored["params"] is None:
+        stored["params"] = unrecorded_params(meta.method)
     if stored != wanted:
-        diff = ", ".join(f"{k} {stored[k]!r} (asked {wanted[k]!r})" for k in wanted if stored[k] != wanted[k])
-        return f"{folder} holds flow with other settings: {diff}"
+        diff = ", ".join(_describe(k, stored[k], wanted[k]) for k in wanted if stored[k] != wanted[k])
+        older = " (written by an older vidnets, which used these without recording them)" \
+            if meta.params is None and stored["params"] != wanted["params"] else ""
+        return f"{folder} holds flow with other settings: {diff}{older}"
     return None
+
+
+def unrecorded_params(method: str) -> dict:
+    """The parameters of folders written before ``meta.json`` recorded them: OpenCV's TV-L1 defaults
+    (5 scales), DIS medium and the Farneback arguments above (the last two unchanged since)."""
+    return method_params(method, tvl1=OPENCV_DEFAULT_TVL1) if method in METHODS else {}
+
+
+def _describe(key: str, stored, wanted) -> str:
+    """One setting that differs, for the error message."""
+    if key != "params" or not isinstance(stored, dict):
+        return f"{key} {stored!r} (asked {wanted!r})"
+    return "parameters " + ", ".join(f"{k} {stored.get(k)!r} (asked {v!r})" for k, v in wanted.items()
+                                     if stored.get(k) != v)
 
 
 @contextlib.contextmanager
@@ -230,7 +358,8 @@ def _extract_locked(video: str | Path, final: Path, options: FlowOptions, overwr
         meta = store.FlowMeta(video=str(video), method=options.method, bound=float(options.bound),
                               jpeg_quality=int(options.jpeg_quality), width=int(shape[1]), height=int(shape[0]),
                               num_frames=count + 1, num_fields=count, backward=options.backward,
-                              warp=options.warp, resize=options.resize, source=os.path.realpath(video))
+                              warp=options.warp, resize=options.resize, source=os.path.realpath(video),
+                              params=options.method_params())
         # Plain write is enough: the folder only becomes visible by the rename below.
         (partial / store.META_NAME).write_text(json.dumps(store.meta_to_json(meta), indent=2))
         if final.exists():  # an incomplete folder from another tool, or --overwrite

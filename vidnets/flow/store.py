@@ -21,8 +21,8 @@ as in the Two-Stream paper and dense_flow's ``convertFlowToImage`` (so 127.5 is 
 reads back as +bound/255). The rounding error is at most one half step, ``bound / 255``; JPEG adds its own
 error on top (measured by ``benchmarks/flow.py`` and bounded in the tests).
 
-Settings. ``meta.json`` records what produced the flow (method, bound, JPEG quality, size, backward,
-warp) and the source video's real path. A folder counts as complete for a run only when it holds
+Settings. ``meta.json`` records what produced the flow (method and its parameters, bound, JPEG quality,
+size, backward, warp) and the source video's real path. A folder counts as complete for a run only when it holds
 flow of the same video with the same settings (:func:`flow_settings`); a folder of another video or
 other settings is never reused silently (``vidnets flow extract`` refuses, or recomputes with
 ``--overwrite``).
@@ -88,12 +88,17 @@ class FlowMeta:
     resize: Union[int, str, None] = None
     #: the video's real path (symlinks resolved) when the flow was written
     source: str = ""
+    #: the flow method's own parameters (``vidnets.flow.extract.method_params``); None in folders written
+    #: before they were recorded (``vidnets.flow.extract.unrecorded_params`` says what those used)
+    params: dict | None = None
 
 
 def flow_settings(meta: FlowMeta) -> dict:
-    """What must match for stored flow to be reused: method, bound, quality, size, backward, warp."""
+    """What must match for stored flow to be reused: method and its parameters, bound, quality, size,
+    backward, warp."""
     return {"method": meta.method, "bound": float(meta.bound), "jpeg_quality": int(meta.jpeg_quality),
-            "resize": meta.resize, "backward": bool(meta.backward), "warp": bool(meta.warp)}
+            "resize": meta.resize, "backward": bool(meta.backward), "warp": bool(meta.warp),
+            "params": meta.params}
 
 
 def same_video(meta: FlowMeta, video: str | Path) -> bool:

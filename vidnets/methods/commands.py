@@ -187,13 +187,12 @@ def _features_model(args, device):
     from vidnets.models import create  # importing the package registers every family
 
     kwargs = {"num_classes": args.num_classes} if args.num_classes else {}
-    if args.checkpoint:
-        from vidnets.engine.checkpoint import read_checkpoint
+    if args.checkpoint:  # its own architecture, class count and weights
+        from vidnets.engine.build import model_from_checkpoint
 
-        state = read_checkpoint(args.checkpoint)
-        kwargs = {**state.get("model_kwargs", {}), **kwargs}
-        model = create(state.get("model_name") or args.model, **kwargs)
-        model.load_state_dict(state["model"])
+        if args.num_classes:
+            raise ValueError("features: --num-classes does not go with --checkpoint (the checkpoint's classes are used)")
+        model, _ = model_from_checkpoint(args.checkpoint)
         return _for_evaluation(model, device)
     try:
         model = create(args.model, **kwargs)
@@ -231,6 +230,9 @@ def _run_features(args) -> int:
     if not items:
         print("features: give video files, --layout with --root, or --list", file=sys.stderr)
         return 2
+    if not any(Path(item.path).exists() for item in items):  # a wrong path, not damaged videos
+        more = f" (and {len(items) - 1} more)" if len(items) > 1 else ""
+        raise FileNotFoundError(f"features: no such video {items[0].path}{more}")
     shard, shards = current_shard(args.shard)
     items = take_shard(items, shard, shards)
     from vidnets.utils.io import ensure_writable_dir, remove_stale_temps
@@ -291,6 +293,8 @@ def _run_svm(args) -> int:
     from vidnets.methods.svm import run_svm_protocol
 
     _check_outputs(args.json)
+    if not Path(args.features).is_dir():
+        raise FileNotFoundError(f"svm: --features {args.features}: no such folder (write it with `vidnets features`)")
     if not args.C > 0:
         raise ValueError(f"svm: --C must be a positive number, found {args.C}")
     result, missing = run_svm_protocol(args.features, args.train, args.test, C=args.C)
@@ -352,8 +356,6 @@ def _run_transfer(args) -> int:
     settings = TransferSettings(args.student, f"{args.output}.transfer", args.epochs, args.lr, args.max_steps,
                                 args.batch_size, args.momentum, args.weight_decay, args.num_workers, args.device,
                                 args.seed)
-    if (Path(settings.out_dir) / "last.pt").is_file():
-        print(f"transfer: resuming from {settings.out_dir}/last.pt")
     done = run_stage(model, dataset, class_names, settings, model_name="supervision_transfer",
                      objective=TransferObjective())
     print(f"transfer: {done.step} steps, {done.epochs} epoch(s), {_last_loss(done)}")

@@ -158,7 +158,10 @@ class P3D(PooledLinearHead):
     """P3D ResNet on a ResNet-50/101/152 layout (see the module docstring).
 
     ``c_block_coeffs`` weights the S + T sum of the C blocks: ``(0.5, 0.5)`` as in the released
-    prototxts (default), ``(1.0, 1.0)`` for the paper's unweighted equation.
+    prototxts (default), ``(1.0, 1.0)`` for the paper's unweighted equation. ``width`` is the base
+    channel count: conv1 has ``width`` channels, the bottleneck planes of res2..res5 are ``width``
+    × 1, 2, 4, 8 and their outputs 4× that, so fc sees ``32 · width`` features (64 → 2048, the
+    paper's net); small values give tiny nets for CPU runs.
     """
 
     first_conv = "conv1"
@@ -172,8 +175,11 @@ class P3D(PooledLinearHead):
         in_channels: int = 3,
         default_input: tuple[int, ...] = (3, 16, 160, 160),
         c_block_coeffs: tuple[float, float] = C_BLOCK_COEFFS,
+        width: int = 64,
     ) -> None:
         super().__init__()
+        if not isinstance(width, int) or isinstance(width, bool) or width < 1:
+            raise ValueError(f"P3D width={width!r}: expected a positive int (base channels; 64 in the paper)")
         if len(c_block_coeffs) != 2:
             raise ValueError(f"c_block_coeffs: expected two coefficients (S, T) such as (0.5, 0.5), got {c_block_coeffs!r}")
         if not block_types or any(t not in "ABC" for t in block_types):
@@ -181,29 +187,32 @@ class P3D(PooledLinearHead):
         if len(stage_blocks) != 4:
             raise ValueError(f"stage_blocks: expected 4 stage sizes (res2..res5), got {stage_blocks!r}")
         self.default_input = (in_channels, *default_input[1:])
-        self.conv1 = nn.Conv3d(in_channels, 64, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False)
-        self.bn1 = nn.BatchNorm3d(64)
+        self.conv1 = nn.Conv3d(in_channels, width, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False)
+        self.bn1 = nn.BatchNorm3d(width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool3d((2, 3, 3), stride=2, ceil_mode=True)
         self.temporal_pool = nn.MaxPool3d((2, 1, 1), stride=(2, 1, 1), ceil_mode=True)
-        channels, block_index = 64, 0
+        channels, block_index = width, 0
         for stage, blocks in enumerate(stage_blocks[:3]):
-            planes, layer = 64 * 2**stage, []
+            planes, layer = width * 2**stage, []
             for b in range(blocks):
                 block_type = block_types[block_index % len(block_types)]
                 stride = 2 if (stage > 0 and b == 0) else 1
                 layer.append(P3DBottleneck(channels, planes, block_type, stride, b == 0, c_block_coeffs))
                 channels, block_index = planes * EXPANSION, block_index + 1
             setattr(self, f"layer{stage + 1}", nn.Sequential(*layer))
-        self.layer4 = nn.Sequential(
-            *(Bottleneck2d(channels if b == 0 else 2048, 512, 2 if b == 0 else 1, b == 0) for b in range(stage_blocks[3]))
-        )
+        planes = width * 8
+        self.layer4 = nn.Sequential(*(
+            Bottleneck2d(channels if b == 0 else planes * EXPANSION, planes, 2 if b == 0 else 1, b == 0)
+            for b in range(stage_blocks[3])
+        ))
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(512 * EXPANSION, num_classes)
+        self.fc = nn.Linear(planes * EXPANSION, num_classes)
         msra_init(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Features ``(N, 2048, T', H', W')`` before global pooling (T' = 1 at 16 input frames)."""
+        """Features ``(N, 32·width, T', H', W')`` before global pooling (2048 channels at the paper's
+        width 64; T' = 1 at 16 input frames)."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.temporal_pool(self.layer1(x))
         x = self.temporal_pool(self.layer2(x))
@@ -219,21 +228,30 @@ def _p3d(depth: int, num_classes: int, **kwargs) -> P3D:
 
 
 @register_model(family="p3d", paper=PAPER, default_input=(3, 16, 160, 160))
-def p3d63(num_classes: int = 400, **kwargs) -> P3D:
-    """P3D ResNet-63 (ResNet-50 layout [3, 4, 6, 3]; the Table 1 variants use ``block_types``)."""
-    return _p3d(63, num_classes, **kwargs)
+def p3d63(num_classes: int = 400, width: int = 64, **kwargs) -> P3D:
+    """P3D ResNet-63 (ResNet-50 layout [3, 4, 6, 3]; the Table 1 variants use ``block_types``).
+
+    ``width``: base channels (64 in the paper; conv1, every stage, res5 and fc scale with it).
+    """
+    return _p3d(63, num_classes, width=width, **kwargs)
 
 
 @register_model(family="p3d", paper=PAPER, default_input=(3, 16, 160, 160))
-def p3d131(num_classes: int = 400, **kwargs) -> P3D:
-    """P3D ResNet-131 (ResNet-101 layout [3, 4, 23, 3])."""
-    return _p3d(131, num_classes, **kwargs)
+def p3d131(num_classes: int = 400, width: int = 64, **kwargs) -> P3D:
+    """P3D ResNet-131 (ResNet-101 layout [3, 4, 23, 3]).
+
+    ``width``: base channels (64 in the paper; conv1, every stage, res5 and fc scale with it).
+    """
+    return _p3d(131, num_classes, width=width, **kwargs)
 
 
 @register_model(family="p3d", paper=PAPER, default_input=(3, 16, 160, 160))
-def p3d199(num_classes: int = 400, **kwargs) -> P3D:
-    """P3D ResNet-199 (ResNet-152 layout [3, 8, 36, 3]), the released Sports-1M/Kinetics net."""
-    return _p3d(199, num_classes, **kwargs)
+def p3d199(num_classes: int = 400, width: int = 64, **kwargs) -> P3D:
+    """P3D ResNet-199 (ResNet-152 layout [3, 8, 36, 3]), the released Sports-1M/Kinetics net.
+
+    ``width``: base channels (64 in the paper; conv1, every stage, res5 and fc scale with it).
+    """
+    return _p3d(199, num_classes, width=width, **kwargs)
 
 
 # -- initialisation from a 2D ResNet ----------------------------------------------------------------

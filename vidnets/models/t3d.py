@@ -161,7 +161,13 @@ class TemporalTransition(nn.Module):
 
 
 class DenseNet3D(PooledLinearHead):
-    """3D DenseNet-BC; with ``ttl_kernels`` set it is T3D (see the module docstring)."""
+    """3D DenseNet-BC; with ``ttl_kernels`` set it is T3D (see the module docstring).
+
+    The size knobs, all positive ints, default to the paper's net: ``growth_rate`` (32, channels
+    each dense layer adds), ``bn_size`` (4, bottleneck width as a multiple of the growth rate),
+    ``num_init_features`` (64, conv0's channels), ``ttl_width`` (128, filters per TTL branch) and
+    an int ``ttl_out_channels`` (a TTL's output channels). Small values give tiny nets for CPU runs.
+    """
 
     first_conv = "conv0"
 
@@ -182,6 +188,13 @@ class DenseNet3D(PooledLinearHead):
         default_input: tuple[int, ...] = (3, 32, 224, 224),
     ) -> None:
         super().__init__()
+        sizes = {"growth_rate": growth_rate, "bn_size": bn_size, "num_init_features": num_init_features,
+                 "ttl_width": ttl_width}
+        if isinstance(ttl_out_channels, int):
+            sizes["ttl_out_channels"] = ttl_out_channels
+        for key, value in sizes.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"DenseNet3D {key}={value!r}: expected a positive int")
         if not (isinstance(ttl_out_channels, int) or ttl_out_channels in ("half_block", "full_block")):
             raise ValueError(f"ttl_out_channels: expected an int, 'half_block' or 'full_block', got {ttl_out_channels!r}")
         if ttl_kernels is not None and len(ttl_kernels) != len(block_config) - 1:

@@ -11,7 +11,8 @@
 
 ``forward_features`` returns the per-snippet BN-Inception maps unfolded, ``(N, K, 1024, 7, 7)``;
 ``forward_head(f, pre_logits=True)`` returns the pooled 1024-d feature averaged over the K
-snippets, ``(N, 1024)`` (for the default average consensus, ``fc`` of it equals the logits).
+snippets, ``(N, 1024)`` (for the default average consensus, ``fc`` of it equals the logits). 1024 is
+the published width; ``width`` scales every conv down for CPU runs (:class:`BNInception`).
 
 BN-Inception is built exactly as ``tsn_bn_inception_*_train_val.prototxt`` ``[C:TSN-caffe]``
 (papers.md §3.1): every conv is conv+BN+ReLU with a bias, pools use Caffe's ceil rounding, 5b's
@@ -127,25 +128,35 @@ class InceptionBlock(nn.Module):
 
 
 class BNInception(nn.Module):
-    """BN-Inception (Ioffe & Szegedy 2015) as used by TSN: images ``(B, C, 224, 224)`` → ``(B, 1024, 7, 7)``."""
+    """BN-Inception (Ioffe & Szegedy 2015) as used by TSN: images ``(B, C, 224, 224)`` → ``(B, 1024, 7, 7)``.
 
-    out_channels = 1024
+    ``width`` is conv1's channel count (64 in the paper); every other conv scales with it
+    (``channels · width // 64``, at least 1), so the output has ``out_channels`` = 1024 channels at
+    64 and 128 at 8. Small widths are for CPU runs; the default is the published net.
+    """
 
-    def __init__(self, in_channels: int = 3) -> None:
+    def __init__(self, in_channels: int = 3, width: int = 64) -> None:
         super().__init__()
-        self.stem1 = _add_conv_bn(self, "conv1_7x7_s2", in_channels, 64, 7, 2, 3)
+        if not isinstance(width, int) or isinstance(width, bool) or width < 1:
+            raise ValueError(f"BN-Inception width={width!r}: expected a positive int (conv1 channels; 64 in the paper)")
+
+        def scaled(channels: int) -> int:
+            return max(1, channels * width // 64) if channels else 0
+
+        self.stem1 = _add_conv_bn(self, "conv1_7x7_s2", in_channels, scaled(64), 7, 2, 3)
         self.pool1_3x3_s2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.stem2 = (_add_conv_bn(self, "conv2_3x3_reduce", 64, 64, 1)
-                      + _add_conv_bn(self, "conv2_3x3", 64, 192, 3, 1, 1))
+        self.stem2 = (_add_conv_bn(self, "conv2_3x3_reduce", scaled(64), scaled(64), 1)
+                      + _add_conv_bn(self, "conv2_3x3", scaled(64), scaled(192), 3, 1, 1))
         self.pool2_3x3_s2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
         self.blocks: list[str] = []
-        channels = 192
-        for name, *spec in _BLOCKS:
-            block = InceptionBlock(channels, *spec)
+        channels = scaled(192)
+        for name, c1x1, c3r, c3, cd3r, cd3, pool, proj, stride in _BLOCKS:
+            block = InceptionBlock(channels, scaled(c1x1), scaled(c3r), scaled(c3), scaled(cd3r), scaled(cd3),
+                                   pool, scaled(proj), stride)
             self.add_module(name, block)
             self.blocks.append(name)
             channels = block.out_channels
-        assert channels == self.out_channels
+        self.out_channels = channels
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -217,6 +228,11 @@ class TSN(VideoClassifier):
         Dropout before fc (default per modality: 0.8 RGB, 0.7 flow, 0.8 RGB difference).
     partial_bn : bool
         Turn on partial BN now (see :meth:`partial_bn`).
+    input_size : int
+        Side of the square snippets the net is described for (``default_input``); the global
+        average pool takes any size.
+    width : int
+        BN-Inception's conv1 channels (64 in the paper); every conv scales with it (:class:`BNInception`).
     """
 
     first_conv = "backbone.conv1_7x7_s2"
@@ -232,6 +248,7 @@ class TSN(VideoClassifier):
         dropout: float | None = None,
         partial_bn: bool = False,
         input_size: int = 224,
+        width: int = 64,
     ) -> None:
         super().__init__()
         if modality not in MODALITIES:
@@ -247,9 +264,9 @@ class TSN(VideoClassifier):
                              "expected 1 for rgb, >= 1 otherwise")
         channels = _CHANNELS_PER_FRAME[modality] * self.new_length
         self.default_input = (num_segments, channels, input_size, input_size)
-        self.backbone = BNInception(channels)
+        self.backbone = BNInception(channels, width)
         self.dropout = nn.Dropout(_DROPOUT[modality] if dropout is None else dropout)
-        self.fc = nn.Linear(BNInception.out_channels, num_classes)
+        self.fc = nn.Linear(self.backbone.out_channels, num_classes)
         nn.init.normal_(self.fc.weight, 0.0, 0.001)
         nn.init.zeros_(self.fc.bias)
         self.consensus = SegmentConsensus(consensus, num_segments)
@@ -369,13 +386,17 @@ def tsn_bninception(
     consensus: str = "avg",
     dropout: float | None = None,
     partial_bn: bool = False,
+    input_size: int = 224,
+    width: int = 64,
 ) -> TSN:
     """TSN with BN-Inception. Input ``(N, K, C, 224, 224)``; 10,373,765 params (RGB, 101 classes).
 
-    Per 224² snippet: 2.03 GMACs (RGB), 2.31 GMACs (flow, 10 channels).
+    Per 224² snippet: 2.03 GMACs (RGB), 2.31 GMACs (flow, 10 channels). ``input_size`` (224 in
+    the paper) is the snippet side recorded in ``default_input``; ``width`` (conv1 channels, 64 in
+    the paper; every conv scales with it) shrinks the net for CPU runs.
     """
     return TSN(num_classes=num_classes, modality=modality, num_segments=num_segments, new_length=new_length,
-               consensus=consensus, dropout=dropout, partial_bn=partial_bn)
+               consensus=consensus, dropout=dropout, partial_bn=partial_bn, input_size=input_size, width=width)
 
 
 def rgb_difference(frames: torch.Tensor) -> torch.Tensor:

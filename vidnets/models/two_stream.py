@@ -10,7 +10,9 @@ VGG_CNN_M_2048 deploy prototxt ``[R:VGGM]`` (papers.md §2.1)::
       full6 4096 ─ ReLU ─ dropout ─ full7 2048 ─ ReLU ─ dropout ─ fc8 (one per dataset when multi-task)
 
 ``forward_features`` returns the pool5 map ``(N, 512, 6, 6)``; ``forward_head(f, pre_logits=True)``
-returns the 2048-d full7 vector.
+returns the 2048-d full7 vector. ``width`` (conv1's 96 channels; conv2-5 scale with it) and
+``fc_width`` (full6's 4096; full7 is half of it) shrink the net for CPU runs; the defaults are
+the published widths.
 
 Choices, with their sources:
 
@@ -30,7 +32,10 @@ Choices, with their sources:
   its own dataset's samples only and sums them.
 * **Initialisation**: no authors' code exists. The fillers of Caffe's AlexNet reference model
   (whose LRN settings the paper says it follows) are used: weights N(0, 0.01) (full6/full7
-  N(0, 0.005)), biases 0.1 on conv2, conv4, conv5, full6, full7 and 0 elsewhere.
+  N(0, 0.005)), biases 0.1 on conv2, conv4, conv5, full6, full7 and 0 elsewhere (``init="caffe"``,
+  the default). They rely on the full widths: at ``width=12`` the signal fades through the five
+  convs and the net does not train (measured: loss flat at ln(classes) for 5 epochs), so narrow
+  nets take ``init="msra"`` (He-normal weights, zero biases), as C3D's do.
 """
 
 from __future__ import annotations
@@ -84,6 +89,13 @@ class CNNM2048(VideoClassifier):
         Caffe's ceil rounding in the pools (the published net); ``False`` for PyTorch's floor.
     input_size : int
         Side of the square input; fixes full6's input size (224 → 18,432).
+    width : int
+        conv1 channels (96 in CNN-M); conv2..conv5 scale with it (256, 512, 512, 512 at 96).
+    fc_width : int
+        full6 width (4096 in CNN-M-2048); full7 has half as many units (2048).
+    init : {"caffe", "msra"}
+        ``caffe``: the AlexNet reference fillers (module docstring); ``msra``: He-normal weights
+        and zero biases, for narrow nets.
     """
 
     first_conv = "conv1"
@@ -98,14 +110,24 @@ class CNNM2048(VideoClassifier):
         dropout: float = 0.5,
         ceil_pooling: bool = True,
         input_size: int = 224,
+        width: int = 96,
+        fc_width: int = 4096,
+        init: str = "caffe",
     ) -> None:
         super().__init__()
+        if init not in ("caffe", "msra"):
+            raise ValueError(f"CNN-M init={init!r}: expected caffe or msra")
+        for key, value in (("width", width), ("fc_width", fc_width)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"CNN-M {key}={value!r}: expected a positive int (the paper's net: width 96, "
+                                 "fc_width 4096)")
         self.default_input = (in_channels, input_size, input_size)
         self._trunk: list[str] = []
         channels, size = in_channels, input_size
-        for name, width, kernel, stride, pad, has_lrn, has_pool in _CONVS:
+        for name, paper_width, kernel, stride, pad, has_lrn, has_pool in _CONVS:
             index = name[-1]
-            self._add(name, nn.Conv2d(channels, width, kernel, stride=stride, padding=pad))
+            out_channels = max(1, paper_width * width // _CONVS[0][1])
+            self._add(name, nn.Conv2d(channels, out_channels, kernel, stride=stride, padding=pad))
             self._add(f"relu{index}", nn.ReLU())
             size = conv_size(size, kernel, stride, pad)
             if has_lrn and (index == "1" or norm2):
@@ -113,29 +135,35 @@ class CNNM2048(VideoClassifier):
             if has_pool:
                 self._add(f"pool{index}", nn.MaxPool2d(3, stride=2, ceil_mode=ceil_pooling))
                 size = pooled_size(size, 3, 2, 0, ceil_pooling)
-            channels = width
+            channels = out_channels
 
         self.flat_features = channels * size * size
-        self.full6 = nn.Linear(self.flat_features, 4096)
+        self.full6 = nn.Linear(self.flat_features, fc_width)
         self.relu6 = nn.ReLU()
         self.drop6 = nn.Dropout(dropout)
-        self.full7 = nn.Linear(4096, 2048)
+        self.full7 = nn.Linear(fc_width, max(1, fc_width // 2))
         self.relu7 = nn.ReLU()
         self.drop7 = nn.Dropout(dropout)
+        features = self.full7.out_features
         if heads:
-            self.heads = nn.ModuleDict({task: nn.Linear(2048, n) for task, n in heads.items()})
+            self.heads = nn.ModuleDict({task: nn.Linear(features, n) for task, n in heads.items()})
             self.classifier = f"heads.{next(iter(heads))}"
         else:
-            self.fc8 = nn.Linear(2048, num_classes)
-        self._init_weights()
+            self.fc8 = nn.Linear(features, num_classes)
+        self._init_weights(init)
 
     def _add(self, name: str, module: nn.Module) -> None:
         self.add_module(name, module)
         self._trunk.append(name)
 
-    def _init_weights(self) -> None:
+    def _init_weights(self, init: str = "caffe") -> None:
         for name, (std, bias) in _INIT.items():
-            init_gaussian_(getattr(self, name), std, bias)
+            layer = getattr(self, name)
+            if init == "msra":
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                nn.init.zeros_(layer.bias)
+            else:
+                init_gaussian_(layer, std, bias)
         for head in self._head_modules().values():
             init_gaussian_(head, 0.01, 0.0)
 
@@ -163,7 +191,8 @@ class CNNM2048(VideoClassifier):
 
     # -- forward ----------------------------------------------------------------------------
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Images or flow stacks ``(N, C, H, W)`` (or ``(N, 2, L, H, W)`` flow) → pool5 map ``(N, 512, 6, 6)``."""
+        """Images or flow stacks ``(N, C, H, W)`` (or ``(N, 2, L, H, W)`` flow) → pool5 map (``(N, 512, 6, 6)``
+        for the published net)."""
         if x.dim() == 5:  # (N, C, L, H, W) → (N, L*C, H, W) ordered frame by frame: dx1, dy1, dx2, …
             x = x.transpose(1, 2).flatten(1, 2)
         if x.dim() != 4 or x.shape[1] != self.in_channels:
@@ -175,7 +204,7 @@ class CNNM2048(VideoClassifier):
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False,
                      task: str | None = None) -> torch.Tensor | dict[str, torch.Tensor]:
-        """pool5 map → full6 → full7 (2048) → classifier(s).
+        """pool5 map → full6 → full7 (2048 in the published net) → classifier(s).
 
         A multi-task model returns ``{task: logits}`` unless ``task`` names one head.
         """
@@ -203,27 +232,32 @@ class CNNM2048(VideoClassifier):
 
 @register_model(family="two_stream", paper="Simonyan & Zisserman, NIPS 2014 (Two-Stream)", default_input=(3, 224, 224))
 def two_stream_spatial(num_classes: int = 101, dropout: float = 0.5,
-                       heads: Mapping[str, int] | None = None, input_size: int = 224) -> CNNM2048:
+                       heads: Mapping[str, int] | None = None, input_size: int = 224,
+                       width: int = 96, fc_width: int = 4096, init: str = "caffe") -> CNNM2048:
     """Spatial stream: CNN-M-2048 on one RGB frame. 90,627,813 parameters with 101 classes.
 
-    ``input_size`` (224 in the paper) sets the crop side full6 is sized for.
+    ``input_size`` (224 in the paper) sets the crop side full6 is sized for; ``width`` (conv1
+    channels, 96 in the paper; conv2-5 scale with it) and ``fc_width`` (full6, 4096; full7 is half)
+    shrink the net; narrow nets need ``init="msra"`` (:class:`CNNM2048`).
     """
     return CNNM2048(in_channels=3, num_classes=num_classes, heads=heads, norm2=True, dropout=dropout,
-                    input_size=input_size)
+                    input_size=input_size, width=width, fc_width=fc_width, init=init)
 
 
 @register_model(family="two_stream", paper="Simonyan & Zisserman, NIPS 2014 (Two-Stream)", default_input=(20, 224, 224))
 def two_stream_temporal(num_classes: int = 101, flow_length: int = 10, dropout: float = 0.9,
-                        heads: Mapping[str, int] | None = None, input_size: int = 224) -> CNNM2048:
+                        heads: Mapping[str, int] | None = None, input_size: int = 224,
+                        width: int = 96, fc_width: int = 4096, init: str = "caffe") -> CNNM2048:
     """Temporal stream: CNN-M-2048 without norm2 on a stack of ``flow_length`` x/y flow pairs (2L channels).
 
     90,707,781 parameters with L = 10 and 101 classes; with ``heads={"ucf101": 101, "hmdb51": 51}``
-    (the paper's multi-task net, §4) 90,812,280.
+    (the paper's multi-task net, §4) 90,812,280. ``input_size``, ``width``, ``fc_width`` and ``init``
+    as for :func:`two_stream_spatial`.
     """
     if flow_length < 1:
         raise ValueError(f"two_stream_temporal flow_length={flow_length}: expected >= 1 flow frames")
     return CNNM2048(in_channels=2 * flow_length, num_classes=num_classes, heads=heads, norm2=False,
-                    dropout=dropout, input_size=input_size)
+                    dropout=dropout, input_size=input_size, width=width, fc_width=fc_width, init=init)
 
 
 def multitask_loss(

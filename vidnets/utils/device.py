@@ -55,6 +55,7 @@ import torch.nn.functional as F
 from vidnets.utils.io import atomic_write_json
 
 __all__ = ["default_device", "cpu_has_native_bf16", "cpu_bf16_calibration", "autocast_dtype", "autocast",
+           "precision_reason",
            "BF16_MIN_SPEEDUP", "BF16_MAX_STEP_ERROR", "bf16_training_error", "CPU_BF16_ENV", "CPU_PRECISION_CACHE_FILE"]
 
 BF16_MAX_STEP_ERROR = 0.2
@@ -149,6 +150,28 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.bfloat16 if cpu_has_native_bf16() else None
+
+
+def precision_reason(device: torch.device, precision: str = "auto") -> str:
+    """Why :func:`autocast_dtype` chose what it chose, in a few words (for the run header).
+
+    Reads the same decision (the cached CPU calibration; nothing is timed again in this process).
+    """
+    if precision.lower() != "auto":
+        return f"train.precision={precision}"
+    if device.type == "cuda":
+        return "auto: the GPU supports bf16" if torch.cuda.is_bf16_supported() else "auto: the GPU has no bf16"
+    record = cpu_bf16_calibration()
+    source = record["source"]
+    if source == "env":
+        return f"auto: {CPU_BF16_ENV}={int(record['native_bf16'])}"
+    if source == "no_bf16_isa":
+        return "auto: this CPU has no AVX-512 BF16 or AMX"
+    when = "measured now" if source == "measured" else "cached measurement"
+    error = record.get("bf16_step_error")
+    if error is not None and not (math.isfinite(error) and error <= BF16_MAX_STEP_ERROR):
+        return f"auto: the bf16 training check failed on this CPU, error {error:.3g}; {when}"
+    return f"auto: bf16 ran {record['speedup']:.2f}x as fast as fp32 here, needs {BF16_MIN_SPEEDUP:g}x; {when}"
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):

@@ -91,6 +91,13 @@ def cases(f, videos, checkpoint) -> list[tuple[list, str]]:
         (["transfer", "--root", missing, "-o", out / "student.pt"], "no_such_thing"),
         (["transfer", "--root", videos, "-o", out / "student.pt", "--lr", "0"], "--lr"),
         (["transfer", "--root", videos, "-o", out / "student.pt", "--student", "nope"], "--student"),
+        (["export", missing, "--format", "onnx", "--out", out / "e"], "no_such_thing"),
+        (["export", checkpoint, "--format", "tflite", "--out", out / "e"], "--format"),
+        (["export", f["weights"], "--format", "onnx", "--out", out / "e"], "weights.pt"),
+        (["export", checkpoint, "--format", "onnx", "--out", f["text"]], "notes.txt"),
+        (["serve", missing], "no_such_thing"),
+        (["serve", checkpoint, "--queue", "0"], "--queue"),
+        (["serve", f["weights"]], "weights.pt"),
     ]
 
 

@@ -14,6 +14,7 @@ in :mod:`vidnets.methods`).
 - :mod:`vidnets.engine.runlog`, :mod:`vidnets.engine.plots` — CSV / TensorBoard logs and curves
 - :mod:`vidnets.engine.fastpath` — bf16, channels-last, Conv+BN folding, the model prepared for evaluation
 - :mod:`vidnets.engine.predict` — top-k and timelines for new videos
+- :mod:`vidnets.engine.summary` — the run header ``vidnets train`` prints (device, precision, model, data)
 - :mod:`vidnets.engine.demo` — ``vidnets demo``
 - :mod:`vidnets.engine.commands` — ``vidnets train | test | predict | demo``
 """

@@ -27,7 +27,6 @@ import sys
 import torch
 import torch.nn.functional as F
 
-
 MAX_EXTRA_STEPS = 6
 
 

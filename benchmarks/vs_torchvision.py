@@ -31,7 +31,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from benchmarks import common
 

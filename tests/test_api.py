@@ -42,6 +42,7 @@ def test_train_test_predict_load(tiny_videos, tmp_path):
     assert metrics["views"] == 1 and metrics["videos"] == 2 and 0 <= metrics["video_top1"] <= 1
     assert metrics.files["scores"] == tmp_path / "test" / "test_scores.npz" and metrics.files["scores"].is_file()
     assert "video_top1=" in repr(metrics) and "test_scores.npz" in repr(metrics)
+    assert dict(metrics.items())["video_top1"] == metrics["video_top1"] and len(list(metrics.values())) == len(metrics)
 
     video = sorted(tiny_videos.glob("*/*.avi"))[0]
     pred = vidnets.predict(run.checkpoint, video, topk=2)

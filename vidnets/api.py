@@ -70,30 +70,30 @@ class Metrics(Mapping):
     """Test metrics (a read-only mapping: ``clip_top1``, ``video_top1``, ``mean_class_accuracy``,
     ``chance``, ``videos``, ``views`` …) with the paths of the reports written."""
 
-    values: dict
+    scores: dict  # not ``values``: that would hide Mapping.values()
     files: dict[str, Path] = field(default_factory=dict)
     checkpoint: Path | None = None
     skipped: list[str] = field(default_factory=list)
 
     def __getitem__(self, key: str) -> Any:
-        return self.values[key]
+        return self.scores[key]
 
     def __iter__(self):
-        return iter(self.values)
+        return iter(self.scores)
 
     def __len__(self) -> int:
-        return len(self.values)
+        return len(self.scores)
 
     def __str__(self) -> str:
         from vidnets.engine.evaluate import format_metrics
 
-        return format_metrics(self.values)
+        return format_metrics(self.scores)
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{k}={self.values[k]:.3f}" for k in ("clip_top1", "video_top1", "mean_class_accuracy",
-                                                               "chance") if k in self.values)
+        shown = ", ".join(f"{k}={self.scores[k]:.3f}" for k in ("clip_top1", "video_top1", "mean_class_accuracy",
+                                                               "chance") if k in self.scores)
         files = ", ".join(f"{k}={str(v)!r}" for k, v in self.files.items())
-        return f"Metrics({shown}, videos={self.values.get('videos')}, files={{{files}}})"
+        return f"Metrics({shown}, videos={self.scores.get('videos')}, files={{{files}}})"
 
 
 # -- overrides ------------------------------------------------------------------------------------
@@ -325,6 +325,7 @@ def load_model(checkpoint: str | Path, device: str = "cpu") -> nn.Module:
     from vidnets.engine.build import model_from_checkpoint
 
     model, state = model_from_checkpoint(checkpoint, device)
-    model.class_names = list(state.get("class_names") or [])
-    model.task_classes = dict(state.get("task_classes") or {})
+    # plain attributes, not parameters or submodules (setattr: nn.Module types its attributes as such)
+    setattr(model, "class_names", list(state.get("class_names") or []))
+    setattr(model, "task_classes", dict(state.get("task_classes") or {}))
     return model

@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from vidnets.data.cache import MetadataCache
-from vidnets.data.datasets import (EpochReport, VideoDataset, VideoRecord, collate_skip_bad, load_annotations)
+from vidnets.data.datasets import EpochReport, VideoDataset, VideoRecord, collate_skip_bad, load_annotations
 from vidnets.data.frames import count_frames, read_frame_folder
 from vidnets.data.presets import build_dataset
 from vidnets.data.sampling import ClipSampler

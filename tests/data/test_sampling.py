@@ -7,8 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from vidnets.data.sampling import (ClassBalancedSampler, ClipSampler, ClipsPerVideoSampler, SegmentSampler,
-                                   TooShortError)
+from vidnets.data.sampling import ClassBalancedSampler, ClipSampler, ClipsPerVideoSampler, SegmentSampler, TooShortError
 
 
 def test_c3d_random_clip_is_16_consecutive_frames():

@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from vidnets.data.transforms import (CenterCrop, ClipTransform, HorizontalFlip, MultiCrop, MultiScaleCrop,
-                                     RandomCrop, Resize)
+from vidnets.data.transforms import (
+    CenterCrop,
+    ClipTransform,
+    HorizontalFlip,
+    MultiCrop,
+    MultiScaleCrop,
+    RandomCrop,
+    Resize,
+)
 
 
 def _frames(v=1, s=1, length=4, h=20, w=30, c=3, seed=0):

@@ -8,8 +8,8 @@ import random
 import numpy as np
 import pytest
 import torch
-
 from helpers import TinyVideoNet
+
 from vidnets.engine import checkpoint as ckpt
 
 

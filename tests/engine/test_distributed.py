@@ -7,8 +7,8 @@ import socket
 
 import torch
 import torch.multiprocessing as mp
-
 from helpers import TinyVideoNet, ToyClips, tiny_config
+
 from vidnets.engine import distributed
 from vidnets.engine.checkpoint import read_checkpoint
 from vidnets.engine.train import Trainer

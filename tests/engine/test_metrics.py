@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from helpers import TinyVideoNet
+
 from vidnets.engine.evaluate import EvalResult, evaluate, score_views, write_report
 from vidnets.engine.metrics import load_scores, mean_class_accuracy, topk_accuracy
 

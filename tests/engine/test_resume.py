@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from helpers import TinyVideoNet, ToyClips, tiny_config
+
 from vidnets.engine.checkpoint import read_checkpoint
 from vidnets.engine.train import Trainer
 

@@ -7,8 +7,8 @@ import math
 
 import pytest
 import torch
-
 from helpers import TinyVideoNet, ToyClips, tiny_config
+
 from vidnets.data.datasets import collate_skip_bad
 from vidnets.engine.train import MAX_SKIPPED_FRACTION, Trainer, TrainingError
 

@@ -17,10 +17,10 @@ import pytest
 import torch
 
 from tests.faults.conftest import assert_one_line_error, run_cli, spawn, train_sets
-
-pytestmark = pytest.mark.timeout(300)  # a kill that misses must not hang the suite
 from vidnets.engine.checkpoint import read_checkpoint
 from vidnets.engine.plots import read_csv
+
+pytestmark = pytest.mark.timeout(300)  # a kill that misses must not hang the suite
 
 
 def _same_weights(a: Path, b: Path) -> list[str]:

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from tests.flow.conftest import panning_frames, write_video
-from vidnets.flow.commands import main as cli_main
 from vidnets.flow import store
+from vidnets.flow.commands import main as cli_main
 from vidnets.flow.extract import FlowOptions, extract_video, extract_videos
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 
 from tests.flow.conftest import affine_pair, texture
-from vidnets.flow.extract import (METHODS, TSN_TVL1, TVL1_DEFAULT, FlowOptions, TVL1Params, compute_flow,
-                                  make_flow_fn)
+from vidnets.flow.extract import METHODS, TSN_TVL1, TVL1_DEFAULT, FlowOptions, TVL1Params, compute_flow, make_flow_fn
 
 SIZE, MARGIN = 96, 12
 

@@ -9,8 +9,16 @@ import pytest
 import torch
 from torch import nn
 
-from vidnets.methods.descriptors import (VideoItem, extract_to_dir, feature_file, read_feature_file, sliding_windows,
-                                     video_descriptor, window_features, window_starts)
+from vidnets.methods.descriptors import (
+    VideoItem,
+    extract_to_dir,
+    feature_file,
+    read_feature_file,
+    sliding_windows,
+    video_descriptor,
+    window_features,
+    window_starts,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -6,10 +6,9 @@ from collections import Counter
 
 import pytest
 import torch
+from helpers import tiny_config
 from torch import nn
 from torch.utils.data import Dataset
-
-from helpers import tiny_config
 
 from vidnets.engine.train import Trainer
 from vidnets.methods.multitask import MixedTaskSampler, MultiTaskDataset, MultiTaskObjective, task_probabilities

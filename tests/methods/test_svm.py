@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from vidnets.cli import main
-from vidnets.methods.descriptors import feature_path, read_feature_file, write_feature_file
 from vidnets.engine.metrics import classification_metrics
+from vidnets.methods.descriptors import feature_path, read_feature_file, write_feature_file
 from vidnets.methods.svm import read_split_list, run_svm_protocol
 
 pytestmark = pytest.mark.usefixtures("one_thread")

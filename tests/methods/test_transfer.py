@@ -8,8 +8,16 @@ import pytest
 import torch
 
 from vidnets.engine.train import build_optimizer
-from vidnets.methods.transfer import (SupervisionTransfer, TransferObjective, TransferSettings, build_teacher,
-                                      match_pairs, run_stage, save_student, transfer_step)
+from vidnets.methods.transfer import (
+    SupervisionTransfer,
+    TransferObjective,
+    TransferSettings,
+    build_teacher,
+    match_pairs,
+    run_stage,
+    save_student,
+    transfer_step,
+)
 from vidnets.models.densenet2d import DenseNet2d, densenet121_2d, load_torchvision_weights
 from vidnets.models.t3d import densenet3d121, t3d121
 

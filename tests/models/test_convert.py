@@ -16,8 +16,16 @@ from vidnets.cli import main as cli_main
 from vidnets.models import convert, create
 from vidnets.models.c3d import C3D
 from vidnets.models.caffe import CaffeLayer, read_caffemodel, write_caffemodel
-from vidnets.models.convert import (WeightsDownloadError, WeightsMismatchError, caffe_layer_names, convert_caffemodel,
-                                    load_caffe_layers, load_state_dict_weights, res3d_to_torchvision, torchvision_to_res3d)
+from vidnets.models.convert import (
+    WeightsDownloadError,
+    WeightsMismatchError,
+    caffe_layer_names,
+    convert_caffemodel,
+    load_caffe_layers,
+    load_state_dict_weights,
+    res3d_to_torchvision,
+    torchvision_to_res3d,
+)
 from vidnets.models.p3d import P3D
 from vidnets.models.res3d import res3d18
 

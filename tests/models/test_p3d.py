@@ -13,7 +13,13 @@ from torch import nn
 from vidnets.models import complexity
 from vidnets.models.convert import caffe_layer_names
 from vidnets.models.p3d import (
-    P3D, P3D_RELEASE_DROPOUT, P3DBottleneck, load_2d_resnet_weights, p3d63, p3d131, p3d199,
+    P3D,
+    P3D_RELEASE_DROPOUT,
+    P3DBottleneck,
+    load_2d_resnet_weights,
+    p3d63,
+    p3d131,
+    p3d199,
 )
 
 

@@ -8,8 +8,17 @@ from torch import nn
 
 from vidnets.models import complexity
 from vidnets.models.blocks import same_conv3d
-from vidnets.models.t3d import (DEFAULT_TTL_PRESET, T3D_TTL_PRESETS, DenseNet3D, HalvingAvgPool3d, TemporalTransition,
-                                densenet3d121, densenet3d169, t3d121, t3d169)
+from vidnets.models.t3d import (
+    DEFAULT_TTL_PRESET,
+    T3D_TTL_PRESETS,
+    DenseNet3D,
+    HalvingAvgPool3d,
+    TemporalTransition,
+    densenet3d121,
+    densenet3d169,
+    t3d121,
+    t3d169,
+)
 
 
 def meta(builder, **kwargs):

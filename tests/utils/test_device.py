@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from vidnets.utils import device
-from vidnets.utils.device import (BF16_MIN_SPEEDUP, autocast_dtype, cpu_bf16_calibration,
-                                  cpu_has_native_bf16)
+from vidnets.utils.device import BF16_MIN_SPEEDUP, autocast_dtype, cpu_bf16_calibration, cpu_has_native_bf16
 
 CPU = torch.device("cpu")
 BF16_CPU = frozenset({"avx512f", "avx512_bf16"})

@@ -48,8 +48,15 @@ from dataclasses import dataclass, replace
 
 from vidnets.data.datasets import VideoDataset, VideoRecord
 from vidnets.data.sampling import ClipSampler, SegmentSampler
-from vidnets.data.transforms import (CenterCrop, ClipTransform, ColorJitter, HorizontalFlip, MultiCrop,
-                                     MultiScaleCrop, RandomCrop)
+from vidnets.data.transforms import (
+    CenterCrop,
+    ClipTransform,
+    ColorJitter,
+    HorizontalFlip,
+    MultiCrop,
+    MultiScaleCrop,
+    RandomCrop,
+)
 
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)

@@ -35,9 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from vidnets.deploy.export import export_checkpoint
-    from vidnets.deploy.contract import CONTRACT_FILE
     import json
+
+    from vidnets.deploy.contract import CONTRACT_FILE
+    from vidnets.deploy.export import export_checkpoint
 
     out = export_checkpoint(args.checkpoint, args.format, args.out, overwrite=args.overwrite)
     contract = json.loads((out / CONTRACT_FILE).read_text())

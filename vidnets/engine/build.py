@@ -141,7 +141,6 @@ def build_model(cfg: Config, num_classes: int, heads: dict[str, int] | None = No
     import inspect
 
     from vidnets.engine.checkpoint import seed_everything
-
     from vidnets.models import create, list_models, model_info
 
     if cfg.model.name not in list_models():

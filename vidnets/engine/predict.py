@@ -14,12 +14,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from vidnets.engine.fastpath import prepare_for_inference
 from vidnets.engine.build import build_test_dataset, model_from_checkpoint, select_task
 from vidnets.engine.config import load_config
 from vidnets.engine.evaluate import score_views
+from vidnets.engine.fastpath import prepare_for_inference
 from vidnets.engine.train import uses_channels_last
 from vidnets.utils.device import default_device
 

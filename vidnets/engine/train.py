@@ -45,10 +45,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from vidnets.engine.fastpath import prepare_model
 from vidnets.engine import distributed
 from vidnets.engine.checkpoint import read_checkpoint, save_checkpoint, seed_everything, set_rng_state, unwrap_model
 from vidnets.engine.config import Config, config_to_dict, dump_config, eval_task
+from vidnets.engine.fastpath import prepare_model
 from vidnets.engine.schedules import build_scheduler
 from vidnets.models.base import TaskView
 from vidnets.utils.device import autocast, autocast_dtype

@@ -390,9 +390,8 @@ def extract_videos(videos: Sequence[str | Path], out_root: str | Path, options: 
     """Extract this shard's videos with ``workers`` processes; complete folders are skipped (resume)."""
     from tqdm import tqdm
 
-    from vidnets.utils.sharding import current_shard, take_shard
-
     from vidnets.utils.io import ensure_writable_dir
+    from vidnets.utils.sharding import current_shard, take_shard
 
     videos = list(dict.fromkeys(str(v) for v in videos))
     ids = store.video_ids(videos)

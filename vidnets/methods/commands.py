@@ -344,8 +344,14 @@ def _run_transfer(args) -> int:
     """Transfer on the dataset's train split, optional fine-tune, save the student."""
     import dataclasses
 
-    from vidnets.methods.transfer import (SupervisionTransfer, TransferObjective, TransferSettings, build_teacher,
-                                          run_stage, save_student)
+    from vidnets.methods.transfer import (
+        SupervisionTransfer,
+        TransferObjective,
+        TransferSettings,
+        build_teacher,
+        run_stage,
+        save_student,
+    )
     from vidnets.models import create
 
     _check_transfer_args(args)

@@ -9,7 +9,8 @@ from vidnets.models.base import VideoClassifier, cross_modality_weight
 from vidnets.models.complexity import Complexity, complexity, count_parameters
 from vidnets.models.registry import ModelInfo, create, list_models, model_info, register_model
 
-# Family modules register their builders on import, in the survey's order.
+# Family modules register their builders on import, in the survey's order (so not sorted).
+# ruff: noqa: I001
 from vidnets.models import c3d, two_stream, tsn, p3d, t3d, res3d  # noqa: E402,F401
 from vidnets.models.c3d import c3d_search_net  # noqa: E402
 from vidnets.models.features import extract_features  # noqa: E402

@@ -41,8 +41,9 @@ CPU_NAME = "2-vCPU Intel Xeon with AMX (KVM guest)"
 MOTION_CLASSES = 4      # MoveUp, MoveDown, MoveSideways, Rotate
 CLAIMS = ("two_stream", "res3d", "c3d", "tsn")
 NOT_RUN = {
-    "p3d": "p3d63 has no width parameter (64–2048 channels): one step of 8 clips at 8×32² took 2.6 s on "
-           "this machine while it was shared, so four variants trained past chance would take hours, not minutes",
+    "p3d": "p3d63 now takes a width, but at CPU scale it has not yet been trained past chance (its CPU "
+           "profile stays at chance, vidnets/configs/README.md), so the A/B/C comparison would compare nets "
+           "that learned nothing",
     "t3d": "t3d121 (growth 8, 16 initial features, TTL width 16) took 4.0 s per step of 8 clips at 8×32² "
            "(shared machine), "
            "and supervision transfer adds a 2D DenseNet teacher; not within this benchmark's minutes",

@@ -342,3 +342,95 @@ def test_a_model_already_on_the_onednn_path_still_folds():
     fast = prepare_for_inference(model, precision="fp32")
     assert len(fast.folded) == len(expected)
     assert parity_check(model, fast, torch.randn(2, 3, 4, 32, 32)).ok
+
+
+# -- packed convolutions, fused ReLUs, max-pools under autocast --------------------------------------
+class ConvReluTwice(nn.Module):
+    """conv_a feeds only its ReLU (fusable); conv_b's output also reaches the sum (not fusable)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv_a, self.relu_a = nn.Conv3d(3, 4, 3, padding=1), nn.ReLU()
+        self.conv_b, self.relu_b = nn.Conv3d(4, 4, 3, padding=1), nn.ReLU()
+
+    def forward(self, x):
+        y = self.conv_b(self.relu_a(self.conv_a(x)))
+        return (self.relu_b(y) + y).mean((2, 3, 4))
+
+
+def _tiny_c3d():
+    from vidnets.models import create
+
+    torch.manual_seed(0)
+    return create("c3d", num_classes=5, width=4, fc_width=16, crop_size=32, init="msra").eval()
+
+
+def test_conv_relu_pairs_only_where_the_relu_is_the_sole_consumer():
+    from vidnets.engine.fastpath import find_conv_relu_pairs
+
+    assert find_conv_relu_pairs(ConvReluTwice()) == [("conv_a", "relu_a")]
+    # after Conv+BN folding the BatchNorm is an Identity between the conv and its ReLU
+    model = _tiny()
+    fold_batchnorm(model)
+    assert find_conv_relu_pairs(model) == [("stem.0", "stem.2")]  # the block's ReLUs are functional
+
+
+def test_shape_checking_forward_is_traced_on_meta_tensors():
+    """C3D checks its input's rank, which torch.fx cannot trace; with the example shape it can."""
+    from vidnets.engine.fastpath import find_conv_relu_pairs
+
+    model = _tiny_c3d()
+    assert find_conv_relu_pairs(model) == []
+    pairs = find_conv_relu_pairs(model, (2, 3, 16, 32, 32))
+    assert len(pairs) == 8 and pairs[0] == ("conv1a", "relu1a")
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_fused_and_packed_c3d_matches_and_features_path_keeps_relus(precision):
+    from vidnets.engine.fastpath import PackedConv3d
+
+    model, x = _tiny_c3d(), torch.randn(3, 3, 16, 32, 32)
+    fast = prepare_for_inference(model, precision=precision)
+    assert len(fast.fused) == 8
+    assert all(type(m) is PackedConv3d for m in fast.module.modules() if isinstance(m, nn.Conv3d))
+    assert not any(isinstance(m, nn.ReLU) for name, m in fast.module.named_modules() if name.startswith("relu1"))
+    report = parity_check(model, fast, x)
+    assert report.ok, report
+    assert parity_check(model, fast, x[:1]).ok  # a second input shape packs its own weights
+    plain = prepare_for_inference(model, precision=precision, fuse=False)
+    assert plain.fused == [] and isinstance(plain.module.relu1a, nn.ReLU)
+
+
+def test_packed_conv3d_matches_conv3d_and_follows_weight_changes():
+    import copy
+
+    from vidnets.engine.fastpath import pack_conv3d
+
+    torch.manual_seed(0)
+    ref = nn.Conv3d(6, 8, 3, stride=(1, 2, 2), padding=1).eval().requires_grad_(False)
+    packed = pack_conv3d(nn.Sequential(copy.deepcopy(ref)))[0]
+    x = to_channels_last(torch.randn(2, 6, 4, 10, 10))
+    with torch.no_grad():
+        torch.testing.assert_close(packed(x), ref(x), rtol=1e-5, atol=1e-5)
+        packed.activation = "relu"
+        torch.testing.assert_close(packed(x), torch.relu(ref(x)), rtol=1e-5, atol=1e-5)
+        packed.weight.mul_(-1.0)  # an in-place edit is seen, not hidden by the packed copy
+        ref.weight.mul_(-1.0)
+        torch.testing.assert_close(packed(x), torch.relu(ref(x)), rtol=1e-5, atol=1e-5)
+        twin = copy.deepcopy(packed)  # the packed copies are dropped and rebuilt
+        torch.testing.assert_close(twin(x), packed(x))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = packed(x)
+        assert y.dtype == torch.bfloat16
+        torch.testing.assert_close(y.float(), torch.relu(ref(x)), rtol=3e-2, atol=3e-2)
+
+
+def test_max_pool_keeps_bf16_under_autocast_with_the_same_values():
+    from vidnets.engine.fastpath import max_pool_in_input_dtype
+
+    pool = max_pool_in_input_dtype(nn.Sequential(nn.MaxPool3d((1, 2, 2)), nn.AdaptiveMaxPool3d(1)))
+    x = torch.randn(2, 4, 2, 6, 6).to(torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = pool(x)
+    assert y.dtype == torch.bfloat16
+    torch.testing.assert_close(y.float(), nn.AdaptiveMaxPool3d(1)(nn.MaxPool3d((1, 2, 2))(x.float())))

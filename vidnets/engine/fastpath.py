@@ -70,6 +70,19 @@ two_stream_*
 
 The ``Conv+BN folded`` column of ``python -m benchmarks.models`` reports these counts.
 
+Packed weights and fused ReLUs (inference on the CPU): ``aten.mkldnn_convolution`` reorders a
+convolution's weight into oneDNN's blocked layout on every call, which for the wide late layers of a
+3D net (many weights, few output positions) costs about as much as the convolution itself.
+:class:`PackedConv3d` keeps the
+reordered weight per input shape (up to four shapes) and runs oneDNN's convolution entry with a
+ReLU post-op where the ReLU module after it is its only consumer (:func:`fuse_conv_relu`: C3D's
+eight, DenseNet3D's and T3D's 1×1×1 bottlenecks, each 3D ResNet's stem; a ReLU called as a
+function, a ReLU module called twice, or one applied to a sum, as in the residual blocks, stays
+separate). Under bf16 autocast the CPU
+would also run 3D max-pools in fp32 (a cast of the whole activation map up and back down around
+each of C3D's pools); :func:`max_pool_in_input_dtype` keeps them in bf16, which is exact for a
+maximum. ``python -m benchmarks.models`` reports the gain (before/after in ``BENCHMARKS.md``).
+
 ``torch.compile`` (optional: a cold compile costs seconds to tens of seconds) runs with inductor's
 ``freezing`` for inference, which constant-folds the weights and picks their layout;
 :attr:`InferenceModel.compile_seconds` records the time of the first (compiling) call.
@@ -82,6 +95,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import math
 import time
 from dataclasses import dataclass, field
@@ -96,7 +110,8 @@ from vidnets.utils.device import autocast_dtype
 
 __all__ = [
     "resolve_precision", "precision_name", "to_channels_last", "model_to_channels_last", "OneDNNConv3d",
-    "use_onednn_conv3d",
+    "use_onednn_conv3d", "PackedConv3d", "pack_conv3d", "max_pool_in_input_dtype", "find_conv_relu_pairs",
+    "fuse_conv_relu",
     "training_context", "prepare_model", "grad_scaler", "find_conv_bn_pairs",
     "fold_batchnorm", "InferenceModel", "prepare_for_inference", "ParityReport", "parity_check",
     "PARITY_TOLERANCE",
@@ -189,6 +204,98 @@ def use_onednn_conv3d(model: nn.Module) -> nn.Module:
     return model
 
 
+# oneDNN's own convolution entry with post-ops, and its weight reorder (the ops inductor's freezing
+# uses); older builds without them keep the plain OneDNNConv3d path
+_POINTWISE = getattr(torch.ops.mkldnn, "_convolution_pointwise", None)
+_REORDER = getattr(torch.ops.mkldnn, "_reorder_convolution_weight", None)
+_PACKED_SHAPES = 4  # input shapes whose packed weights a PackedConv3d keeps (batch sizes of a server)
+
+
+class PackedConv3d(OneDNNConv3d):
+    """An inference-only :class:`OneDNNConv3d`: its weight reordered once per input shape into the
+    blocked layout oneDNN computes in (instead of on every call), and ``activation="relu"``
+    applies the ReLU that followed it inside the convolution (a oneDNN post-op).
+
+    The packed copies live outside the state dict and are rebuilt when the weight changes in place;
+    anything :class:`OneDNNConv3d` hands to ``nn.Conv3d`` (CUDA, fp16, string padding…) takes that
+    path, followed by the ReLU.
+    """
+
+    activation: str = "none"
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        autocast = input.device.type == "cpu" and torch.is_autocast_enabled("cpu")
+        dtype = torch.get_autocast_dtype("cpu") if autocast else input.dtype
+        if not self._packable(input, dtype, autocast):
+            out = super().forward(input)
+            return torch.relu(out) if self.activation == "relu" else out
+        input = input.to(dtype)
+        bias = self.bias.to(dtype) if self.bias is not None else None
+        return _POINTWISE(input, self._packed(input), bias, list(self.padding), list(self.stride),
+                          list(self.dilation), self.groups, self.activation, [], "")
+
+    def _packable(self, input: torch.Tensor, dtype: torch.dtype, autocast: bool) -> bool:
+        return (_POINTWISE is not None and _REORDER is not None and torch.backends.mkldnn.is_available()
+                and input.device.type == "cpu" and input.dim() == 5 and self.padding_mode == "zeros"
+                and not isinstance(self.padding, str) and not self.weight.requires_grad
+                and dtype in (torch.float32, torch.bfloat16)
+                and (self.weight.dtype == dtype or (autocast and self.weight.dtype == torch.float32)))
+
+    def _packed(self, input: torch.Tensor) -> torch.Tensor:
+        """The weight in ``input``'s dtype, reordered for its shape (cached per shape and weight version)."""
+        cache = self.__dict__.setdefault("_packed_weights", {})
+        key = (tuple(input.shape), input.dtype, self.weight._version)
+        packed = cache.get(key)
+        if packed is None:
+            if len(cache) >= _PACKED_SHAPES:
+                cache.clear()
+            packed = cache[key] = _REORDER(self.weight.detach().to(input.dtype), list(self.padding),
+                                           list(self.stride), list(self.dilation), self.groups, list(input.shape))
+        return packed
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_packed_weights", None)  # oneDNN tensors do not copy or pickle; rebuilt on the next call
+        return state
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (f", activation={self.activation}" if self.activation != "none" else "")
+
+
+def pack_conv3d(model: nn.Module) -> nn.Module:
+    """Make every 3D convolution of ``model`` a :class:`PackedConv3d`, in place (inference only)."""
+    for module in model.modules():
+        if type(module) in (nn.Conv3d, OneDNNConv3d):
+            module.__class__ = PackedConv3d
+    return model
+
+
+class _SameDtypeMaxPool3d(nn.MaxPool3d):
+    """``nn.MaxPool3d`` in its input's dtype: CPU autocast would run it in fp32, casting a bf16
+    activation map up and the next convolution casting it back down; a maximum is exact in any dtype."""
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(input.device.type, enabled=False):
+            return super().forward(input)
+
+
+class _SameDtypeAdaptiveMaxPool3d(nn.AdaptiveMaxPool3d):
+    __doc__ = _SameDtypeMaxPool3d.__doc__
+
+    def forward(self, input: torch.Tensor):
+        with torch.autocast(input.device.type, enabled=False):
+            return super().forward(input)
+
+
+def max_pool_in_input_dtype(model: nn.Module) -> nn.Module:
+    """Let every 3D max-pool of ``model`` run in its input's dtype under autocast, in place."""
+    swaps = {nn.MaxPool3d: _SameDtypeMaxPool3d, nn.AdaptiveMaxPool3d: _SameDtypeAdaptiveMaxPool3d}
+    for module in model.modules():
+        if type(module) in swaps:
+            module.__class__ = swaps[type(module)]
+    return model
+
+
 def training_context(device: torch.device | str, precision: str | torch.dtype | None = "auto") -> ContextManager:
     """Autocast for a training (or eval) step: ``precision`` is a name or a dtype from
     :func:`resolve_precision`; fp32 gives a no-op context."""
@@ -236,15 +343,26 @@ def find_conv_bn_pairs(model: nn.Module) -> list[tuple[str, str]]:
     return _find_pairs(model, "")
 
 
-def _find_pairs(module: nn.Module, prefix: str) -> list[tuple[str, str]]:
+def _find_pairs(module: nn.Module, prefix: str, match: Any = None,
+                example_shape: tuple[int, ...] | None = None) -> list[tuple[str, str]]:
+    """Pairs ``match(module, graph)`` finds in ``module``'s traced forward (default: Conv+BN); an
+    untraceable forward is traced again on meta tensors of ``example_shape`` when given (this
+    resolves shape checks), else its children are searched one by one."""
+    match = match or _bn_pairs
     try:
-        return [(prefix + c, prefix + b) for c, b in _pairs_from_fx(module)]
-    except Exception:  # untraceable forward: look inside the children
-        pairs = []
-        for name, child in module.named_children():
-            if not isinstance(child, (*_CONVS, *_BNS)):
-                pairs += _find_pairs(child, f"{prefix}{name}.")
-        return pairs
+        return [(prefix + c, prefix + b) for c, b in match(module, _trace(module))]
+    except Exception:  # untraceable forward
+        pass
+    if example_shape is not None:
+        try:
+            return [(prefix + c, prefix + b) for c, b in match(module, _trace(module, example_shape))]
+        except Exception:
+            pass
+    pairs = []
+    for name, child in module.named_children():
+        if not isinstance(child, (*_CONVS, *_BNS)):
+            pairs += _find_pairs(child, f"{prefix}{name}.", match)
+    return pairs
 
 
 def _compatible(conv: nn.Module, bn: nn.Module) -> bool:
@@ -258,21 +376,49 @@ def _compatible(conv: nn.Module, bn: nn.Module) -> bool:
     )
 
 
-def _pairs_from_fx(model: nn.Module) -> list[tuple[str, str]]:
+def _trace(model: nn.Module, example_shape: tuple[int, ...] | None = None) -> "torch.fx.Graph":
+    """``model``'s forward as a ``torch.fx`` graph whose convolutions (``OneDNNConv3d`` and user
+    subclasses too) stay call_module nodes; with ``example_shape``, traced on meta tensors of that
+    shape so that checks of the input's shape take the branch that shape takes."""
     import torch.fx
 
-    class ConvLeafTracer(torch.fx.Tracer):
-        """Convolution subclasses (``OneDNNConv3d``, user ones) stay call_module nodes."""
+    if example_shape is None:
+        class ConvLeafTracer(torch.fx.Tracer):
+            def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+                return isinstance(m, _CONVS) or super().is_leaf_module(m, qualname)
 
+        return ConvLeafTracer().trace(model)
+    import warnings
+
+    from torch.fx.experimental.meta_tracer import MetaTracer
+
+    class MetaConvLeafTracer(MetaTracer):
         def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
             return isinstance(m, _CONVS) or super().is_leaf_module(m, qualname)
 
-    graph = ConvLeafTracer().trace(model)
-    modules = dict(model.named_modules())
+    argument = next(iter(inspect.signature(model.forward).parameters))
+    with warnings.catch_warnings():  # it warns about every module whose output it cannot infer
+        warnings.simplefilter("ignore")
+        return MetaConvLeafTracer().trace(model, meta_args={argument: torch.empty(example_shape, device="meta")})
+
+
+def _call_counts(graph: "torch.fx.Graph") -> dict[str, int]:
     calls: dict[str, int] = {}
     for node in graph.nodes:
         if node.op == "call_module":
             calls[node.target] = calls.get(node.target, 0) + 1
+    return calls
+
+
+def _pairs_from_fx(model: nn.Module) -> list[tuple[str, str]]:
+    return _bn_pairs(model, _trace(model))
+
+
+def _bn_pairs(model: nn.Module, graph: "torch.fx.Graph") -> list[tuple[str, str]]:
+    import torch.fx
+
+    modules = dict(model.named_modules())
+    calls = _call_counts(graph)
     pairs = []
     for node in graph.nodes:
         if node.op != "call_module" or not isinstance(modules.get(node.target), _BNS):
@@ -289,6 +435,55 @@ def _pairs_from_fx(model: nn.Module) -> list[tuple[str, str]]:
             and calls[node.target] == 1
         ):
             pairs.append((src.target, node.target))
+    return pairs
+
+
+def _relu_pairs(model: nn.Module, graph: "torch.fx.Graph") -> list[tuple[str, str]]:
+    """(conv, relu) for each plain 3D convolution whose output goes only, through ``nn.Identity``
+    modules (folded BatchNorms), into an ``nn.ReLU`` module; each module called once."""
+    import torch.fx
+
+    modules = dict(model.named_modules())
+    calls = _call_counts(graph)
+
+    def single_call(node: Any, kinds: tuple) -> bool:
+        return (isinstance(node, torch.fx.Node) and node.op == "call_module" and calls[node.target] == 1
+                and type(modules.get(node.target)) in kinds and len(node.users) == 1)
+
+    pairs = []
+    for node in graph.nodes:
+        if node.op != "call_module" or type(modules.get(node.target)) is not nn.ReLU or calls[node.target] != 1:
+            continue
+        src = node.args[0] if len(node.args) == 1 and not node.kwargs else None
+        while single_call(src, (nn.Identity,)):
+            src = src.args[0]
+        if single_call(src, (nn.Conv3d, OneDNNConv3d)) or (
+                single_call(src, (PackedConv3d,)) and modules[src.target].activation == "none"):
+            pairs.append((src.target, node.target))
+    return pairs
+
+
+def find_conv_relu_pairs(model: nn.Module, example_shape: tuple[int, ...] | None = None) -> list[tuple[str, str]]:
+    """``(conv_name, relu_name)`` for every 3D convolution whose output feeds only an ``nn.ReLU``
+    module (directly or through the ``nn.Identity`` a folded BatchNorm leaves), each called once.
+
+    Found like :func:`find_conv_bn_pairs`; a forward that checks its input's shape (C3D's) is
+    traced on meta tensors of ``example_shape`` (with the batch) when given.
+    """
+    return _find_pairs(model, "", _relu_pairs, example_shape)
+
+
+@torch.no_grad()
+def fuse_conv_relu(model: nn.Module, example_shape: tuple[int, ...] | None = None) -> list[tuple[str, str]]:
+    """Fuse each pair of :func:`find_conv_relu_pairs` in place: the convolution becomes a
+    :class:`PackedConv3d` that applies the ReLU, the ReLU ``nn.Identity``. Inference only (the
+    packed weights are frozen); returns the pairs."""
+    pairs = find_conv_relu_pairs(model, example_shape)
+    for conv_name, relu_name in pairs:
+        conv = model.get_submodule(conv_name)
+        conv.__class__ = PackedConv3d
+        conv.activation = "relu"
+        _set_submodule(model, relu_name, nn.Identity())
     return pairs
 
 
@@ -335,6 +530,7 @@ class InferenceModel(nn.Module):
         folded: list[tuple[str, str]],
         compiled: bool,
         input_dtype: torch.dtype | None = None,
+        fused: list[tuple[str, str]] | None = None,
     ) -> None:
         super().__init__()
         self.module = module
@@ -342,6 +538,7 @@ class InferenceModel(nn.Module):
         self.dtype = dtype
         self.channels_last = channels_last
         self.folded = folded
+        self.fused = fused or []
         self.compiled = compiled
         self.input_dtype = input_dtype
         self.compile_seconds: float | None = None
@@ -354,7 +551,7 @@ class InferenceModel(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"precision={self.precision}, channels_last={self.channels_last}, "
-            f"folded={len(self.folded)}, compiled={self.compiled}"
+            f"folded={len(self.folded)}, fused={len(self.fused)}, compiled={self.compiled}"
         )
 
     def __getattr__(self, name: str) -> Any:
@@ -398,6 +595,7 @@ def prepare_for_inference(
     channels_last: bool = True,
     fold_bn: bool = True,
     onednn: bool = True,
+    fuse: bool = True,
     compile: bool = False,
     cast_weights: bool = True,
     device: torch.device | str | None = None,
@@ -414,6 +612,10 @@ def prepare_for_inference(
     fold_bn : fold Conv+BatchNorm pairs (listed in ``InferenceModel.folded``).
     onednn : run 3D convolutions on oneDNN at every batch size (:func:`use_onednn_conv3d`); not
         with ``compile``, where inductor lowers the convolutions itself.
+    fuse : with ``onednn`` on a CPU, pack each 3D convolution's weight once for oneDNN and fuse the
+        ReLU after it (:func:`fuse_conv_relu`, listed in ``InferenceModel.fused``); the ReLU
+        modules become ``nn.Identity``, so turn it off to read activations by layer name. Under
+        bf16 autocast, 3D max-pools also run in bf16 (:func:`max_pool_in_input_dtype`).
     compile : ``torch.compile`` with inductor freezing; the first call compiles.
     cast_weights : with bf16/fp16, store convolution and linear weights (and feed the input) in
         that dtype instead of letting autocast cast every weight on every call; autocast stays on
@@ -434,20 +636,35 @@ def prepare_for_inference(
     model.to(device).eval()
     dtype = resolve_precision(device, precision)
     folded = fold_batchnorm(model) if fold_bn else []
+    packed = onednn and fuse and not compile and device.type == "cpu"
+    fused = fuse_conv_relu(model, _example_shape(model, example_input)) if packed else []
     if channels_last:
         model_to_channels_last(model)
     if cast_weights and dtype is not None:
         _cast_conv_and_linear(model, dtype)
     if onednn and not compile:
         use_onednn_conv3d(model)
+    if packed:
+        pack_conv3d(model)
+        if dtype is not None:
+            max_pool_in_input_dtype(model)
     for p in model.parameters():
         p.requires_grad_(False)
     module: nn.Module = torch.compile(model) if compile else model
     fast = InferenceModel(module, device=device, dtype=dtype, channels_last=channels_last, folded=folded,
-                          compiled=compile, input_dtype=dtype if cast_weights else None)
+                          compiled=compile, input_dtype=dtype if cast_weights else None, fused=fused)
     if example_input is not None:
         fast(example_input)
     return fast
+
+
+def _example_shape(model: nn.Module, example_input: torch.Tensor | None) -> tuple[int, ...] | None:
+    """The input shape to trace a shape-checking forward with: the example's, else the model's
+    ``default_input`` at batch 2."""
+    if example_input is not None:
+        return tuple(example_input.shape)
+    default = getattr(model, "default_input", None)
+    return (2, *default) if default else None
 
 
 def _cast_conv_and_linear(model: nn.Module, dtype: torch.dtype) -> None:

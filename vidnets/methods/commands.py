@@ -210,11 +210,12 @@ def _features_model(args, device):
 
 def _for_evaluation(model, device):
     """The network readied as every evaluation readies it (:func:`prepare_for_inference`), in fp32 and
-    without folding so the descriptors and every named layer (BatchNorm outputs too) stay as trained;
-    the layers are read from the prepared network itself."""
+    without folding or ReLU fusion so the descriptors and every named layer (BatchNorm and ReLU
+    outputs too) stay as trained; the layers are read from the prepared network itself."""
     from vidnets.engine.fastpath import prepare_for_inference
 
-    return prepare_for_inference(model, device=device, precision="fp32", fold_bn=False, copy=False).module
+    return prepare_for_inference(model, device=device, precision="fp32", fold_bn=False, fuse=False,
+                                 copy=False).module
 
 
 def _run_features(args) -> int:

@@ -22,6 +22,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
+	$(BIN)/pip install -q -e '.[bench]'
 	PYTHON=$(PYTHON) bash benchmarks/setup_tv_env.sh
 	$(BIN)/python -m benchmarks.run_all
 

@@ -434,3 +434,23 @@ def test_max_pool_keeps_bf16_under_autocast_with_the_same_values():
         y = pool(x)
     assert y.dtype == torch.bfloat16
     torch.testing.assert_close(y.float(), nn.AdaptiveMaxPool3d(1)(nn.MaxPool3d((1, 2, 2))(x.float())))
+
+
+def test_residual_blocks_fuse_relu_and_the_sum_into_their_convolutions():
+    from vidnets.engine.fastpath import fuse_conv_relu
+    from vidnets.models import create
+
+    torch.manual_seed(0)
+    model = _randomize_bn(create("res3d10", num_classes=5, width=4)).eval()
+    x = torch.randn(2, 3, 4, 32, 32)
+    for precision in ("fp32", "bf16"):
+        fast = prepare_for_inference(model, precision=precision)
+        kinds = [what for _, what in fast.fused]
+        assert kinds.count("add+relu") == 4 and kinds.count("relu") == 4 + 1  # 4 blocks, and the stem
+        report = parity_check(model, fast, x)
+        assert report.ok, report
+    # a conv whose output also goes elsewhere keeps its own ReLU, inside a traced child too
+    wrapped = nn.Sequential(ConvReluTwice()).eval()
+    reference = wrapped(_x())
+    assert fuse_conv_relu(wrapped) == [("0.conv_a", "0.relu_a")]
+    torch.testing.assert_close(wrapped(_x()), reference)

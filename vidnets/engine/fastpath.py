@@ -214,25 +214,32 @@ _PACKED_SHAPES = 4  # input shapes whose packed weights a PackedConv3d keeps (ba
 class PackedConv3d(OneDNNConv3d):
     """An inference-only :class:`OneDNNConv3d`: its weight reordered once per input shape into the
     blocked layout oneDNN computes in (instead of on every call), and ``activation="relu"``
-    applies the ReLU that followed it inside the convolution (a oneDNN post-op).
+    applies the ReLU that followed it inside the convolution (a oneDNN post-op); called with a
+    ``residual``, it adds that before the activation (a residual block's ``relu(conv(x) + skip)``).
 
     The packed copies live outside the state dict and are rebuilt when the weight changes in place;
     anything :class:`OneDNNConv3d` hands to ``nn.Conv3d`` (CUDA, fp16, string padding…) takes that
     path, followed by the ReLU.
     """
 
-    activation: str = "none"
+    activation: str = "none"  # or "relu"
 
-    def forward(self, input: torch.Tensor) -> torch.Tensor:
+    def forward(self, input: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        """The convolution of ``input``, plus ``residual`` when given, then ``activation``."""
         autocast = input.device.type == "cpu" and torch.is_autocast_enabled("cpu")
         dtype = torch.get_autocast_dtype("cpu") if autocast else input.dtype
         if not self._packable(input, dtype, autocast):
             out = super().forward(input)
+            out = out if residual is None else out + residual
             return torch.relu(out) if self.activation == "relu" else out
         input = input.to(dtype)
         bias = self.bias.to(dtype) if self.bias is not None else None
-        return _POINTWISE(input, self._packed(input), bias, list(self.padding), list(self.stride),
-                          list(self.dilation), self.groups, self.activation, [], "")
+        args = (list(self.padding), list(self.stride), list(self.dilation), self.groups)
+        if residual is None:
+            return _POINTWISE(input, self._packed(input), bias, *args, self.activation, [], "")
+        residual = residual.to(dtype).contiguous(memory_format=_memory_format(input))
+        return _POINTWISE.binary(input, residual, self._packed(input), bias, *args, "add", 1.0, self.activation,
+                                 [], "")
 
     def _packable(self, input: torch.Tensor, dtype: torch.dtype, autocast: bool) -> bool:
         return (_POINTWISE is not None and _REORDER is not None and torch.backends.mkldnn.is_available()
@@ -260,6 +267,11 @@ class PackedConv3d(OneDNNConv3d):
 
     def extra_repr(self) -> str:
         return super().extra_repr() + (f", activation={self.activation}" if self.activation != "none" else "")
+
+
+def _memory_format(x: torch.Tensor) -> torch.memory_format:
+    return torch.channels_last_3d if x.is_contiguous(memory_format=torch.channels_last_3d) \
+        and not x.is_contiguous() else torch.contiguous_format
 
 
 def pack_conv3d(model: nn.Module) -> nn.Module:
@@ -475,16 +487,115 @@ def find_conv_relu_pairs(model: nn.Module, example_shape: tuple[int, ...] | None
 
 @torch.no_grad()
 def fuse_conv_relu(model: nn.Module, example_shape: tuple[int, ...] | None = None) -> list[tuple[str, str]]:
-    """Fuse each pair of :func:`find_conv_relu_pairs` in place: the convolution becomes a
-    :class:`PackedConv3d` that applies the ReLU, the ReLU ``nn.Identity``. Inference only (the
-    packed weights are frozen); returns the pairs."""
+    """Fuse ReLUs into the 3D convolutions before them, in place; inference only (the packed
+    weights are frozen). Returns ``(conv, relu)`` pairs.
+
+    First each pair of :func:`find_conv_relu_pairs` is fused by swapping modules (the model and its
+    containers keep their classes): the convolution becomes a :class:`PackedConv3d` with the ReLU,
+    the ReLU ``nn.Identity``. Then, inside each block (a non-container submodule) whose forward
+    ``torch.fx`` can trace, every remaining ``relu(conv(x))`` and ``relu(conv(x) + skip)`` whose
+    convolution output goes nowhere else becomes one :class:`PackedConv3d` call: a residual block's
+    shared ReLU module and its sum. Such a block becomes a ``torch.fx.GraphModule`` of the same name
+    and class name; the pair's second item is then ``"relu"`` or ``"add+relu"``.
+    """
     pairs = find_conv_relu_pairs(model, example_shape)
     for conv_name, relu_name in pairs:
         conv = model.get_submodule(conv_name)
         conv.__class__ = PackedConv3d
         conv.activation = "relu"
         _set_submodule(model, relu_name, nn.Identity())
-    return pairs
+    return pairs + _fuse_in_children(model, "")
+
+
+def _fusable_conv(node: Any, modules: dict, calls: dict) -> Any:
+    """The plain 3D convolution node behind ``node`` (through single-use ``nn.Identity`` nodes), if
+    its output goes nowhere else and it is called once; else None."""
+    import torch.fx
+
+    def single(n: Any) -> bool:
+        return (isinstance(n, torch.fx.Node) and n.op == "call_module" and calls[n.target] == 1
+                and len(n.users) == 1)
+
+    chain = []
+    while single(node) and type(modules.get(node.target)) is nn.Identity:
+        chain.append(node)
+        node = node.args[0]
+    conv = modules.get(node.target) if single(node) else None
+    plain = type(conv) in (nn.Conv3d, OneDNNConv3d) or (type(conv) is PackedConv3d and conv.activation == "none")
+    return (node, chain) if plain and len(node.args) == 1 and not node.kwargs else None
+
+
+def _is_relu(node: Any, modules: dict) -> bool:
+    if node.op == "call_module":
+        return type(modules.get(node.target)) is nn.ReLU
+    return node.op == "call_function" and node.target in (torch.relu, torch.relu_, nn.functional.relu) \
+        and len(node.args) == 1 and not node.kwargs
+
+
+def _is_add(node: Any) -> bool:
+    import operator
+
+    return (node.op == "call_function" and node.target in (operator.add, torch.add) and len(node.args) == 2
+            and not node.kwargs and len(node.users) == 1)
+
+
+def _rewrite_relus(module: nn.Module, graph: "torch.fx.Graph") -> list[tuple[str, str]]:
+    """In ``graph`` (of ``module``), each ``relu(conv(x))`` and ``relu(conv(x) + skip)`` becomes
+    one call of the convolution as a :class:`PackedConv3d` with the ReLU (and the sum) fused;
+    returns ``(conv, what)`` pairs. ``module`` keeps its submodules; the graph is edited in place."""
+    modules = dict(module.named_modules())
+    calls = _call_counts(graph)
+    fused = []
+    for node in list(graph.nodes):
+        if node.op not in ("call_module", "call_function") or not _is_relu(node, modules):
+            continue
+        src, found, residual = node.args[0], None, None
+        is_sum = _is_add(src)
+        if is_sum:
+            for a, b in (src.args, src.args[::-1]):
+                found, residual = _fusable_conv(a, modules, calls), b
+                if found:
+                    break
+        else:
+            found = _fusable_conv(src, modules, calls)
+        if not found:
+            continue
+        conv_node, chain = found
+        with graph.inserting_before(node):
+            new = graph.call_module(conv_node.target, (conv_node.args[0], *([residual] if is_sum else [])))
+        node.replace_all_uses_with(new)
+        for dead in [node, *([src] if is_sum else []), *chain, conv_node]:
+            graph.erase_node(dead)
+        conv = modules[conv_node.target]
+        conv.__class__, conv.activation = PackedConv3d, "relu"
+        fused.append((conv_node.target, "add+relu" if is_sum else "relu"))
+    return fused
+
+
+def _fuse_in_children(module: nn.Module, prefix: str) -> list[tuple[str, str]]:
+    """Rewrite each traceable child block of ``module`` with :func:`_rewrite_relus` (a
+    ``GraphModule`` of the same name takes its place when anything was fused); containers
+    (``nn.Sequential``…) keep their type and are searched inside, as are untraceable blocks."""
+    import torch.fx
+
+    fused = []
+    for name, child in list(module.named_children()):
+        if not any(True for _ in child.children()):
+            continue  # a leaf: nothing to fuse inside
+        if isinstance(child, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
+            fused += _fuse_in_children(child, f"{prefix}{name}.")
+            continue
+        try:
+            graph = _trace(child)
+        except Exception:  # untraceable forward: look inside
+            fused += _fuse_in_children(child, f"{prefix}{name}.")
+            continue
+        pairs = _rewrite_relus(child, graph)
+        if pairs:
+            graph.lint()
+            setattr(module, name, torch.fx.GraphModule(child, graph, class_name=type(child).__name__))
+            fused += [(f"{prefix}{name}.{conv}", what) for conv, what in pairs]
+    return fused
 
 
 @torch.no_grad()

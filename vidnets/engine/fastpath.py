@@ -74,11 +74,12 @@ Packed weights and fused ReLUs (inference on the CPU): ``aten.mkldnn_convolution
 convolution's weight into oneDNN's blocked layout on every call, which for the wide late layers of a
 3D net (many weights, few output positions) costs about as much as the convolution itself.
 :class:`PackedConv3d` keeps the
-reordered weight per input shape (up to four shapes) and runs oneDNN's convolution entry with a
-ReLU post-op where the ReLU module after it is its only consumer (:func:`fuse_conv_relu`: C3D's
-eight, DenseNet3D's and T3D's 1×1×1 bottlenecks, each 3D ResNet's stem; a ReLU called as a
-function, a ReLU module called twice, or one applied to a sum, as in the residual blocks, stays
-separate). Under bf16 autocast the CPU
+reordered weight per input shape (up to four shapes) and runs oneDNN's convolution entry with the
+ReLU after it as a post-op, and a residual block's sum too (:func:`fuse_conv_relu`, wherever the
+convolution's output goes nowhere else: C3D's eight ReLUs, every ReLU and sum of the 3D ResNets'
+blocks, most of P3D's, DenseNet3D's and T3D's 1×1×1 bottlenecks; ``InferenceModel.fused`` lists
+them). A block with a fused ReLU or sum becomes a ``torch.fx.GraphModule`` in the prepared copy.
+Under bf16 autocast the CPU
 would also run 3D max-pools in fp32 (a cast of the whole activation map up and back down around
 each of C3D's pools); :func:`max_pool_in_input_dtype` keeps them in bf16, which is exact for a
 maximum. ``python -m benchmarks.models`` reports the gain (before/after in ``BENCHMARKS.md``).
@@ -678,9 +679,10 @@ class InferenceModel(nn.Module):
         return super().train(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, dtype=self.input_dtype, non_blocking=True)
-        if self.channels_last:
-            x = to_channels_last(x)
+        layout = {5: torch.channels_last_3d, 4: torch.channels_last}.get(x.dim()) if self.channels_last else None
+        # one copy for device, dtype and layout together
+        x = x.to(self.device, dtype=self.input_dtype, non_blocking=True,
+                 memory_format=layout or torch.preserve_format)
         freezing = _freezing() if self.compiled else contextlib.nullcontext()
         first = self.compiled and self.compile_seconds is None
         t0 = time.perf_counter()

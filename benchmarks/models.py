@@ -20,7 +20,7 @@ Settings, timed round-robin in one process for each model:
 * ``bf16 fast + compile`` (eval, models named by ``--compile``) — ``torch.compile`` with
   inductor freezing; the cold compile time is reported.
 
-* ``<default> before fusion`` (eval, key models) — the vidnets default with
+* ``<default> before fusion`` (eval, key models; ``--profile`` adds their top operators) — the vidnets default with
   ``prepare_for_inference(fuse=False)``: weights reordered by oneDNN on every call, ReLUs and
   (bf16) max-pools unfused, as the fast path was before packing and fusion; the before/after pair.
 
@@ -28,8 +28,8 @@ Achieved GFLOP/s counts 2 FLOPs per multiply-add of convolutions and matmuls
 (``vidnets.models.complexity``); a training step counts 3× the forward FLOPs (forward plus the
 two backward products). The peak per precision is the best of a large matmul and large single
 Conv3d layers in that precision and layout, measured at the start. Because this machine is shared,
-the kernel that gave each precision's peak is timed again inside every model's round-robin, and
-the share of peak is the median over rounds of (model GFLOP/s ÷ peak-kernel GFLOP/s) in the same
+the kernel that gave each precision's peak is timed again inside every model's round-robin
+(repeated to last about as long as one call of the model), and the share of peak is the median over rounds of (model GFLOP/s ÷ peak-kernel GFLOP/s) in the same
 round, so that load from other processes divides out. Peak RSS comes from a fresh
 subprocess per configuration (``VmHWM``: the whole process, Python and torch included).
 The allocator comparison reruns one model in subprocesses with and without tcmalloc preloaded.
@@ -205,6 +205,33 @@ def peak_probes(kernels, peak) -> dict[str, tuple[Callable[[], Any], float]]:
     return probes
 
 
+def _matched_probes(probes: dict[str, tuple[Callable[[], Any], float]], target_s: float
+                    ) -> dict[str, tuple[Callable[[], Any], float]]:
+    """Each probe repeated so that one call lasts about ``target_s`` (a model's call): a burst of
+    other load then hits the probe and the model of a round alike."""
+    out = {}
+    for precision, (fn, flops) in probes.items():
+        t0 = time.perf_counter()
+        fn()
+        reps = max(1, round(target_s / max(time.perf_counter() - t0, 1e-6)))
+        out[precision] = ((lambda f, n: lambda: [f() for _ in range(n)])(fn, reps), flops * reps)
+    return out
+
+
+def profile_ops(fn: Callable[[], Any], calls: int = 2, top: int = 5) -> list[tuple[str, float]]:
+    """The ``top`` operators by self CPU time over ``calls`` calls of ``fn`` (torch.profiler), with
+    their share of the total."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(calls):
+            fn()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    ranked = sorted(events, key=lambda e: -e.self_cpu_time_total)[:top]
+    return [(e.key, e.self_cpu_time_total / total) for e in ranked]
+
+
 def _no_grad(fn: Callable[[], Any]) -> Any:
     with torch.inference_mode():
         return fn()
@@ -227,11 +254,12 @@ class ModelResult:
     # "mode/setting" → per-round share of the peak of its precision; precision → peak GFLOP/s in these rounds
     share: dict[str, common.Stats] = field(default_factory=dict)
     peak: dict[str, common.Stats] = field(default_factory=dict)
+    ops: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # setting → top operators
 
 
 def bench_model(
     name: str, *, quick: bool, compile: bool, budget_s: float, device: torch.device, settings: tuple[str, ...],
-    probes: dict[str, tuple[Callable[[], Any], float]] | None = None, before: bool = False,
+    probes: dict[str, tuple[Callable[[], Any], float]] | None = None, before: bool = False, profile: bool = False,
 ) -> ModelResult:
     import math
 
@@ -264,20 +292,26 @@ def bench_model(
         res.compile_s = facts["compile_s"]
     for s in settings:
         fns[f"train/{s}"] = train_runner(model, x, s)
-    for precision, (fn, _) in (probes or {}).items():
-        fns[f"peak/{precision}"] = fn
     # One untimed call each (warm-up) doubles as the cost estimate that sets the repeats.
-    t0 = time.perf_counter()
-    for fn in fns.values():
+    warm = {}
+    for key, fn in fns.items():
+        t0 = time.perf_counter()
         fn()
-    once = time.perf_counter() - t0
+        warm[key] = time.perf_counter() - t0
+    once = sum(warm.values())
+    probes = _matched_probes(probes or {}, warm.get(f"eval/{default_setting(device)}", 0.0))
+    for precision, (fn, _) in probes.items():
+        fns[f"peak/{precision}"] = fn
     repeats = max(1 if quick else 3, min(7, int(budget_s / max(once, 1e-3))))
     secs = common.time_alternating(fns, warmup=0, repeats=repeats, device=device)
     for key, s in secs.items():
         mode, setting = key.split("/", 1)
         if mode != "peak":
             getattr(res, mode)[setting] = common.per_second(s, batch)
-    for precision, (_, flops) in (probes or {}).items():
+    if profile:
+        res.ops = {setting: profile_ops(fns[f"eval/{setting}"]) for setting in
+                   (f"{default_setting(device)} before fusion", default_setting(device)) if f"eval/{setting}" in fns}
+    for precision, (_, flops) in probes.items():
         res.peak[precision] = common.per_second(secs[f"peak/{precision}"], flops / 1e9)
     for key, s in secs.items():
         mode, setting = key.split("/", 1)
@@ -399,6 +433,12 @@ def render(peak, results: list[ModelResult], memory, allocator, quick: bool, dev
     targets = _targets(results, default_setting(device))
     if targets:
         lines += ["**Targets:** " + "; ".join(targets) + ".", ""]
+    profiled = [r for r in results if r.ops]
+    if profiled:
+        lines += ["### Where the time goes (torch.profiler, eval, 2 calls; share of self CPU time)", ""]
+        rows = [[r.name, setting, op, f"{share:.0%}"] for r in profiled for setting, ops in r.ops.items()
+                for op, share in ops]
+        lines += [common.markdown_table(["model", "setting", "operator", "share"], rows), ""]
     if memory:
         lines += ["### Peak memory (RSS of a fresh process running two calls, MiB)", ""]
         rows = [[m, mode, s, b, common.fmt_num(v, 4) if isinstance(v, float) else v] for (m, mode, s, b), v in memory]
@@ -444,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
                         "none in --quick); 'none' disables")
     p.add_argument("--no-memory", action="store_true", help="skip the per-configuration peak-RSS subprocesses")
     p.add_argument("--no-allocator", action="store_true", help="skip the tcmalloc comparison")
+    p.add_argument("--profile", action="store_true",
+                   help=f"also profile the eval of {', '.join(KEY_MODELS)} before and after fusion (torch.profiler)")
     p.add_argument("--budget", type=float, default=0.0, help="seconds of timed calls per model (0: automatic)")
     p.add_argument("--default-only", action="store_true",
                    help=f"only fp32 NCDHW and the vidnets default, except for {', '.join(KEY_MODELS)} "
@@ -487,7 +529,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             settings = ("fp32 NCDHW", default) if args.default_only and name not in KEY_MODELS else SETTINGS_ALL
             results.append(bench_model(name, quick=args.quick, compile=name in compile_set, budget_s=budget,
-                                       device=device, settings=settings, probes=probes, before=name in KEY_MODELS))
+                                       device=device, settings=settings, probes=probes, before=name in KEY_MODELS,
+                                       profile=args.profile and name in KEY_MODELS))
         except Exception as e:
             results.append(ModelResult(name, (), 0, 0.0, 0, 0, {}, {}, error=f"{type(e).__name__}: {e}"[:120]))
     memory = None

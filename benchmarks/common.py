@@ -296,10 +296,12 @@ def write_result(
 
 
 def publish(name: str, title: str, body: str, args: argparse.Namespace, argv: Sequence[str] | None = None) -> None:
-    """Print ``body`` and, unless ``--no-write``, write it as ``results/<name>.md`` (every benchmark's last step)."""
+    """Print ``body`` and, unless ``--no-write``, write it as ``results/<name>.md`` (every benchmark's last
+    step; ``--result-name`` writes another file, e.g. a partial run beside the full one)."""
     print(body)
     if not args.no_write:
-        print(f"wrote {write_result(name, title, body, argv=argv)}")
+        result = getattr(args, "result_name", None) or name
+        print(f"wrote {write_result(result, title, body, argv=argv, module=f'benchmarks.{name}')}")
 
 
 # -- command line ---------------------------------------------------------------------------
@@ -310,6 +312,8 @@ def make_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--only", default="", help="comma-separated names or globs (res3d*); run only the cases they match")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
     p.add_argument("--no-write", action="store_true", help="print only; do not write benchmarks/results/")
+    p.add_argument("--result-name", default="", help="write benchmarks/results/<NAME>.md instead of the "
+                                                      "benchmark's own file (a partial run kept beside the full one)")
     return p
 
 

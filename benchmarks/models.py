@@ -567,7 +567,8 @@ def main(argv: list[str] | None = None) -> int:
     body = render(peak, results, memory, allocator, args.quick, device)
     body += (f"\n\nLoad average (1 min) at start and end: {load[0]:.1f}, {load[1]:.1f} (other processes share "
              f"these {os.cpu_count()} CPUs; the shares of peak divide that load out round by round).")
-    common.publish(NAME, "Models: throughput, share of peak, memory", body, args, argv)
+    title = "Models: throughput, share of peak, memory" + (f" ({', '.join(names)})" if args.only else "")
+    common.publish(NAME, title, body, args, argv)
     return 0
 
 

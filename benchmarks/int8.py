@@ -9,7 +9,7 @@ without it the PT2E rows say so and the rest still runs. onnxruntime is a vidnet
 random BatchNorm statistics, 101 classes) and times them round-robin in one process:
 
 * ``fp32 fast`` / ``bf16 fast`` — ``prepare_for_inference(model, precision=...)``, the vidnets
-  fast path; the report names the one ``precision="auto"`` picks on this CPU.
+  fast path; the machine line names the one ``precision="auto"`` picks on this CPU.
 * ``PT2E int8 + inductor`` — ``torch.export`` → ``prepare_pt2e`` with the
   ``X86InductorQuantizer`` default recipe (static, per-channel weights) → calibration →
   ``convert_pt2e`` → ``torch.compile`` with inductor freezing: PyTorch's documented x86 int8
@@ -388,6 +388,8 @@ def _test_clips(checkpoint: Path, calibration_count: int):
     from vidnets.engine.config import load_config
 
     model, state = model_from_checkpoint(checkpoint)
+    kwargs = ", ".join(f"{k}={v}" for k, v in state.get("model_kwargs", {}).items() if k in ("width", "fc_width"))
+    model.description = state["model_name"] + (f" ({kwargs})" if kwargs else "")
     cfg = load_config(state["config"])
     test_set, _ = build_test_dataset(cfg)
     items = [test_set[i] for i in range(len(test_set))]
@@ -441,7 +443,7 @@ def _accuracy_rows(recipe: str, model, logits: dict, labels, worst: dict) -> lis
         agree = (video == ref_video).float().mean().item()
         if "int8" in label:
             worst[(recipe, label)] = ref_top1 - top1
-        rows.append([_recipe_label(recipe), type(model).__name__, len(labels), label, f"{top1:.1%}", f"{clip_top1:.1%}",
+        rows.append([_recipe_label(recipe), model.description, len(labels), label, f"{top1:.1%}", f"{clip_top1:.1%}",
                      f"{agree:.0%}", f"{(top1 - ref_top1) * 100:+.1f}"])
     return rows
 
@@ -467,9 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-speed", action="store_true", help="skip the speed cases and kernels")
     args = p.parse_args(argv)
     common.setup_threads(args.threads)
-    import torch
 
-    from benchmarks.models import default_setting
 
     t0 = time.perf_counter()
     sections = []
@@ -478,10 +478,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_speed:
         rows, ratios, load = run_speed(args)
         sections += [
-            f"Random weights, 101 classes; clips/s, median (min–max), all settings of a case timed round-robin "
-            f"after one untimed call; `vs bf16` is the ratio of medians to `bf16 fast` (the vidnets default "
-            f"here: **{default_setting(torch.device('cpu'))}**); rel. error of the logits against eager fp32 "
-            f"on the timed batch.",
+            "Random weights, 101 classes; clips/s, median (min–max), all settings of a case timed round-robin "
+            "after one untimed call; `vs bf16` is the ratio of medians to `bf16 fast` "
+            "(`prepare_for_inference(precision=\"bf16\")`; the machine line says which precision `auto` picks); "
+            "rel. error of the logits against eager fp32 on the timed batch.",
             common.markdown_table(["model", "input", "batch", "setting", "clips/s", "vs bf16", "rel. error",
                                    "int8 graph"], rows),
             f"Load average (1 min) at start and end: {load[0]:.1f}, {load[1]:.1f} (other processes share these "

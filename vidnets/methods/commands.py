@@ -111,6 +111,7 @@ def _register_features(subparsers) -> None:
     p.add_argument("videos", nargs="*", help="video files (or --layout/--root, or --list)")
     p.add_argument("--layout", help="dataset layout for load_annotations (ucf101, hmdb51, kinetics, folder)")
     p.add_argument("--root", help="dataset folder; output names are relative to it")
+    p.add_argument("--annotations", help="with --layout: the split files or CSVs (default: inside --root)")
     p.add_argument("--split", type=int, default=1)
     p.add_argument("--subset", choices=("train", "test", "all"), default="all", help="with --layout (default all)")
     p.add_argument("--list", help="'relative/path.avi [label]' lines (UCF101 split-list format), relative to --root")
@@ -161,7 +162,8 @@ def _video_items(args) -> list:
             raise ValueError("features: --layout needs --root")
         subsets = ("train", "test") if args.subset == "all" else (args.subset,)
         for subset in subsets:
-            records, _ = load_annotations(args.layout, root, split=args.split, subset=subset)
+            records, _ = load_annotations(args.layout, root, split=args.split, subset=subset,
+                                          annotations=args.annotations)
             items += [VideoItem(r.path, _relative_key(r.path, root), r.label) for r in records]
     if args.list:
         base = root or Path(args.list).parent
@@ -318,6 +320,7 @@ def _register_transfer(subparsers) -> None:
                     "for classification here.")
     p.add_argument("--root", required=True, help="dataset folder (videos; labels are used only for fine-tuning)")
     p.add_argument("--layout", default="ucf101", help="annotation layout for load_annotations (default ucf101)")
+    p.add_argument("--annotations", help="the split files or CSVs (default: inside --root)")
     p.add_argument("--split", type=int, default=1)
     p.add_argument("--student", default="t3d121", choices=("t3d121", "densenet3d121", "t3d169", "densenet3d169"))
     p.add_argument("--teacher-weights", help="local torchvision densenet121 ImageNet state dict (.pth)")
@@ -411,6 +414,7 @@ def _transfer_clips(args):
     from vidnets.data.datasets import load_annotations
     from vidnets.data.presets import build_dataset
 
-    records, class_names = load_annotations(args.layout, args.root, split=args.split, subset="train")
+    records, class_names = load_annotations(args.layout, args.root, split=args.split, subset="train",
+                                            annotations=args.annotations)
     overrides = {k: v for k, v in (("frames", args.frames), ("size", args.size), ("crop", args.crop)) if v}
     return build_dataset("t3d", records, train=True, **overrides), class_names

@@ -108,11 +108,12 @@ class Command:
 class Block:
     doc: str
     line: int
+    section: str  # the heading above it
     commands: list[Command]
 
     @property
     def id(self) -> str:
-        return f"{self.doc}:{self.line}"
+        return f"{self.doc}:{self.line}-" + re.sub(r"[^a-z0-9]+", "-", self.section.lower()).strip("-")
 
 
 def _starts(text: str, start: str) -> bool:
@@ -139,9 +140,10 @@ def parse_command(line: str) -> Command | None:
 def parse_blocks(doc: str) -> list[Block]:
     """The fenced shell blocks of ``doc`` with their commands (continuation lines joined, comments dropped)."""
     blocks, lines = [], (REPO / doc).read_text().splitlines()
-    index = 0
+    index, section = 0, ""
     while index < len(lines):
         fence = re.fullmatch(r"\s*```(\w*)\s*", lines[index])
+        section = lines[index].lstrip("#").strip() if lines[index].startswith("#") else section
         index += 1
         if not fence:
             continue
@@ -154,7 +156,7 @@ def parse_blocks(doc: str) -> list[Block]:
             continue
         logical = " ".join(line[:-1] if line.endswith("\\") else line + "\n" for line in body)
         commands = [parse_command(line) for line in logical.splitlines() if line.strip()]
-        blocks.append(Block(doc, start, [c for c in commands if c is not None]))
+        blocks.append(Block(doc, start, section, [c for c in commands if c is not None]))
     return blocks
 
 
@@ -206,7 +208,6 @@ def make_named_files(folder: Path, data: Path) -> None:
     from vidnets.data.synthetic import generate_dataset, write_video
     from vidnets.data.video import iter_frames
     from vidnets.methods.transfer import densenet121_2d
-    from vidnets.models.c3d import c3d
 
     clips = sorted((data / "ucf101").glob("*/*.avi"))
     (folder / "videos").mkdir()
@@ -217,8 +218,8 @@ def make_named_files(folder: Path, data: Path) -> None:
     long = generate_dataset(folder / ".long", num_classes=2, videos_per_class=2, frames=100, size=32, seed=2)
     write_video(folder / "long_video.mp4", np.stack(list(iter_frames(next(long.glob("*/*.avi"))))))
     shutil.rmtree(long)
-    weights = {k: v for k, v in c3d(num_classes=487).state_dict().items() if k.startswith("conv1")}
-    torch.save({k.replace("conv1a", "conv1"): v for k, v in weights.items()}, folder / "c3d_sports1m.pth")
+    conv1 = {"conv1.weight": 0.05 * torch.randn(64, 3, 3, 3, 3), "conv1.bias": torch.zeros(64)}  # C3D's conv1
+    torch.save(conv1, folder / "c3d_sports1m.pth")
     torch.save(densenet121_2d(num_classes=1000).state_dict(), folder / "densenet121.pth")
     assert {p.name + ("/" if p.is_dir() else "") for p in folder.iterdir()} == set(NAMED_FILES)
 
@@ -252,7 +253,7 @@ def _option(argv: list[str], *names: str) -> str | None:
 
 
 def documented_files(argv: list[str]) -> list[str]:
-    """The files (or folders, ending in /) a ``vidnets`` command says it writes, besides its --out."""
+    """The files a ``vidnets`` command says it writes (in the README or its --help), besides its --out."""
     command, positional = argv[0], [t for t in argv[1:] if not t.startswith("-")]
     out = _option(argv, "--out")
     if command == "train" and "--dry-run" not in argv:  # README: --out (default runs/<recipe>) receives …
@@ -270,7 +271,8 @@ def documented_files(argv: list[str]) -> list[str]:
     if command == "synth":  # a dataset in UCF101 layout
         return [f"{positional[0]}/classInd.txt", f"{positional[0]}/trainlist01.txt"]
     if command == "export":  # the network file and model.json
-        return [f"{out}/model.json", f"{out}/model.{_option(argv, '--format')}"]
+        network = {"onnx": "model.onnx", "pt2": "model.pt2", "torchscript": "model.ts"}[_option(argv, "--format")]
+        return [f"{out}/model.json", f"{out}/{network}"]
     return []
 
 

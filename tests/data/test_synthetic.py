@@ -118,7 +118,7 @@ def test_appearance_family_is_deterministic_and_cli_made(tmp_path):
     out = tmp_path / "cli"
     assert main(["synth", str(out), "--family", "appearance", "--classes", "3", "--videos-per-class", "2",
                  "--frames", "8", "--size", "32", "--seed", "5"]) == 0
-    assert (out / "classInd.txt").read_text().split()[1::2] == ["Disks", "Squares", "Triangles"]
+    assert (out / "classInd.txt").read_text().split()[1::2] == ["RedDisks", "GreenSquares", "BlueTriangles"]
     again = generate_dataset(tmp_path / "again", family="appearance", num_classes=3, videos_per_class=2,
                              frames=8, size=32, seed=5)
     a, b = _decode_all(out), _decode_all(again)
@@ -131,7 +131,7 @@ def test_appearance_family_is_deterministic_and_cli_made(tmp_path):
 def test_appearance_family_every_frame_carries_the_class(tmp_path):
     """Video j of every class follows the same camera path over the same scene: in every frame the
     classes agree on most pixels (background, motion) and differ where the objects are, which
-    are different shapes; the camera does move."""
+    are different shapes in different colours; the camera does move."""
     from vidnets.data.synthetic import SHAPES
 
     out = generate_dataset(tmp_path / "a", family="appearance", videos_per_class=2, frames=12, size=32, seed=0)
@@ -143,3 +143,19 @@ def test_appearance_family_every_frame_carries_the_class(tmp_path):
             same = (diff < 12).mean(axis=(1, 2))
             differ = (diff > 40).mean(axis=(1, 2))
             assert (same > 0.3).all() and (differ > 0.006).all(), (same.min(), differ.min())
+
+
+def test_appearance_family_objects_take_their_class_hue(tmp_path):
+    """Each class's objects are drawn in its own hue (jittered by at most HUE_JITTER): the
+    strongly saturated pixels of a class's video sit around that hue."""
+    import cv2
+
+    from vidnets.data.synthetic import _SHAPE_HUES, HUE_JITTER, SHAPES
+
+    out = generate_dataset(tmp_path / "a", family="appearance", videos_per_class=2, frames=4, size=32, seed=0)
+    for name in SHAPES:
+        frames = read_all_frames(str(out / name / f"v_{name}_g01_c01.avi"))
+        hsv = cv2.cvtColor(frames.reshape(-1, 32, 3), cv2.COLOR_RGB2HSV).reshape(-1, 3).astype(int)
+        saturated = hsv[(hsv[:, 1] > 170) & (hsv[:, 2] > 150)]
+        distance = np.abs((saturated[:, 0] - _SHAPE_HUES[name] + 90) % 180 - 90)  # on the hue circle
+        assert len(saturated) > 50 and np.median(distance) <= HUE_JITTER + 4, (name, len(saturated))

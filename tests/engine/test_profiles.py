@@ -24,8 +24,8 @@ def test_cpu_profile_trains_end_to_end(recipe, synth, tmp_path):
 
 
 def test_profile_overlays_the_recipe_before_set():
-    cfg = load_config("c3d", ["data.batch_size=4"], profile="cpu")
-    assert cfg.model.kwargs["width"] == 8 and cfg.model.kwargs["dropout"] == 0.5  # merged, not replaced
+    cfg = load_config("tsn_rgb", ["data.batch_size=4"], profile="cpu")
+    assert cfg.model.kwargs["width"] == 8 and cfg.model.kwargs["num_segments"] == 3  # merged, not replaced
     assert cfg.data.batch_size == 4 and cfg.train.epochs == 12 and cfg.train.max_iters is None
 
 

@@ -166,3 +166,23 @@ def test_load_refuses_code_and_foreign_files(tmp_path):
         load_c3d_sports1m(tiny_c3d(), foreign)
     with pytest.raises(FileNotFoundError):
         load_c3d_sports1m(tiny_c3d(), tmp_path / "absent.pth")
+
+
+def test_batch_norm_switch_adds_a_bn_per_conv_and_folds_exactly():
+    """``batch_norm=True`` (not in the paper; off by default) puts a BatchNorm between every conv
+    and its ReLU; the inference fast path folds each one back into its conv."""
+    from vidnets.engine.fastpath import fold_batchnorm
+
+    plain = c3d(num_classes=4, width=8, fc_width=32, clip_len=16, crop_size=32, init="msra")
+    model = c3d(num_classes=4, width=8, fc_width=32, clip_len=16, crop_size=32, init="msra", batch_norm=True)
+    assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in plain.modules())
+    convs = [n for n in model._trunk if n.startswith("conv")]
+    assert [model._trunk[model._trunk.index(n) + 1] for n in convs] == [n.replace("conv", "bn") for n in convs]
+    torch.manual_seed(0)
+    x = torch.randn(3, 3, 16, 32, 32)
+    model.train()
+    model(x)  # non-trivial running statistics
+    model.eval()
+    expected = model(x)
+    assert len(fold_batchnorm(model)) == len(convs)
+    torch.testing.assert_close(model(x), expected, atol=1e-4, rtol=1e-4)

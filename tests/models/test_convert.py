@@ -189,11 +189,11 @@ def test_cli_convert_caffe(tmp_path, capsys):
     want = fill_deterministic(res3d18(num_classes=6, width=8))
     model_path, out = tmp_path / "res3d.caffemodel", tmp_path / "res3d.pt"
     write_caffemodel(model_path, caffe_layers(want, "res3d18", "BatchNorm", "fc8"))
-    assert cli_main(["convert", "caffe", str(model_path), "--arch", "res3d18", "--out", str(out)]) == 0
+    assert cli_main(["convert", "caffe", str(model_path), "--arch", "res3d18", "--output", str(out)]) == 0
     assert "loaded 102, unused 0, missing 0" in capsys.readouterr().out  # 20 convs, fc (2), 20 BN × 4
     got = create("res3d18", weights=out)
     assert_same_model(got, want, torch.randn(1, 3, 8, 32, 32, generator=torch.Generator().manual_seed(4)))
-    assert cli_main(["convert", "caffe", str(model_path), "--arch", "res3d18", "--out", str(out)]) == 2  # no overwrite
+    assert cli_main(["convert", "caffe", str(model_path), "--arch", "res3d18", "--output", str(out)]) == 2  # no overwrite
     assert "--overwrite" in capsys.readouterr().err
     with pytest.raises(WeightsMismatchError, match="converted for res3d18"):
         create("res3d34", weights=out)

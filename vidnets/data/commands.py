@@ -105,7 +105,7 @@ def register(subparsers) -> None:
     s.add_argument("--family", choices=("motion", "mirrored", "order", "appearance"), default="motion",
                    help="motion: 8 motion-only classes; mirrored: pairs a horizontal flip swaps; "
                         "order: 2 classes that differ only in the order of two events; "
-                        "appearance: 6 classes that differ only in the shape of the objects seen")
+                        "appearance: 6 classes that differ only in the shape and colour of the objects seen")
     s.add_argument("--classes", type=int, default=None, help="the family's first N classes "
                    "(default: 6 for motion, all for the others)")
     s.add_argument("--videos-per-class", type=int, default=32)

@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("config", help="YAML file, or a recipe name from configs/ (c3d, res3d, tsn_rgb, ...)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set optim.lr=0.01 (repeatable; YAML values)")
-    p.add_argument("--out", help="run directory (overrides train.out_dir)")
+    p.add_argument("--out", help="run folder (default: the recipe's train.out_dir, runs/<recipe>)")
     p.add_argument("--resume", help="checkpoint to continue from, or 'auto' for <out>/last.pt if present")
     p.add_argument("--overwrite", action="store_true",
                    help="start afresh in a run folder that already holds a run (its last.pt and logs are replaced)")
@@ -40,8 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override the checkpoint's config (e.g. data.root=..., test.view_chunk=5)")
-    p.add_argument("--out", help="output folder (default: beside the checkpoint)")
-    p.add_argument("--prefix", default="test", help="file name prefix of the outputs")
+    p.add_argument("--out", help="folder for the reports: <prefix>_metrics.json, _confusion.csv/.png and "
+                                 "_scores.npz (default: the checkpoint's folder)")
+    p.add_argument("--prefix", default="test", help="file name prefix of the outputs (default test)")
     p.add_argument("--views", type=int, help="temporal views per video (clips or frames; the recipe's by default)")
     p.add_argument("--crops", type=int, choices=(1, 3, 5, 10), help="spatial crops per view")
     p.add_argument("--batch-size", type=int, help="videos per forward batch (test.batch_size)")

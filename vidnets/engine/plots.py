@@ -81,7 +81,8 @@ def plot_curves(run_dir: str | Path, path: str | Path | None = None, title: str 
     ax_loss.set_xlabel("optimizer step")
     ax_loss.set_ylabel("cross-entropy")
     ax_loss.set_title("loss")
-    ax_loss.legend(fontsize=8)
+    if ax_loss.get_legend_handles_labels()[0]:  # a run cut before its first logged step has nothing yet
+        ax_loss.legend(fontsize=8)
     if epochs:
         ep = np.array([float(r["epoch"]) for r in epochs])
         for key, style in (("train_acc", "s-"), ("test_clip_top1", "o--"), ("test_video_top1", "o-")):
@@ -95,7 +96,8 @@ def plot_curves(run_dir: str | Path, path: str | Path | None = None, title: str 
     ax_acc.set_ylabel("accuracy")
     ax_acc.set_ylim(0, 1.02)
     ax_acc.set_title("accuracy")
-    ax_acc.legend(fontsize=8)
+    if ax_acc.get_legend_handles_labels()[0]:  # no finished epoch yet (a run cut by max_iters)
+        ax_acc.legend(fontsize=8)
     if title:
         fig.suptitle(title)
     return _save(fig, path or run_dir / "curves.png")

@@ -205,27 +205,49 @@ class Trainer:
         self.device = self.info.device
         self.out_dir = Path(out_dir or cfg.train.out_dir)
         self.train_set, self.test_set = SeededItems(train_set, cfg.train.seed), test_set
-        self.eval_task = eval_task(cfg)
-        if self.eval_task is not None:
-            if not isinstance(class_names, dict) or not hasattr(train_set, "task_ids") or objective is None:
-                raise ValueError("multitask.tasks is set: train_set must be a MultiTaskDataset, class_names a "
-                                 "{task: class names} mapping and objective a MultiTaskObjective "
-                                 "(vidnets.methods.multitask.build_multitask_datasets)")
-            self.task_classes = {task: list(names) for task, names in class_names.items()}
-            self.class_names = self.task_classes[self.eval_task]
-        else:
-            self.task_classes = {}
-            self.class_names = list(class_names or [])
+        self._set_tasks(class_names, train_set, objective)
         self.model_name, self.model_kwargs = model_name, dict(model_kwargs or {})
         self.collate_fn = collate_fn or _default_collate
         self.objective = objective or Objective()
-        if cfg.train.deterministic:
+        self._set_determinism()
+        self._set_model(model)
+        self._set_schedule(train_set)
+        self.epoch = 0          # epochs completed
+        self.step = 0           # optimizer steps done
+        self.batch_in_epoch = 0  # batches of the current epoch done (mid-epoch checkpoints)
+        self.history: list[dict] = []
+        self.skipped: list[str] = []
+        self.looped: list[str] = []  # clips shorter than one clip, looped to length
+        self._resume_rng: dict | None = None
+        self.nonfinite_steps = 0  # optimizer steps skipped for non-finite loss or gradients
+        self.first_nonfinite = ""  # where the first one showed up (parameter names)
+        self._nonfinite_at_epoch_start = 0
+
+    def _set_tasks(self, class_names: Any, train_set: Dataset, objective: Objective | None) -> None:
+        """Class names per task; the evaluated task's names in ``class_names``."""
+        self.eval_task = eval_task(self.cfg)
+        if self.eval_task is None:
+            self.task_classes: dict[str, list[str]] = {}
+            self.class_names = list(class_names or [])
+            return
+        if not isinstance(class_names, dict) or not hasattr(train_set, "task_ids") or objective is None:
+            raise ValueError("multitask.tasks is set: train_set must be a MultiTaskDataset, class_names a "
+                             "{task: class names} mapping and objective a MultiTaskObjective "
+                             "(vidnets.methods.multitask.build_multitask_datasets)")
+        self.task_classes = {task: list(names) for task, names in class_names.items()}
+        self.class_names = self.task_classes[self.eval_task]
+
+    def _set_determinism(self) -> None:
+        if self.cfg.train.deterministic:
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
         elif self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-        seed_everything(cfg.train.seed)
+        seed_everything(self.cfg.train.seed)
 
+    def _set_model(self, model: nn.Module) -> None:
+        """Device, memory layout, partial BN, DDP wrapping, precision and the optimizer."""
+        cfg = self.cfg
         self.channels_last = cfg.train.channels_last and uses_channels_last(model)
         model = prepare_model(model, self.device, channels_last=self.channels_last)
         if cfg.model.partial_bn:
@@ -236,6 +258,9 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, cfg.optim.lr, cfg.optim.momentum, cfg.optim.weight_decay,
                                          cfg.optim.nesterov)
 
+    def _set_schedule(self, train_set: Dataset) -> None:
+        """Sampler, steps per epoch, learning-rate schedule and the run's length in steps and epochs."""
+        cfg = self.cfg
         self.sampler = self.objective.sampler(train_set, cfg, self.info)
         batches = len(self.sampler) // cfg.data.batch_size
         self.steps_per_epoch = batches // cfg.optim.accumulate
@@ -248,16 +273,6 @@ class Trainer:
             total.append(cfg.train.max_iters)
         self.total_steps = min(total)
         self.total_epochs = math.ceil(self.total_steps / self.steps_per_epoch)
-        self.epoch = 0          # epochs completed
-        self.step = 0           # optimizer steps done
-        self.batch_in_epoch = 0  # batches of the current epoch done (mid-epoch checkpoints)
-        self.history: list[dict] = []
-        self.skipped: list[str] = []
-        self.looped: list[str] = []  # clips shorter than one clip, looped to length
-        self._resume_rng: dict | None = None
-        self.nonfinite_steps = 0  # optimizer steps skipped for non-finite loss or gradients
-        self.first_nonfinite = ""  # where the first one showed up (parameter names)
-        self._nonfinite_at_epoch_start = 0
 
     # -- checkpoints ------------------------------------------------------------------------------
     def checkpoint_state(self) -> dict:

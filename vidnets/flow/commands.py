@@ -49,12 +49,18 @@ def register(subparsers) -> None:
                               "with other settings or of another video stops the run before any work")
     extract.set_defaults(func=run_extract)
 
-    show = commands.add_parser("show", help="colour-coded flow PNGs and an RGB|flow strip")
+    show = commands.add_parser(
+        "show", help="colour-coded flow PNGs and an RGB|flow strip",
+        description="Colour each flow field (hue: direction, brightness: speed, full at the 99th percentile "
+                    "of the magnitude over the fields shown) and write flow_00001.png … and strip.png (RGB "
+                    "frames above their flow) with a colour key: the wheel's rim is the speed in px/frame "
+                    "that shows at full brightness.")
     show.add_argument("source", help="a flow folder (flow_x_00001.jpg …) or a video")
-    show.add_argument("--out", required=True)
-    show.add_argument("--max-fields", type=int, default=16)
+    show.add_argument("--out", required=True, help="folder for flow_00001.png … and strip.png")
+    show.add_argument("--max-fields", type=int, default=16, help="the first N flow fields (default 16)")
     show.add_argument("--method", default="dis", choices=["tvl1", "farneback", "dis"], help="for a video source")
     show.add_argument("--video", help="RGB frames for a flow folder (default: the video in meta.json)")
+    show.add_argument("--field-legend", action="store_true", help="the colour key on every field's PNG too")
     show.set_defaults(func=run_show)
 
 
@@ -107,7 +113,8 @@ def run_show(args) -> int:
     if args.max_fields < 1:
         raise ValueError(f"flow show: --max-fields must be >= 1, found {args.max_fields}")
     ensure_writable_dir(args.out, "flow show output folder")
-    written = show(args.source, args.out, max_fields=args.max_fields, method=args.method, video=args.video)
+    written = show(args.source, args.out, max_fields=args.max_fields, method=args.method, video=args.video,
+                   field_legend=args.field_legend)
     print(f"wrote {len(written)} images to {args.out} (strip: {written[-1]})")
     return 0
 

@@ -3,7 +3,9 @@
 ``flow_to_color`` maps angle 0 (rightwards) to red and goes round the OpenCV hue circle; the magnitude is
 divided by ``max_magnitude`` (default: the field's 99th percentile, so one outlier does not darken all)
 and clipped to 1. ``show`` writes ``flow_00001.png`` … per field and ``strip.png`` with the RGB frames on
-top and the colour flow below, for a stored flow folder or a video (flow computed on the fly).
+top and the colour flow below, for a stored flow folder or a video (flow computed on the fly). The strip
+carries a key (``legend``): a colour wheel whose every point is coloured as a pixel moving from the
+wheel's centre to that point, its rim being the magnitude that shows at full brightness (px/frame).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["flow_to_color", "make_strip", "show"]
+__all__ = ["flow_to_color", "make_strip", "legend", "with_legend", "show"]
 
 
 def flow_to_color(flow: np.ndarray, max_magnitude: float | None = None) -> np.ndarray:
@@ -51,6 +53,54 @@ def make_strip(frames: Sequence[np.ndarray], colors: Sequence[np.ndarray], max_c
     return np.concatenate([np.concatenate(top, axis=1), np.concatenate(bottom, axis=1)], axis=0)
 
 
+#: the key's size in pixels (wide enough for its text at OpenCV's smallest legible font)
+LEGEND_SIZE = (200, 180)  # (height, width)
+
+
+def legend(max_magnitude: float, size: tuple[int, int] = LEGEND_SIZE) -> np.ndarray:
+    """A key to :func:`flow_to_color` at ``max_magnitude``: ``(H, W, 3)`` uint8 RGB.
+
+    A colour wheel on grey: each point has the colour of a pixel that moves from the centre towards
+    it (so the right of the wheel is rightward motion, its bottom downward), brighter with distance;
+    the rim is ``max_magnitude``, written below in px/frame.
+    """
+    import cv2
+
+    height, width = size
+    panel = np.full((height, width, 3), 64, np.uint8)
+    radius = min(width - 20, height - 70) // 2
+    ys, xs = np.mgrid[-radius:radius + 1, -radius:radius + 1].astype(np.float32)
+    wheel = flow_to_color(np.stack([xs, ys]) / radius, max_magnitude=1.0)
+    inside = xs ** 2 + ys ** 2 <= radius ** 2
+    top, left = 8, (width - 2 * radius - 1) // 2
+    region = panel[top:top + 2 * radius + 1, left:left + 2 * radius + 1]
+    region[inside] = wheel[inside]
+    centre = (left + radius, top + radius)
+    cv2.circle(panel, centre, radius, (255, 255, 255), 1, cv2.LINE_AA)
+    for dx, dy, text in ((1, 0, "right"), (0, 1, "down")):  # two directions named; the hue does the rest
+        at = (centre[0] + dx * (radius - 34) - 14 * dy, centre[1] + dy * (radius - 12) + 4)
+        glyphs = np.zeros((height, width), np.uint8)
+        cv2.putText(glyphs, text, at, cv2.FONT_HERSHEY_SIMPLEX, 0.35, 255, 1, cv2.LINE_AA)
+        panel[cv2.dilate(glyphs, np.ones((3, 3), np.uint8)) > 0] = 0  # a dark halo: legible on any hue
+        cv2.putText(panel, text, at, cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
+    lines = ("colour: direction of motion", "brightness: speed", f"rim: {max_magnitude:.2f} px/frame")
+    for i, text in enumerate(lines):
+        cv2.putText(panel, text, (6, top + 2 * radius + 18 + 16 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.38,
+                    (255, 255, 255), 1, cv2.LINE_AA)
+    return panel
+
+
+def with_legend(image: np.ndarray, max_magnitude: float) -> np.ndarray:
+    """``image`` with the :func:`legend` at its right (the shorter of the two padded with black below)."""
+    key = legend(max_magnitude)
+    height = max(image.shape[0], key.shape[0])
+
+    def pad(part: np.ndarray) -> np.ndarray:
+        return np.pad(part, ((0, height - part.shape[0]), (0, 0), (0, 0)))
+
+    return np.concatenate([pad(image), pad(key)], axis=1)
+
+
 def _rgb_frames(video: str | Path, size: tuple[int, int], limit: int) -> list[np.ndarray]:
     """The first ``limit`` frames of ``video`` as RGB at ``size`` = (H, W)."""
     from itertools import islice
@@ -68,11 +118,13 @@ def _rawframes(folder: Path, limit: int) -> list[np.ndarray]:
 
 
 def show(source: str | Path, out_dir: str | Path, *, max_fields: int = 16, method: str = "dis",
-         short_side: int | None = 256, video: str | Path | None = None) -> list[Path]:
+         short_side: int | None = 256, video: str | Path | None = None, field_legend: bool = False) -> list[Path]:
     """Write colour PNGs and ``strip.png`` for a flow folder or a video; returns the written paths.
 
     For a flow folder the RGB frames come from ``video`` if given, else the video named in meta.json,
     else ``img_*.jpg`` in the same folder (raw-frame datasets); without any, the strip has flow only.
+    All fields share one brightness scale, the largest of their 99th percentiles of the magnitude; the
+    strip carries its :func:`legend`, and so does every field's PNG with ``field_legend``.
     """
     import cv2
 
@@ -109,9 +161,10 @@ def show(source: str | Path, out_dir: str | Path, *, max_fields: int = 16, metho
     written = []
     for i, color in enumerate(colors):
         path = out_dir / f"flow_{i + 1:05d}.png"
-        cv2.imwrite(str(path), cv2.cvtColor(color, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(path), cv2.cvtColor(with_legend(color, scale) if field_legend else color, cv2.COLOR_RGB2BGR))
         written.append(path)
     strip = make_strip(frames, colors) if frames else np.concatenate(colors[:8], axis=1)
+    strip = with_legend(strip, scale)
     path = out_dir / "strip.png"
     cv2.imwrite(str(path), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
     written.append(path)

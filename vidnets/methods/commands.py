@@ -61,7 +61,7 @@ def _register_fuse(subparsers) -> None:
     p.add_argument("--softmax", choices=("before_mean", "after_mean", "none"), default="before_mean",
                    help="how views become a video score: softmax each view then average (default, as "
                         "`vidnets test`), average then softmax (TSN's eval_scores.py), or as stored")
-    p.add_argument("--output", help="write fused scores, predictions and labels to this .npz")
+    p.add_argument("--output", help="the .npz file to write the fused scores, predictions and labels to")
     p.add_argument("--json", help="write the metrics to this JSON file")
     p.set_defaults(func=_run_fuse)
 
@@ -107,29 +107,35 @@ def _register_features(subparsers) -> None:
                     "default; C3D's fc6 is post-ReLU), pool the windows into one descriptor per video and "
                     "write one file per video, named after its path relative to the dataset root. "
                     "Resumable (existing files are skipped); bad videos are reported and listed in "
-                    "OUTPUT/failed.txt.")
+                    "OUT/failed.txt.")
     p.add_argument("videos", nargs="*", help="video files (or --layout/--root, or --list)")
     p.add_argument("--layout", help="dataset layout for load_annotations (ucf101, hmdb51, kinetics, folder)")
     p.add_argument("--root", help="dataset folder; output names are relative to it")
+    p.add_argument("--annotations", help="with --layout: the split files or CSVs (default: inside --root)")
     p.add_argument("--split", type=int, default=1)
     p.add_argument("--subset", choices=("train", "test", "all"), default="all", help="with --layout (default all)")
     p.add_argument("--list", help="'relative/path.avi [label]' lines (UCF101 split-list format), relative to --root")
-    p.add_argument("--output", "-o", required=True, help="output folder")
+    p.add_argument("--out", help="folder for the descriptors: one file per video, named after its path "
+                                 "relative to --root (and failed.txt)")
+    p.add_argument("--output", "-o", dest="out", help=argparse.SUPPRESS)  # the earlier spelling of --out
     p.add_argument("--model", default="c3d", help="registered model name (default c3d)")
     p.add_argument("--num-classes", type=int, help="classes of the model's last layer (default: the builder's)")
     p.add_argument("--weights", help="converted Sports-1M C3D weights (conv1.weight … fc8.bias), local file")
-    p.add_argument("--checkpoint", help="a vidnets training checkpoint to load instead")
+    p.add_argument("--checkpoint", help="a vidnets training checkpoint to load instead (its architecture, classes, "
+                                        "weights and test preprocessing)")
     p.add_argument("--layer", default="fc6",
                    help="layer to read (default fc6; e.g. fc7), or pre_logits: the pooled vector "
                         "before any model's classifier")
-    p.add_argument("--window", type=int, default=16, help="frames per window (default 16)")
+    p.add_argument("--window", type=int, help="frames per window (default 16, C3D's; with --checkpoint: the "
+                                             "clip length it was trained on)")
     p.add_argument("--stride", type=int, default=8, help="frames between window starts (default 8)")
     p.add_argument("--normalize", choices=("mean_l2", "l2_mean_l2", "none"), default="mean_l2",
                    help="average then L2-normalise (the paper's order, default), L2 each window then average "
                         "and re-normalise, or plain average")
     p.add_argument("--format", choices=("npz", "h5", "npy"), default="npz")
     p.add_argument("--keep-windows", action="store_true", help="also store every window's features (npz/h5)")
-    p.add_argument("--recipe", help="data recipe giving resize/crop/mean/std (default: from the model name)")
+    p.add_argument("--recipe", help="data recipe giving resize/crop/mean/std (default: the checkpoint's test "
+                                    "settings, else the recipe of --model)")
     p.add_argument("--resize", type=int, nargs=2, metavar=("H", "W"), help="frame size before cropping")
     p.add_argument("--crop", type=int, help="centre crop size")
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
@@ -161,7 +167,8 @@ def _video_items(args) -> list:
             raise ValueError("features: --layout needs --root")
         subsets = ("train", "test") if args.subset == "all" else (args.subset,)
         for subset in subsets:
-            records, _ = load_annotations(args.layout, root, split=args.split, subset=subset)
+            records, _ = load_annotations(args.layout, root, split=args.split, subset=subset,
+                                          annotations=args.annotations)
             items += [VideoItem(r.path, _relative_key(r.path, root), r.label) for r in records]
     if args.list:
         base = root or Path(args.list).parent
@@ -184,16 +191,18 @@ def _video_items(args) -> list:
 
 
 def _features_model(args, device):
+    """The network, and the config of the checkpoint it comes from (None for --model)."""
     from vidnets.models import create  # importing the package registers every family
 
     kwargs = {"num_classes": args.num_classes} if args.num_classes else {}
     if args.checkpoint:  # its own architecture, class count and weights
         from vidnets.engine.build import model_from_checkpoint
+        from vidnets.engine.config import load_config
 
         if args.num_classes:
             raise ValueError("features: --num-classes does not go with --checkpoint (the checkpoint's classes are used)")
-        model, _ = model_from_checkpoint(args.checkpoint)
-        return _for_evaluation(model, device)
+        model, state = model_from_checkpoint(args.checkpoint)
+        return _for_evaluation(model, device), load_config(state["config"])
     try:
         model = create(args.model, **kwargs)
     except KeyError as e:  # an unknown model name
@@ -205,7 +214,7 @@ def _features_model(args, device):
         from vidnets.models.c3d import load_c3d_sports1m
 
         print(load_c3d_sports1m(model, args.weights))
-    return _for_evaluation(model, device)
+    return _for_evaluation(model, device), None
 
 
 def _for_evaluation(model, device):
@@ -218,15 +227,45 @@ def _for_evaluation(model, device):
                                  copy=False).module
 
 
+def _window_settings(args, cfg):
+    """``(recipe settings, window)``: frame size, crop and normalisation of --recipe, else of the
+    checkpoint's test data (its recipe and data.test_kwargs, window = its clip length), else of the
+    recipe of --model (window 16, C3D's); --resize, --crop and --window win over all of them."""
+    import dataclasses
+
+    from vidnets.engine.recipes import data_recipe, recipe_for_model
+
+    name = args.recipe or (cfg.data.recipe if cfg is not None else None)
+    settings = (data_recipe(name) if name else recipe_for_model(args.model)).defaults()
+    if settings is None:
+        source = f"--recipe {name}" if args.recipe else f"the checkpoint's data.recipe {name}"
+        raise ValueError(f"features: {source} reads stored optical flow; features reads RGB videos")
+    from_checkpoint = cfg is not None and not args.recipe
+    if from_checkpoint:
+        known = {k: v for k, v in cfg.data.test_kwargs.items() if k in ("frames", "size", "crop", "mean", "std")}
+        settings = dataclasses.replace(settings, **known)
+    size = tuple(args.resize) if args.resize else settings.size
+    settings = dataclasses.replace(settings, size=tuple(size) if isinstance(size, list) else size,
+                                   crop=args.crop or settings.crop)
+    short_side = settings.size if isinstance(settings.size, int) else min(settings.size)
+    if settings.crop > short_side:  # every video would fail alike
+        raise ValueError(f"features: crop {settings.crop} is larger than the frames, resized to {settings.size} "
+                         "(short side, or H W); give a smaller --crop or a larger --resize")
+    window = args.window or (settings.frames if from_checkpoint and settings.kind == "clip" else 16)
+    return settings, window
+
+
 def _run_features(args) -> int:
     import numpy as np
 
     from vidnets.data.transforms import CenterCrop, ClipTransform
     from vidnets.data.video import iter_frames
-    from vidnets.methods.descriptors import extract_to_dir
+    from vidnets.methods.descriptors import ModelInputError, extract_to_dir
     from vidnets.utils.device import default_device
     from vidnets.utils.sharding import current_shard, take_shard
 
+    if not args.out:
+        raise ValueError("features: give --out, the folder for the descriptors")
     items = _video_items(args)
     if not items:
         print("features: give video files, --layout with --root, or --list", file=sys.stderr)
@@ -238,42 +277,47 @@ def _run_features(args) -> int:
     items = take_shard(items, shard, shards)
     from vidnets.utils.io import ensure_writable_dir, remove_stale_temps
 
-    ensure_writable_dir(args.output, "features output folder")
-    for folder in {Path(args.output) / Path(item.key).parent for item in items}:
+    ensure_writable_dir(args.out, "features output folder")
+    for folder in {Path(args.out) / Path(item.key).parent for item in items}:
         remove_stale_temps(folder, min_age_s=3600)  # another shard may be writing here right now
-    if args.window < 1 or args.stride < 1 or args.batch_size < 1:
+    if any(v is not None and v < 1 for v in (args.window, args.stride, args.batch_size)):
         raise ValueError(f"features: --window, --stride and --batch-size must be >= 1, found {args.window}, "
                          f"{args.stride}, {args.batch_size}")
     device = default_device(args.device)
-    model = _features_model(args, device)
-    from vidnets.engine.recipes import data_recipe, recipe_for_model
-
-    recipe = (data_recipe(args.recipe) if args.recipe else recipe_for_model(args.model)).defaults()
-    if recipe is None:
-        raise ValueError(f"features: --recipe {args.recipe} reads stored optical flow; give an RGB recipe")
-    size = tuple(args.resize) if args.resize else recipe.size
-    transform = ClipTransform([CenterCrop(args.crop or recipe.crop)], mean=recipe.mean, std=recipe.std,
-                              layout="cthw")
+    model, cfg = _features_model(args, device)
+    settings, window = _window_settings(args, cfg)
+    transform = ClipTransform([CenterCrop(settings.crop)], mean=settings.mean, std=settings.std, layout="cthw")
     rng = np.random.default_rng(0)  # unused by a centre crop; ClipTransform's signature wants one
 
     def read_frames(path: str):
-        return iter_frames(path, size=size)  # uint8 (H, W, 3), resized while decoding
+        return iter_frames(path, size=settings.size)  # uint8 (H, W, 3), resized while decoding
 
     def to_clip(frames: list):
         return transform(np.stack(frames)[None, None], rng)  # (3, window, crop, crop)
 
     try:
-        report = extract_to_dir(model, items, read_frames, args.output, to_clip, layer=args.layer,
-                                window=args.window, stride=args.stride, normalize=args.normalize, fmt=args.format,
+        report = extract_to_dir(model, items, read_frames, args.out, to_clip, layer=args.layer,
+                                window=window, stride=args.stride, normalize=args.normalize, fmt=args.format,
                                 keep_windows=args.keep_windows, batch_size=args.batch_size, device=device,
                                 progress=not args.no_progress,
                                 failed_file="failed.txt" if shards == 1 else f"failed-{shard}of{shards}.txt")
     except KeyError as e:  # a layer the model does not have
         raise ValueError(f"features: --layer {args.layer}: {e.args[0] if e.args else e}") from None
-    print(f"features {args.layer} → {args.output}: {report.summary()}")
+    except ModelInputError as e:  # every video would fail alike: stop at the first
+        raise ValueError(f"features: {e}; stopped at the first video. Give the frames and crop the model is "
+                         f"built for (--window, --crop, --resize){_size_hint(args)}") from None
+    print(f"features {args.layer} → {args.out}: {report.summary()}")
     for key, reason in report.failed:
         print(f"  skipped {key}: {reason}", file=sys.stderr)
     return 0 if report.written or report.skipped_done else 1
+
+
+def _size_hint(args) -> str:
+    if args.checkpoint:
+        return "; a checkpoint's own sizes are data.test_kwargs in its config.yaml"
+    if args.model.startswith("c3d"):
+        return "; C3D's fc6 takes 16-frame 112×112 windows at its default width"
+    return ""
 
 
 # -- svm ----------------------------------------------------------------------------------------
@@ -319,6 +363,7 @@ def _register_transfer(subparsers) -> None:
                     "for classification here.")
     p.add_argument("--root", required=True, help="dataset folder (videos; labels are used only for fine-tuning)")
     p.add_argument("--layout", default="ucf101", help="annotation layout for load_annotations (default ucf101)")
+    p.add_argument("--annotations", help="the split files or CSVs (default: inside --root)")
     p.add_argument("--split", type=int, default=1)
     p.add_argument("--student", default="t3d121", choices=("t3d121", "densenet3d121", "t3d169", "densenet3d169"))
     p.add_argument("--teacher-weights", help="local torchvision densenet121 ImageNet state dict (.pth)")
@@ -337,7 +382,7 @@ def _register_transfer(subparsers) -> None:
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output", "-o", required=True, help="student checkpoint to write (.pt)")
+    p.add_argument("--output", "-o", required=True, help="the student checkpoint file to write (.pt)")
     p.set_defaults(func=_run_transfer)
 
 
@@ -412,6 +457,7 @@ def _transfer_clips(args):
     from vidnets.data.datasets import load_annotations
     from vidnets.data.presets import build_dataset
 
-    records, class_names = load_annotations(args.layout, args.root, split=args.split, subset="train")
+    records, class_names = load_annotations(args.layout, args.root, split=args.split, subset="train",
+                                            annotations=args.annotations)
     overrides = {k: v for k, v in (("frames", args.frames), ("size", args.size), ("crop", args.crop)) if v}
     return build_dataset("t3d", records, train=True, **overrides), class_names

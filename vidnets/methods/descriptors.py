@@ -22,7 +22,9 @@ Output: one file per video, ``OUT/<video path relative to the root>.<fmt>`` writ
 * ``h5``: the same names as HDF5 datasets/attributes (h5py);
 * ``npy``: the descriptor only.
 
-Bad videos (unreadable, corrupt) are skipped, reported, and listed in ``OUT/failed.txt``.
+Bad videos (unreadable, corrupt) are skipped, reported, and listed in ``OUT/failed.txt``. A model
+that cannot take the windows (every window has the same shape, so every video would fail alike: C3D's
+fc6 after another crop, for example) stops the run at the first one with :class:`ModelInputError`.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ from vidnets.utils.io import atomic_open, atomic_write_text
 
 __all__ = ["FORMATS", "PRE_LOGITS", "window_starts", "sliding_windows", "stack_frames", "video_descriptor",
            "feature_path", "feature_file", "write_feature_file", "read_feature_file", "feature_source",
-           "windows_features", "window_features", "VideoItem", "ExtractionReport", "extract_to_dir"]
+           "windows_features", "window_features", "VideoItem", "ExtractionReport", "ModelInputError",
+           "extract_to_dir"]
 
 F = TypeVar("F")  # a decoded frame, in whatever form the caller's ``to_clip`` accepts
 FORMATS = ("npz", "h5", "npy")
@@ -194,6 +197,10 @@ def stack_frames(frames: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack(frames, dim=1)
 
 
+class ModelInputError(ValueError):
+    """The model fails on the windows themselves (their shape, not a video's content): every video would."""
+
+
 @torch.no_grad()
 def windows_features(model: nn.Module, clips: Iterable[tuple[int, torch.Tensor]], layer: str,
                      batch_size: int = 8, device: torch.device | str = "cpu") -> tuple[np.ndarray, list[int]]:
@@ -201,16 +208,22 @@ def windows_features(model: nn.Module, clips: Iterable[tuple[int, torch.Tensor]]
 
     ``layer`` is a submodule name (``extract_features``; C3D's ``"fc6"`` is the post-ReLU blob) or
     ``"pre_logits"``: the pooled vector before the classifier of any :class:`VideoClassifier`.
-    Returns ``(K, D)`` features (flattened per window) and the window start frames.
+    Returns ``(K, D)`` features (flattened per window) and the window start frames. An error of the
+    model's forward pass is a :class:`ModelInputError`.
     """
     from vidnets.models.features import extract_features
 
     def run(batch: list[torch.Tensor]) -> torch.Tensor:
         x = torch.stack(batch).to(device)
-        if layer == PRE_LOGITS:
-            out = model.forward_head(model.forward_features(x), pre_logits=True)
-        else:
-            out = extract_features(model, x, [layer])[layer]
+        try:
+            if layer == PRE_LOGITS:
+                out = model.forward_head(model.forward_features(x), pre_logits=True)
+            else:
+                out = extract_features(model, x, [layer])[layer]
+        except (RuntimeError, ValueError) as e:  # a size mismatch inside the net
+            shape = "×".join(map(str, x.shape[1:]))
+            raise ModelInputError(f"{type(model).__name__} cannot take windows of {shape} (C×T×H×W): "
+                                  f"{str(e).splitlines()[0]}") from e
         return out.flatten(1).float().cpu()
 
     outputs, starts, pending = [], [], []
@@ -291,7 +304,7 @@ def extract_to_dir(
             source = feature_source(existing)
             if source and source != os.path.realpath(item.path):
                 report.failed.append((item.key, f"{existing} holds the features of another video, {source}; "
-                                                "give --root so names keep their folders, or another --output"))
+                                                "give --root so names keep their folders, or another --out"))
             else:
                 report.skipped_done.append(item.key)
             continue
@@ -299,7 +312,7 @@ def extract_to_dir(
             windows = ((start, to_clip(frames))
                        for start, frames in sliding_windows(read_frames(item.path), window, stride))
             feats, starts = windows_features(model, windows, layer, batch_size, device)
-        except (KeyError, TypeError):  # a wrong layer name or model: not the video's fault
+        except (KeyError, TypeError, ModelInputError):  # a wrong layer name or model: not the video's fault
             raise
         except Exception as e:  # noqa: BLE001 - a bad video must not stop a long job
             report.failed.append((item.key, f"{type(e).__name__}: {e}"))

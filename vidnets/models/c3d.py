@@ -41,6 +41,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
+import torch.fx
 from torch import nn
 
 from vidnets.models.base import VideoClassifier
@@ -82,6 +83,11 @@ class C3D(VideoClassifier):
         rely on the full widths: in a narrow net (``c3d(width=8)``) the signal vanishes through the
         eight convs and the net does not train (measured: loss flat at ln(classes)). ``msra``:
         He-normal weights and zero biases, for narrow nets.
+    batch_norm : bool
+        A BatchNorm after every conv, before its ReLU (``bn1a``, …). Not in the paper (C3D has no
+        normalisation ``[C:C3D]``); mmaction2's C3D offers the same switch (``norm_cfg``). For
+        training from scratch on small data: a width-8 C3D on 96 synthetic videos was at 34–53 %
+        after 12–16 epochs without it (chance 25 %).
     """
 
     first_conv = "conv1a"
@@ -99,6 +105,7 @@ class C3D(VideoClassifier):
         clip_len: int = 16,
         crop_size: int = 112,
         init: str = "caffe",
+        batch_norm: bool = False,
     ) -> None:
         super().__init__()
         if init not in ("caffe", "msra"):
@@ -122,6 +129,8 @@ class C3D(VideoClassifier):
                 d = next(depth_iter)
                 conv = nn.Conv3d(channels, width, kernel_size=(d, 3, 3), padding=(d // 2, 1, 1))
                 self._add(f"conv{stage}{letter}", conv)
+                if batch_norm:
+                    self._add(f"bn{stage}{letter}", nn.BatchNorm3d(width))
                 self._add(f"relu{stage}{letter}", nn.ReLU())
                 self.feature_aliases[f"conv{stage}{letter}"] = f"relu{stage}{letter}"
                 channels = width
@@ -177,40 +186,58 @@ class C3D(VideoClassifier):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Clips ``(N, C, T, H, W)`` → the pool5 map, ``(N, 512, 1, 4, 4)`` for C3D on 16×112×112."""
-        if x.dim() != 5:
-            raise ValueError(f"C3D expects clips (N, C, T, H, W); got shape {tuple(x.shape)}")
+        x = _check_clips(x)
         for name in self._trunk:
             x = getattr(self, name)(x)
         return x
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """pool5 map → fc6 → fc7 (→ fc8 unless ``pre_logits``)."""
-        x = features.flatten(1)
-        if x.shape[1] != self.fc6.in_features:
-            raise ValueError(f"C3D fc6 expects {self.fc6.in_features} inputs (pool5 map of a "
-                             f"{'×'.join(map(str, self.default_input))} clip); got {x.shape[1]} "
-                             f"from a pool5 map of shape {tuple(features.shape[1:])}")
+        x = _check_fc6_inputs(features, self.fc6.in_features, self.default_input)
         x = self.drop6(self.relu6(self.fc6(x)))
         x = self.drop7(self.relu7(self.fc7(x)))
         return x if pre_logits else self.fc8(x)
 
 
+# The input checks are leaf functions for torch.fx, so that the forward stays traceable (the
+# inference fast path finds Conv+BN pairs to fold by tracing it).
+@torch.fx.wrap
+def _check_clips(x: torch.Tensor) -> torch.Tensor:
+    if x.dim() != 5:
+        raise ValueError(f"C3D expects clips (N, C, T, H, W); got shape {tuple(x.shape)}")
+    return x
+
+
+@torch.fx.wrap
+def _check_fc6_inputs(features: torch.Tensor, expected: int, default_input: tuple[int, ...]) -> torch.Tensor:
+    """The pool5 map flattened, if it has the size fc6 was built for."""
+    x = features.flatten(1)
+    if x.shape[1] != expected:
+        raise ValueError(f"C3D fc6 expects {expected} inputs (pool5 map of a "
+                         f"{'×'.join(map(str, default_input))} clip); got {x.shape[1]} "
+                         f"from a pool5 map of shape {tuple(features.shape[1:])}")
+    return x
+
+
 @register_model(family="c3d", paper="Tran et al., ICCV 2015 (C3D)", default_input=(3, 16, 112, 112))
 def c3d(num_classes: int = 487, pool5: str = "ceil", dropout: float = 0.5, in_channels: int = 3,
-        clip_len: int = 16, crop_size: int = 112, width: int = 64, fc_width: int = 4096, init: str = "caffe") -> C3D:
+        clip_len: int = 16, crop_size: int = 112, width: int = 64, fc_width: int = 4096, init: str = "caffe",
+        batch_norm: bool = False) -> C3D:
     """The Sports-1M C3D net (8 convs, fc6/fc7 4096) on 16×112×112 clips ``[C:C3D]``.
 
     79,991,015 parameters with 487 classes and 38.55 GMACs per clip (papers.md §1.2); fc6 then
     sees the paper's 8192 inputs (512 × 1 × 4 × 4). ``clip_len`` and ``crop_size`` set the input
     the net is built for (fc6 grows or shrinks with it); ``width`` scales every conv stage (64 =
     the paper's 64-128-256-512-512) and ``fc_width`` fc6/fc7, for small CPU runs (with
-    ``init="msra"``: see :class:`C3D`). A size whose pools leave nothing raises ``ValueError``.
+    ``init="msra"``: see :class:`C3D`; ``batch_norm`` adds a BatchNorm after every conv, which
+    the paper does not have). A size whose pools leave nothing raises ``ValueError``.
     """
     if width < 1 or fc_width < 1:
         raise ValueError(f"C3D width={width}, fc_width={fc_width}: expected positive widths")
     stages = tuple(tuple(max(1, c * width // 64) for c in stage) for stage in C3D_STAGES)
     return C3D(num_classes=num_classes, stages=stages, fc_width=fc_width, pool5=pool5,
-               dropout=dropout, in_channels=in_channels, clip_len=clip_len, crop_size=crop_size, init=init)
+               dropout=dropout, in_channels=in_channels, clip_len=clip_len, crop_size=crop_size, init=init,
+               batch_norm=batch_norm)
 
 
 @register_model(family="c3d", paper="Tran et al., ICCV 2015 (C3D), §3.2", default_input=(3, 16, 112, 112))

@@ -42,8 +42,9 @@ def _register_convert(subparsers: argparse._SubParsersAction) -> None:
     )
     caffe.add_argument("caffemodel", help="the .caffemodel file")
     caffe.add_argument("--arch", required=True, help="vidnets model name, e.g. c3d, res3d18, p3d199, tsn_bninception")
-    caffe.add_argument("--out", required=True, help="output .pt file (weights, model kwargs and the report)")
-    caffe.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    caffe.add_argument("--output", help="the .pt file to write (weights, model kwargs and the report)")
+    caffe.add_argument("--out", dest="output", help=argparse.SUPPRESS)  # the earlier spelling of --output
+    caffe.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     caffe.add_argument("--verbose", action="store_true", help="list every blob, not only the unused and missing ones")
     caffe.set_defaults(func=run_convert_caffe)
     convert.set_defaults(func=lambda args: (convert.print_help(), 2)[1])
@@ -113,12 +114,15 @@ def run_convert_caffe(args: argparse.Namespace) -> int:
     from vidnets.models.convert import CONVERTED_FORMAT, WeightsMismatchError, convert_caffemodel
     from vidnets.utils.io import atomic_torch_save
 
-    out = Path(args.out)
+    if not args.output:
+        print("--output: give the .pt file to write", file=sys.stderr)
+        return 2
+    out = Path(args.output)
     if args.arch not in list_models():
         print(f"--arch: unknown model {args.arch!r}; see `vidnets models`", file=sys.stderr)
         return 2
     if out.exists() and not args.overwrite:
-        print(f"--out {out}: exists; pass --overwrite to replace it", file=sys.stderr)
+        print(f"--output {out}: exists; pass --overwrite to replace it", file=sys.stderr)
         return 2
     try:
         model, report = convert_caffemodel(args.caffemodel, args.arch)

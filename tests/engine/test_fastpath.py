@@ -375,14 +375,17 @@ def test_conv_relu_pairs_only_where_the_relu_is_the_sole_consumer():
     assert find_conv_relu_pairs(model) == [("stem.0", "stem.2")]  # the block's ReLUs are functional
 
 
-def test_shape_checking_forward_is_traced_on_meta_tensors():
-    """C3D checks its input's rank, which torch.fx cannot trace; with the example shape it can."""
+def test_c3d_pairs_are_found_and_its_batchnorm_variant_folds_then_fuses():
     from vidnets.engine.fastpath import find_conv_relu_pairs
+    from vidnets.models import create
 
-    model = _tiny_c3d()
-    assert find_conv_relu_pairs(model) == []
-    pairs = find_conv_relu_pairs(model, (2, 3, 16, 32, 32))
+    pairs = find_conv_relu_pairs(_tiny_c3d())
     assert len(pairs) == 8 and pairs[0] == ("conv1a", "relu1a")
+    torch.manual_seed(0)
+    model = _randomize_bn(create("c3d", num_classes=5, width=4, fc_width=16, crop_size=32, batch_norm=True)).eval()
+    fast = prepare_for_inference(model, precision="fp32")
+    assert len(fast.folded) == 8 and len(fast.fused) == 8
+    assert parity_check(model, fast, torch.randn(2, 3, 16, 32, 32)).ok
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])

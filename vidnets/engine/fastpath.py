@@ -64,8 +64,8 @@ densenet3d121/169      58/82        each dense layer's 1×1×1 conv→BN; the ot
 t3d121/169             58/82        as DenseNet3D (the TTL branches' convs feed a concat)
                        (of 130/178)
 tsn_bninception        69 (all)     every conv→BN of BN-Inception
-c3d, c3d_search_net,   0            no BatchNorm (C3D and CNN-M as published)
-two_stream_*
+c3d, c3d_search_net,   0            no BatchNorm (C3D and CNN-M as published);
+two_stream_*                        ``c3d(batch_norm=True)`` folds its 8
 =====================  ===========  ============================================================
 
 The ``Conv+BN folded`` column of ``python -m benchmarks.models`` reports these counts.
@@ -96,7 +96,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import inspect
 import math
 import time
 from dataclasses import dataclass, field
@@ -356,21 +355,14 @@ def find_conv_bn_pairs(model: nn.Module) -> list[tuple[str, str]]:
     return _find_pairs(model, "")
 
 
-def _find_pairs(module: nn.Module, prefix: str, match: Any = None,
-                example_shape: tuple[int, ...] | None = None) -> list[tuple[str, str]]:
-    """Pairs ``match(module, graph)`` finds in ``module``'s traced forward (default: Conv+BN); an
-    untraceable forward is traced again on meta tensors of ``example_shape`` when given (this
-    resolves shape checks), else its children are searched one by one."""
+def _find_pairs(module: nn.Module, prefix: str, match: Any = None) -> list[tuple[str, str]]:
+    """Pairs ``match(module, graph)`` finds in ``module``'s traced forward (default: Conv+BN); for
+    an untraceable forward, its children are searched one by one."""
     match = match or _bn_pairs
     try:
         return [(prefix + c, prefix + b) for c, b in match(module, _trace(module))]
     except Exception:  # untraceable forward
         pass
-    if example_shape is not None:
-        try:
-            return [(prefix + c, prefix + b) for c, b in match(module, _trace(module, example_shape))]
-        except Exception:
-            pass
     pairs = []
     for name, child in module.named_children():
         if not isinstance(child, (*_CONVS, *_BNS)):
@@ -389,30 +381,16 @@ def _compatible(conv: nn.Module, bn: nn.Module) -> bool:
     )
 
 
-def _trace(model: nn.Module, example_shape: tuple[int, ...] | None = None) -> "torch.fx.Graph":
+def _trace(model: nn.Module) -> "torch.fx.Graph":
     """``model``'s forward as a ``torch.fx`` graph whose convolutions (``OneDNNConv3d`` and user
-    subclasses too) stay call_module nodes; with ``example_shape``, traced on meta tensors of that
-    shape so that checks of the input's shape take the branch that shape takes."""
+    subclasses too) stay call_module nodes."""
     import torch.fx
 
-    if example_shape is None:
-        class ConvLeafTracer(torch.fx.Tracer):
-            def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-                return isinstance(m, _CONVS) or super().is_leaf_module(m, qualname)
-
-        return ConvLeafTracer().trace(model)
-    import warnings
-
-    from torch.fx.experimental.meta_tracer import MetaTracer
-
-    class MetaConvLeafTracer(MetaTracer):
+    class ConvLeafTracer(torch.fx.Tracer):
         def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
             return isinstance(m, _CONVS) or super().is_leaf_module(m, qualname)
 
-    argument = next(iter(inspect.signature(model.forward).parameters))
-    with warnings.catch_warnings():  # it warns about every module whose output it cannot infer
-        warnings.simplefilter("ignore")
-        return MetaConvLeafTracer().trace(model, meta_args={argument: torch.empty(example_shape, device="meta")})
+    return ConvLeafTracer().trace(model)
 
 
 def _call_counts(graph: "torch.fx.Graph") -> dict[str, int]:
@@ -476,18 +454,15 @@ def _relu_pairs(model: nn.Module, graph: "torch.fx.Graph") -> list[tuple[str, st
     return pairs
 
 
-def find_conv_relu_pairs(model: nn.Module, example_shape: tuple[int, ...] | None = None) -> list[tuple[str, str]]:
+def find_conv_relu_pairs(model: nn.Module) -> list[tuple[str, str]]:
     """``(conv_name, relu_name)`` for every 3D convolution whose output feeds only an ``nn.ReLU``
-    module (directly or through the ``nn.Identity`` a folded BatchNorm leaves), each called once.
-
-    Found like :func:`find_conv_bn_pairs`; a forward that checks its input's shape (C3D's) is
-    traced on meta tensors of ``example_shape`` (with the batch) when given.
-    """
-    return _find_pairs(model, "", _relu_pairs, example_shape)
+    module (directly or through the ``nn.Identity`` a folded BatchNorm leaves), each called once;
+    found like :func:`find_conv_bn_pairs`."""
+    return _find_pairs(model, "", _relu_pairs)
 
 
 @torch.no_grad()
-def fuse_conv_relu(model: nn.Module, example_shape: tuple[int, ...] | None = None) -> list[tuple[str, str]]:
+def fuse_conv_relu(model: nn.Module) -> list[tuple[str, str]]:
     """Fuse ReLUs into the 3D convolutions before them, in place; inference only (the packed
     weights are frozen). Returns ``(conv, relu)`` pairs.
 
@@ -499,7 +474,7 @@ def fuse_conv_relu(model: nn.Module, example_shape: tuple[int, ...] | None = Non
     shared ReLU module and its sum. Such a block becomes a ``torch.fx.GraphModule`` of the same name
     and class name; the pair's second item is then ``"relu"`` or ``"add+relu"``.
     """
-    pairs = find_conv_relu_pairs(model, example_shape)
+    pairs = find_conv_relu_pairs(model)
     for conv_name, relu_name in pairs:
         conv = model.get_submodule(conv_name)
         conv.__class__ = PackedConv3d
@@ -750,7 +725,7 @@ def prepare_for_inference(
     dtype = resolve_precision(device, precision)
     folded = fold_batchnorm(model) if fold_bn else []
     packed = onednn and fuse and not compile and device.type == "cpu"
-    fused = fuse_conv_relu(model, _example_shape(model, example_input)) if packed else []
+    fused = fuse_conv_relu(model) if packed else []
     if channels_last:
         model_to_channels_last(model)
     if cast_weights and dtype is not None:
@@ -769,15 +744,6 @@ def prepare_for_inference(
     if example_input is not None:
         fast(example_input)
     return fast
-
-
-def _example_shape(model: nn.Module, example_input: torch.Tensor | None) -> tuple[int, ...] | None:
-    """The input shape to trace a shape-checking forward with: the example's, else the model's
-    ``default_input`` at batch 2."""
-    if example_input is not None:
-        return tuple(example_input.shape)
-    default = getattr(model, "default_input", None)
-    return (2, *default) if default else None
 
 
 def _cast_conv_and_linear(model: nn.Module, dtype: torch.dtype) -> None:

@@ -395,7 +395,7 @@ def _test_clips(checkpoint: Path, calibration_count: int):
     from vidnets.engine.config import load_config
 
     model, state = model_from_checkpoint(checkpoint)
-    kwargs = ", ".join(f"{k}={v}" for k, v in state.get("model_kwargs", {}).items() if k in ("width", "fc_width"))
+    kwargs = ", ".join(f"{k}={v}" for k, v in state.get("model_kwargs", {}).items() if k in ("width", "fc_width", "batch_norm"))
     model.description = state["model_name"] + (f" ({kwargs})" if kwargs else "")
     cfg = load_config(state["config"])
     test_set, _ = build_test_dataset(cfg)

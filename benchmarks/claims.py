@@ -38,15 +38,15 @@ from pathlib import Path
 import numpy as np
 
 CPU_NAME = "2-vCPU Intel Xeon with AMX (KVM guest)"
-MOTION_CLASSES = 4      # MoveUp, MoveDown, MoveSideways, Rotate
+MOTION_CLASSES = 4  # MoveUp, MoveDown, MoveSideways, Rotate
 CLAIMS = ("two_stream", "res3d", "c3d", "tsn")
 NOT_RUN = {
     "p3d": "p3d63 now takes a width, but at CPU scale it has not yet been trained past chance (its CPU "
-           "profile stays at chance, vidnets/configs/README.md), so the A/B/C comparison would compare nets "
-           "that learned nothing",
+    "profile stays at chance, vidnets/configs/README.md), so the A/B/C comparison would compare nets "
+    "that learned nothing",
     "t3d": "t3d121 (growth 8, 16 initial features, TTL width 16) took 4.0 s per step of 8 clips at 8×32² "
-           "(shared machine), "
-           "and supervision transfer adds a 2D DenseNet teacher; not within this benchmark's minutes",
+    "(shared machine), "
+    "and supervision transfer adds a 2D DenseNet teacher; not within this benchmark's minutes",
 }
 
 
@@ -57,11 +57,11 @@ class Scale:
     videos_per_class: int = 24
     frames: int = 16
     size: int = 32
-    stream_size: int = 64       # CNN-M-2048 needs crops of at least 60²
+    stream_size: int = 64  # CNN-M-2048 needs crops of at least 60²
     order_videos_per_class: int = 32
     order_frames: int = 24
-    epochs: int = 30            # Res3D / C3D
-    stream_epochs: int = 12     # Two-Stream
+    epochs: int = 30  # Res3D / C3D
+    stream_epochs: int = 12  # Two-Stream
     tsn_epochs: int = 40
     batch_size: int = 8
     seeds: tuple[int, ...] = (0, 1, 2)
@@ -75,7 +75,7 @@ class Row:
     top1: float
     seconds: float
     note: str = ""
-    videos: int = 0             # test videos the accuracy is measured on
+    videos: int = 0  # test videos the accuracy is measured on
 
 
 @dataclass
@@ -88,19 +88,32 @@ class Claims:
 
 # -- data ---------------------------------------------------------------------------------------------
 
+
 def motion_data(root: Path, s: Scale, seed: int = 0, size: int | None = None) -> Path:
     from vidnets.data.synthetic import generate_dataset
 
     size = size or s.size
-    return generate_dataset(root / f"motion_{seed}_{size}", num_classes=MOTION_CLASSES,
-                            videos_per_class=s.videos_per_class, frames=s.frames, size=size, seed=seed)
+    return generate_dataset(
+        root / f"motion_{seed}_{size}",
+        num_classes=MOTION_CLASSES,
+        videos_per_class=s.videos_per_class,
+        frames=s.frames,
+        size=size,
+        seed=seed,
+    )
 
 
 def order_data(root: Path, s: Scale, seed: int = 0) -> Path:
     from vidnets.data.synthetic import generate_dataset
 
-    return generate_dataset(root / f"order_{seed}", family="order", videos_per_class=s.order_videos_per_class,
-                            frames=s.order_frames, size=s.size, seed=seed)
+    return generate_dataset(
+        root / f"order_{seed}",
+        family="order",
+        videos_per_class=s.order_videos_per_class,
+        frames=s.order_frames,
+        size=s.size,
+        seed=seed,
+    )
 
 
 def flow_for(data_root: Path) -> Path:
@@ -115,19 +128,57 @@ def flow_for(data_root: Path) -> Path:
 
 # -- training through the library -----------------------------------------------------------------------
 
-def _config(root: Path, out: Path, seed: int, s: Scale, *, model: str, kwargs: dict, recipe: str,
-            train_kwargs: dict, test_kwargs: dict, epochs: int, lr: float, clip: float | None = None,
-            **data) -> dict:
+
+def _config(
+    root: Path,
+    out: Path,
+    seed: int,
+    s: Scale,
+    *,
+    model: str,
+    kwargs: dict,
+    recipe: str,
+    train_kwargs: dict,
+    test_kwargs: dict,
+    epochs: int,
+    lr: float,
+    clip: float | None = None,
+    **data,
+) -> dict:
     return {
-        "recipe": "claims", "source": "benchmarks.claims (miniature of the paper's comparison)",
+        "recipe": "claims",
+        "source": "benchmarks.claims (miniature of the paper's comparison)",
         "model": {"name": model, "kwargs": kwargs},
-        "data": {"layout": "ucf101", "root": str(root), "recipe": recipe, "batch_size": s.batch_size,
-                 "num_workers": 0, "train_kwargs": train_kwargs, "test_kwargs": test_kwargs, **data},
+        "data": {
+            "layout": "ucf101",
+            "root": str(root),
+            "recipe": recipe,
+            "batch_size": s.batch_size,
+            "num_workers": 0,
+            "train_kwargs": train_kwargs,
+            "test_kwargs": test_kwargs,
+            **data,
+        },
         "optim": {"lr": lr, "momentum": 0.9, "weight_decay": 5e-4, "clip_grad_norm": clip},
-        "schedule": {"kind": "multistep", "unit": "epoch", "milestones": [max(1, int(epochs * 0.75))],
-                     "gamma": 0.1, "warmup": 1, "warmup_factor": 0.2},
-        "train": {"epochs": epochs, "precision": "fp32", "seed": seed, "out_dir": str(out), "eval_every": 0,
-                  "checkpoint_every": epochs, "progress": False, "tensorboard": False, "log_every": 1000},
+        "schedule": {
+            "kind": "multistep",
+            "unit": "epoch",
+            "milestones": [max(1, int(epochs * 0.75))],
+            "gamma": 0.1,
+            "warmup": 1,
+            "warmup_factor": 0.2,
+        },
+        "train": {
+            "epochs": epochs,
+            "precision": "fp32",
+            "seed": seed,
+            "out_dir": str(out),
+            "eval_every": 0,
+            "checkpoint_every": epochs,
+            "progress": False,
+            "tensorboard": False,
+            "log_every": 1000,
+        },
         "test": {"view_chunk": 25, "batch_size": 4},
     }
 
@@ -145,8 +196,16 @@ def train(config: dict, model=None):
     kwargs = dict(cfg.model.kwargs)
     if model is None:
         model, kwargs = build_model(cfg, len(classes))
-    trainer = Trainer(model, train_set, cfg, test_set=test_set, class_names=classes, model_name=cfg.model.name,
-                      model_kwargs=kwargs, collate_fn=collate_skip_bad)
+    trainer = Trainer(
+        model,
+        train_set,
+        cfg,
+        test_set=test_set,
+        class_names=classes,
+        model_name=cfg.model.name,
+        model_kwargs=kwargs,
+        collate_fn=collate_skip_bad,
+    )
     return trainer.fit().test_metrics, trainer
 
 
@@ -161,6 +220,7 @@ def _timed(claims: Claims, claim: str, name: str, seed: int, config: dict, model
 
 # -- the claims ---------------------------------------------------------------------------------------
 
+
 def two_stream(claims: Claims, work: Path, s: Scale, seed: int) -> None:
     """Spatial (1 RGB frame) vs temporal (10 stacked flow fields) CNN-M-2048 on motion-only classes,
     and the average of their softmax scores."""
@@ -172,19 +232,53 @@ def two_stream(claims: Claims, work: Path, s: Scale, seed: int) -> None:
     flow_root = flow_for(root)
     crop = s.stream_size - 4
     kwargs = {"input_size": crop, "dropout": 0.5}
-    spatial = _config(root, work / f"ts_spatial_{seed}", seed, s, model="two_stream_spatial",
-                      kwargs=kwargs, recipe="two_stream_spatial",
-                      train_kwargs={"size": s.stream_size, "crop": crop},
-                      test_kwargs={"size": s.stream_size, "crop": crop, "views": 5, "crops": 1},
-                      epochs=s.stream_epochs, lr=0.01, clip=20.0)
-    temporal = _config(root, work / f"ts_temporal_{seed}", seed, s, model="two_stream_temporal",
-                       kwargs=kwargs, recipe="two_stream_temporal",
-                       train_kwargs={"crop": crop}, test_kwargs={"crop": crop, "views": 5, "crops": 1},
-                       epochs=s.stream_epochs, lr=0.01, clip=20.0, flow_root=str(flow_root))
-    runs = [_timed(claims, "two_stream", "spatial stream (RGB frame)", seed, spatial,
-                   he_init(create("two_stream_spatial", num_classes=MOTION_CLASSES, **kwargs), seed)),
-            _timed(claims, "two_stream", "temporal stream (flow stack)", seed, temporal,
-                   he_init(create("two_stream_temporal", num_classes=MOTION_CLASSES, **kwargs), seed))]
+    spatial = _config(
+        root,
+        work / f"ts_spatial_{seed}",
+        seed,
+        s,
+        model="two_stream_spatial",
+        kwargs=kwargs,
+        recipe="two_stream_spatial",
+        train_kwargs={"size": s.stream_size, "crop": crop},
+        test_kwargs={"size": s.stream_size, "crop": crop, "views": 5, "crops": 1},
+        epochs=s.stream_epochs,
+        lr=0.01,
+        clip=20.0,
+    )
+    temporal = _config(
+        root,
+        work / f"ts_temporal_{seed}",
+        seed,
+        s,
+        model="two_stream_temporal",
+        kwargs=kwargs,
+        recipe="two_stream_temporal",
+        train_kwargs={"crop": crop},
+        test_kwargs={"crop": crop, "views": 5, "crops": 1},
+        epochs=s.stream_epochs,
+        lr=0.01,
+        clip=20.0,
+        flow_root=str(flow_root),
+    )
+    runs = [
+        _timed(
+            claims,
+            "two_stream",
+            "spatial stream (RGB frame)",
+            seed,
+            spatial,
+            he_init(create("two_stream_spatial", num_classes=MOTION_CLASSES, **kwargs), seed),
+        ),
+        _timed(
+            claims,
+            "two_stream",
+            "temporal stream (flow stack)",
+            seed,
+            temporal,
+            he_init(create("two_stream_temporal", num_classes=MOTION_CLASSES, **kwargs), seed),
+        ),
+    ]
     dumps = []
     for t in runs:  # both streams test the same records in the same order: align on the dataset index
         path = t.out_dir / "test_scores.npz"
@@ -192,8 +286,9 @@ def two_stream(claims: Claims, work: Path, s: Scale, seed: int) -> None:
             dumps.append(replace(load_scores(path), keys=arrays["index"]))
     fused = fuse_weighted(dumps, [1.0, 1.0])
     claims.rows.append(Row("two_stream", "average fusion", seed, fused.accuracy, 0.0, videos=len(fused.labels)))
-    print(f"  two_stream average fusion                      seed {seed}: video top-1 {fused.accuracy:6.1%}",
-          flush=True)
+    print(
+        f"  two_stream average fusion                      seed {seed}: video top-1 {fused.accuracy:6.1%}", flush=True
+    )
 
 
 def res3d(claims: Claims, work: Path, s: Scale, seed: int) -> None:
@@ -202,9 +297,19 @@ def res3d(claims: Claims, work: Path, s: Scale, seed: int) -> None:
     crop = s.size - 4
     for two_d, name in ((False, "res3d10 3D, 8-frame clips"), (True, "res3d10 2D, single frames")):
         data = {"frames": 1 if two_d else 8, "stride": 1 if two_d else 2, "size": s.size, "crop": crop}
-        cfg = _config(root, work / f"res3d_{'2d' if two_d else '3d'}_{seed}", seed, s, model="res3d10",
-                      kwargs={"width": 8, **({"conv_types": "2d"} if two_d else {})}, recipe="res3d",
-                      train_kwargs=data, test_kwargs={**data, "views": 4}, epochs=s.epochs, lr=0.02)
+        cfg = _config(
+            root,
+            work / f"res3d_{'2d' if two_d else '3d'}_{seed}",
+            seed,
+            s,
+            model="res3d10",
+            kwargs={"width": 8, **({"conv_types": "2d"} if two_d else {})},
+            recipe="res3d",
+            train_kwargs=data,
+            test_kwargs={**data, "views": 4},
+            epochs=s.epochs,
+            lr=0.02,
+        )
         _timed(claims, "res3d", name, seed, cfg)
 
 
@@ -225,8 +330,15 @@ def small_c3d(num_classes: int, temporal_depth: int, clip_len: int, crop: int):
     """C3D's layout (5 conv stages, each pooled; fc6–fc8) at 1/8 of its widths, for CPU training."""
     from vidnets.models.c3d import C3D
 
-    return C3D(num_classes=num_classes, stages=((8,), (16,), (32, 32), (64, 64), (64, 64)), fc_width=256,
-               temporal_depths=temporal_depth, dropout=0.5, clip_len=clip_len, crop_size=crop)
+    return C3D(
+        num_classes=num_classes,
+        stages=((8,), (16,), (32, 32), (64, 64), (64, 64)),
+        fc_width=256,
+        temporal_depths=temporal_depth,
+        dropout=0.5,
+        clip_len=clip_len,
+        crop_size=crop,
+    )
 
 
 def c3d(claims: Claims, work: Path, s: Scale, seed: int, *, svm: bool = True) -> None:
@@ -235,11 +347,23 @@ def c3d(claims: Claims, work: Path, s: Scale, seed: int, *, svm: bool = True) ->
     data = {"frames": 16, "size": s.size, "crop": s.size}
     trainers = {}
     for depth, name in ((3, "C3D 3×3×3 (3D)"), (1, "C3D 1×3×3 (2D twin)")):
-        cfg = _config(root, work / f"c3d_d{depth}_{seed}", seed, s, model="c3d", kwargs={}, recipe="c3d",
-                      train_kwargs=data, test_kwargs={**data, "views": 2}, epochs=s.epochs, lr=0.01)
+        cfg = _config(
+            root,
+            work / f"c3d_d{depth}_{seed}",
+            seed,
+            s,
+            model="c3d",
+            kwargs={},
+            recipe="c3d",
+            train_kwargs=data,
+            test_kwargs={**data, "views": 2},
+            epochs=s.epochs,
+            lr=0.01,
+        )
         model = he_init(small_c3d(MOTION_CLASSES, depth, 16, s.size), seed)
-        trainers[depth] = _timed(claims, "c3d", name, seed, cfg, model,
-                                 note="C3D class with stages (8, 16, 32×2, 64×2, 64×2), fc 256")
+        trainers[depth] = _timed(
+            claims, "c3d", name, seed, cfg, model, note="C3D class with stages (8, 16, 32×2, 64×2, 64×2), fc 256"
+        )
     if svm:
         accuracy, videos = fc6_svm_accuracy(trainers[3])
         claims.rows.append(Row("c3d_svm", "C3D 3D fc6 + linear SVM", seed, accuracy, 0.0, videos=videos))
@@ -276,11 +400,19 @@ def tsn(claims: Claims, work: Path, s: Scale, seed: int) -> None:
     root = order_data(work, s, seed)
     data = {"size": s.size, "crop": s.size, "scales": [1.0]}
     for k, consensus, name in ((3, "weighted", "TSN K=3, weighted consensus"), (1, "avg", "TSN K=1 (single snippet)")):
-        cfg = _config(root, work / f"tsn_k{k}_{seed}", seed, s, model="tsn_bninception",
-                      kwargs={"num_segments": k, "consensus": consensus, "dropout": 0.5}, recipe="tsn_rgb",
-                      train_kwargs={**data, "segments": k},
-                      test_kwargs={**data, "views": 3 if k == 3 else 25, "crops": 1},
-                      epochs=s.tsn_epochs, lr=0.01)
+        cfg = _config(
+            root,
+            work / f"tsn_k{k}_{seed}",
+            seed,
+            s,
+            model="tsn_bninception",
+            kwargs={"num_segments": k, "consensus": consensus, "dropout": 0.5},
+            recipe="tsn_rgb",
+            train_kwargs={**data, "segments": k},
+            test_kwargs={**data, "views": 3 if k == 3 else 25, "crops": 1},
+            epochs=s.tsn_epochs,
+            lr=0.01,
+        )
         _timed(claims, "tsn", name, seed, cfg)
 
 
@@ -297,6 +429,7 @@ def run_claims(work: Path, s: Scale, only: tuple[str, ...] = CLAIMS) -> Claims:
 
 # -- report -------------------------------------------------------------------------------------------
 
+
 def _spread(values: list[float]) -> str:
     if not values:
         return "–"
@@ -308,8 +441,12 @@ def _spread(values: list[float]) -> str:
 
 #: (claim, what is compared, first model, second model or None = the better of the other rows)
 VERDICTS = (
-    ("two_stream", "temporal stream beats spatial stream", "temporal stream (flow stack)",
-     "spatial stream (RGB frame)"),
+    (
+        "two_stream",
+        "temporal stream beats spatial stream",
+        "temporal stream (flow stack)",
+        "spatial stream (RGB frame)",
+    ),
     ("two_stream", "average fusion at least as good as the better stream", "average fusion", None),
     ("res3d", "3D beats its 2D twin", "res3d10 3D, 8-frame clips", "res3d10 2D, single frames"),
     ("c3d", "3D beats its 2D twin", "C3D 3×3×3 (3D)", "C3D 1×3×3 (2D twin)"),
@@ -325,7 +462,7 @@ def noise(a: float, b: float, videos: int) -> float:
 
 def verdict(a: float, b: float, videos: int, at_least: bool) -> str:
     gap, margin = a - b, noise(a, b, videos)
-    if (gap >= 0 if at_least else gap > margin):
+    if gap >= 0 if at_least else gap > margin:
         return "shown"
     return "within noise" if abs(gap) <= margin else "reversed"
 
@@ -338,8 +475,10 @@ def verdicts(claims: Claims) -> list[str]:
         for r in [r for r in claims.rows if r.claim == claim and r.model == first]:
             others = [o for o in claims.rows if o.claim == claim and o.seed == r.seed and o.model != first]
             b = max(o.top1 for o in others) if second is None else next(o.top1 for o in others if o.model == second)
-            cells.append(f"seed {r.seed}: {r.top1:.1%} vs {b:.1%}, {verdict(r.top1, b, r.videos, second is None)} "
-                         f"(noise ±{noise(r.top1, b, r.videos):.0%} on {r.videos} videos)")
+            cells.append(
+                f"seed {r.seed}: {r.top1:.1%} vs {b:.1%}, {verdict(r.top1, b, r.videos, second is None)} "
+                f"(noise ±{noise(r.top1, b, r.videos):.0%} on {r.videos} videos)"
+            )
         if cells:
             lines.append(f"- **{claim}**, {what}: " + "; ".join(cells) + ".")
     return lines
@@ -351,30 +490,44 @@ def markdown(claims: Claims, s: Scale, command: str, seconds: float) -> str:
     models: dict[tuple[str, str], list[Row]] = {}
     for r in claims.rows:
         models.setdefault((r.claim, r.model), []).append(r)
-    table = markdown_table(["claim", "model", f"video top-1, seeds {', '.join(map(str, s.seeds))}", "train+test s"],
-                           [(c, m, _spread([r.top1 for r in rows]), f"{sum(r.seconds for r in rows):.0f}")
-                            for (c, m), rows in models.items()], align="llll")
+    table = markdown_table(
+        ["claim", "model", f"video top-1, seeds {', '.join(map(str, s.seeds))}", "train+test s"],
+        [
+            (c, m, _spread([r.top1 for r in rows]), f"{sum(r.seconds for r in rows):.0f}")
+            for (c, m), rows in models.items()
+        ],
+        align="llll",
+    )
     lines = [
-        "# The papers' claims in miniature", "",
+        "# The papers' claims in miniature",
+        "",
         f"Measured by `{command}` on a {CPU_NAME}, fp32, `data.num_workers=0`, "
         f"in {seconds / 60:.1f} min. Seeds {', '.join(map(str, s.seeds))} (each seed is its own "
         "synthetic dataset and its own initialisation). Chance: 25 % on the 4 motion classes, 50 % on "
-        "the 2 order classes. Video top-1 on the test split (the last quarter of the groups).", "",
+        "the 2 order classes. Video top-1 on the test split (the last quarter of the groups).",
+        "",
         f"Data: motion family, {MOTION_CLASSES} classes × {s.videos_per_class} videos, {s.frames} frames of "
         f"{s.size}² ({s.stream_size}² for Two-Stream); order family, 2 classes × {s.order_videos_per_class} "
         f"videos, {s.order_frames} frames of "
         f"{s.size}² (`vidnets synth --family motion|order`). Budgets: Two-Stream {s.stream_epochs} epochs, "
-        f"Res3D and C3D {s.epochs}, TSN {s.tsn_epochs}; batch {s.batch_size}.", "",
-        table, "",
+        f"Res3D and C3D {s.epochs}, TSN {s.tsn_epochs}; batch {s.batch_size}.",
+        "",
+        table,
+        "",
         "What this run showed. A comparison is *shown* on a seed when the first model's video top-1 "
         "beats the second by more than two standard errors of the difference on that many test videos "
         "(for fusion: is at least as high), *within noise* when the gap is smaller than that either "
-        "way, *reversed* otherwise:", "",
-        *verdicts(claims), "",
-        "Not run:", "",
-        *[f"- **{name}**: {reason}." for name, reason in NOT_RUN.items()], "",
+        "way, *reversed* otherwise:",
+        "",
+        *verdicts(claims),
+        "",
+        "Not run:",
+        "",
+        *[f"- **{name}**: {reason}." for name, reason in NOT_RUN.items()],
+        "",
         "How each comparison is built: see the docstring of `benchmarks/claims.py`; the class families "
-        "are described in `vidnets/data/synthetic.py`.", "",
+        "are described in `vidnets/data/synthetic.py`.",
+        "",
     ]
     return "\n".join(lines)
 

@@ -37,10 +37,28 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 __all__ = [
-    "RESULTS_DIR", "REPO_ROOT", "Stats", "time_call", "time_alternating", "per_second", "fmt_stats",
-    "fmt_num", "ratio", "markdown_table", "machine_info", "machine_markdown", "command_string",
-    "write_result", "publish", "make_parser", "setup_threads", "selected", "peak_rss_mib", "run_json_subprocess",
-    "find_tcmalloc", "emit_json",
+    "RESULTS_DIR",
+    "REPO_ROOT",
+    "Stats",
+    "time_call",
+    "time_alternating",
+    "per_second",
+    "fmt_stats",
+    "fmt_num",
+    "ratio",
+    "markdown_table",
+    "machine_info",
+    "machine_markdown",
+    "command_string",
+    "write_result",
+    "publish",
+    "make_parser",
+    "setup_threads",
+    "selected",
+    "peak_rss_mib",
+    "run_json_subprocess",
+    "find_tcmalloc",
+    "emit_json",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -228,8 +246,11 @@ def _bf16_calibration() -> dict[str, Any]:
     except ImportError:  # an old vidnets in a benchmark-only environment
         return {}
     record = cpu_bf16_calibration(refresh=True)
-    return {"auto_bf16": record["native_bf16"], "bf16_speedup": record.get("speedup"),
-            "bf16_decision": record.get("source")}
+    return {
+        "auto_bf16": record["native_bf16"],
+        "bf16_speedup": record.get("speedup"),
+        "bf16_decision": record.get("source"),
+    }
 
 
 def _allocator() -> str:
@@ -312,8 +333,12 @@ def make_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--only", default="", help="comma-separated names or globs (res3d*); run only the cases they match")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
     p.add_argument("--no-write", action="store_true", help="print only; do not write benchmarks/results/")
-    p.add_argument("--result-name", default="", help="write benchmarks/results/<NAME>.md instead of the "
-                                                      "benchmark's own file (a partial run kept beside the full one)")
+    p.add_argument(
+        "--result-name",
+        default="",
+        help="write benchmarks/results/<NAME>.md instead of the "
+        "benchmark's own file (a partial run kept beside the full one)",
+    )
     return p
 
 
@@ -366,7 +391,7 @@ def run_json_subprocess(
     proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout, cwd=REPO_ROOT)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(JSON_MARK):
-            return json.loads(line[len(JSON_MARK):])
+            return json.loads(line[len(JSON_MARK) :])
     tail = (proc.stderr or proc.stdout)[-2000:]
     raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode} without a result:\n{tail}")
 

@@ -37,22 +37,35 @@ def main(argv: list[str] | None = None) -> int:
         conv = OneDNNConv3d(channels, channels, 3, padding=1, bias=False).eval()
         conv.weight.data = to_channels_last(conv.weight.data)
         x = to_channels_last(torch.randn(1, channels, frames, size, size))
-        backend = torch._C._select_conv_backend(x, conv.weight, None, [1] * 3, [1] * 3, [1] * 3, False, [0] * 3,
-                                                1, None)
+        backend = torch._C._select_conv_backend(
+            x, conv.weight, None, [1] * 3, [1] * 3, [1] * 3, False, [0] * 3, 1, None
+        )
         with torch.inference_mode():
-            secs = common.time_alternating({"pytorch": lambda: F.conv3d(x, conv.weight, padding=1),
-                                            "onednn": lambda: conv(x)},
-                                           warmup=1, repeats=3 if args.quick else 9)
+            secs = common.time_alternating(
+                {"pytorch": lambda: F.conv3d(x, conv.weight, padding=1), "onednn": lambda: conv(x)},
+                warmup=1,
+                repeats=3 if args.quick else 9,
+            )
             diff = (F.conv3d(x, conv.weight, padding=1) - conv(x)).abs().max().item()
         ms = {k: common.Stats([1e3 * t for t in s.samples]) for k, s in secs.items()}
-        rows.append([f"{channels}→{channels} at 1×{frames}×{size}²", str(backend).split(".")[-1],
-                     common.fmt_stats(ms["pytorch"]), common.fmt_stats(ms["onednn"]),
-                     f"{common.ratio(secs['pytorch'], secs['onednn']):.2f}×", f"{diff:.1e}"])
-    body = "\n\n".join([
-        "3×3×3 convolutions of res3d18 at batch 1, channels-last, fp32; ms per call, median (min–max).",
-        common.markdown_table(["layer", "PyTorch's kernel", "F.conv3d ms", "OneDNNConv3d ms", "speed-up",
-                               "max abs difference"], rows),
-    ])
+        rows.append(
+            [
+                f"{channels}→{channels} at 1×{frames}×{size}²",
+                str(backend).split(".")[-1],
+                common.fmt_stats(ms["pytorch"]),
+                common.fmt_stats(ms["onednn"]),
+                f"{common.ratio(secs['pytorch'], secs['onednn']):.2f}×",
+                f"{diff:.1e}",
+            ]
+        )
+    body = "\n\n".join(
+        [
+            "3×3×3 convolutions of res3d18 at batch 1, channels-last, fp32; ms per call, median (min–max).",
+            common.markdown_table(
+                ["layer", "PyTorch's kernel", "F.conv3d ms", "OneDNNConv3d ms", "speed-up", "max abs difference"], rows
+            ),
+        ]
+    )
     common.publish(NAME, "Batch-1 3D convolutions: PyTorch's dispatch vs oneDNN", body, args, argv)
     return 0
 

@@ -46,15 +46,30 @@ def _measure(name: str, folder: Path, repeats: int) -> list:
         with torch.inference_mode():
             model(x)
 
-    secs = common.time_alternating({"eager": eager, "fast": lambda: fast(x), "onnx": lambda: runners["onnx"](x),
-                                    "pt2": lambda: runners["pt2"](x)}, warmup=2, repeats=repeats)
+    secs = common.time_alternating(
+        {"eager": eager, "fast": lambda: fast(x), "onnx": lambda: runners["onnx"](x), "pt2": lambda: runners["pt2"](x)},
+        warmup=2,
+        repeats=repeats,
+    )
     ms = {k: common.Stats([1e3 * t for t in s.samples]) for k, s in secs.items()}
     rows = []
-    for key, label in (("eager", "eager PyTorch fp32"), ("fast", f"vidnets fast path ({fast.precision})"),
-                       ("onnx", "onnxruntime CPU (model.onnx)"), ("pt2", "torch.export.load (model.pt2)")):
+    for key, label in (
+        ("eager", "eager PyTorch fp32"),
+        ("fast", f"vidnets fast path ({fast.precision})"),
+        ("onnx", "onnxruntime CPU (model.onnx)"),
+        ("pt2", "torch.export.load (model.pt2)"),
+    ):
         error = f"{errors[key]:.1e}" if key in errors else "–"
-        rows.append([name, "×".join(map(str, shape)), label, common.fmt_stats(ms[key]),
-                     f"{common.ratio(secs['eager'], secs[key]):.2f}×", error])
+        rows.append(
+            [
+                name,
+                "×".join(map(str, shape)),
+                label,
+                common.fmt_stats(ms[key]),
+                f"{common.ratio(secs['eager'], secs[key]):.2f}×",
+                error,
+            ]
+        )
     return rows
 
 
@@ -70,14 +85,16 @@ def main(argv: list[str] | None = None) -> int:
             if common.selected(name, args.only):
                 rows += _measure(name, Path(folder), 3 if args.quick else 15)
     load.append(os.getloadavg()[0])
-    body = "\n\n".join([
-        "Batch 1, one input of the model's default shape, random weights, 101 classes; ms per call, median "
-        "(min–max), all rows of a model timed round-robin. Speed-up is against eager PyTorch fp32; "
-        "rel. error is the export's relative L2 error against eager fp32 logits (batches 1 and 3).",
-        common.markdown_table(["model", "input", "runtime", "ms", "speed-up", "rel. error"], rows),
-        f"Load average (1 min) of the machine at start and end: {load[0]:.1f}, {load[1]:.1f} "
-        f"(other processes share these {os.cpu_count()} CPUs; above {os.cpu_count()} the times include waiting).",
-    ])
+    body = "\n\n".join(
+        [
+            "Batch 1, one input of the model's default shape, random weights, 101 classes; ms per call, median "
+            "(min–max), all rows of a model timed round-robin. Speed-up is against eager PyTorch fp32; "
+            "rel. error is the export's relative L2 error against eager fp32 logits (batches 1 and 3).",
+            common.markdown_table(["model", "input", "runtime", "ms", "speed-up", "rel. error"], rows),
+            f"Load average (1 min) of the machine at start and end: {load[0]:.1f}, {load[1]:.1f} "
+            f"(other processes share these {os.cpu_count()} CPUs; above {os.cpu_count()} the times include waiting).",
+        ]
+    )
     common.publish(NAME, "Exported networks: onnxruntime and torch.export vs eager vidnets", body, args, argv)
     return 0
 

@@ -31,9 +31,14 @@ from vidnets.flow.extract import FlowOptions, extract_videos, iter_gray_frames, 
 REPO = Path(__file__).resolve().parents[1]
 VIDEOS = REPO.parent / "shared" / "data" / "videos"
 PAIR_CLIP = "mmaction2/demo.mp4"  # 340×256 H.264, Kinetics arm wrestling with a moving camera
-E2E_CLIPS = ["mmaction2/test.avi", "paddlevideo/example.avi",
-             "hmdb51-jpinto/AdvancedBoxingTechniquesandExercises_punch_u_nm_np1_ba_med_23.avi",
-             "st-gcn/clean_and_jerk.mp4", "mmaction2/demo.mp4", "st-gcn/Kop0sDqOn-c.mp4"]  # stems must be unique
+E2E_CLIPS = [
+    "mmaction2/test.avi",
+    "paddlevideo/example.avi",
+    "hmdb51-jpinto/AdvancedBoxingTechniquesandExercises_punch_u_nm_np1_ba_med_23.avi",
+    "st-gcn/clean_and_jerk.mp4",
+    "mmaction2/demo.mp4",
+    "st-gcn/Kop0sDqOn-c.mp4",
+]  # stems must be unique
 BOUND, QUALITY = 20.0, 95
 
 
@@ -101,8 +106,9 @@ def end_to_end(clips: list[Path], workers: int, method: str, repeats: int) -> tu
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as out:
             start = time.perf_counter()
-            results = extract_videos(clips, out, FlowOptions(method=method, size=(340, 256)), workers=workers,
-                                     progress=False)
+            results = extract_videos(
+                clips, out, FlowOptions(method=method, size=(340, 256)), workers=workers, progress=False
+            )
             elapsed = time.perf_counter() - start
         failed = [r for r in results if r.status != "done"]
         if failed:
@@ -129,36 +135,72 @@ def main(argv: list[str] | None = None) -> int:
     clips = [VIDEOS / c for c in (E2E_CLIPS[:2] if args.quick else E2E_CLIPS) if (VIDEOS / c).is_file()]
     e2e = {w: end_to_end(clips, w, "dis", 1 if args.quick else 3) for w in args.workers}
 
-    sections = [f"OpenCV {cv2.__version__} limited to 1 thread per process. Medians (min–max).",
-                f"### Frame pairs/s, 340×256 grayscale (`{PAIR_CLIP}`, timed round-robin)",
-                common.markdown_table(["method", "pairs", "pairs/s", "vs tvl1"], [
-                    [m, counts[m], common.fmt_stats(s), f"{common.ratio(s, speeds['tvl1']):.0f}×"]
-                    for m, s in speeds.items()])]
+    sections = [
+        f"OpenCV {cv2.__version__} limited to 1 thread per process. Medians (min–max).",
+        f"### Frame pairs/s, 340×256 grayscale (`{PAIR_CLIP}`, timed round-robin)",
+        common.markdown_table(
+            ["method", "pairs", "pairs/s", "vs tvl1"],
+            [[m, counts[m], common.fmt_stats(s), f"{common.ratio(s, speeds['tvl1']):.0f}×"] for m, s in speeds.items()],
+        ),
+    ]
     fields = e2e[args.workers[0]][2]
-    sections += [f"### End-to-end extraction: DIS, 340×256, {len(clips)} real clips ({fields} frame pairs)",
-                 common.markdown_table(["workers", "videos/min", "frame pairs/s", "vs 1 worker"], [
-                     [w, common.fmt_stats(r), common.fmt_num(r.median * f / len(clips) / 60),
-                      f"{common.ratio(r, e2e[args.workers[0]][0]):.2f}×"] for w, (r, _, f) in e2e.items()])]
+    sections += [
+        f"### End-to-end extraction: DIS, 340×256, {len(clips)} real clips ({fields} frame pairs)",
+        common.markdown_table(
+            ["workers", "videos/min", "frame pairs/s", "vs 1 worker"],
+            [
+                [
+                    w,
+                    common.fmt_stats(r),
+                    common.fmt_num(r.median * f / len(clips) / 60),
+                    f"{common.ratio(r, e2e[args.workers[0]][0]):.2f}×",
+                ]
+                for w, (r, _, f) in e2e.items()
+            ],
+        ),
+    ]
     stored = e2e[args.workers[0]][1]
     float_bytes = 340 * 256 * 2 * 4
-    rows = [[f"{m} pairs ({len(flows[m])})", f"{q['float32_per_pair']:,}", f"{q['jpeg_per_pair']:,.0f}",
-             f"{q['float32_per_pair'] / q['jpeg_per_pair']:.0f}×", f"{q['png_per_pair']:,.0f}",
-             f"{q['npz_per_pair']:,.0f}"] for m, q in quality.items()]
-    rows.append([f"extraction run ({fields} DIS fields)", f"{float_bytes:,}", f"{stored / fields:,.0f}",
-                 f"{float_bytes * fields / stored:.0f}×", "–", "–"])
-    sections += [f"### Bytes per frame pair (bound {BOUND:g}, JPEG q{QUALITY})",
-                 common.markdown_table(["flow of", "float32", "JPEG x+y", "ratio", "PNG (lossless)", "npz (zlib)"],
-                                       rows),
-                 "Two-Stream paper: UCF101 flow 1.5 TB → 27 GB, i.e. 55×. PNG and npz store the same uint8 "
-                 "planes losslessly: larger than JPEG, so the per-field JPEG layout is kept."]
+    rows = [
+        [
+            f"{m} pairs ({len(flows[m])})",
+            f"{q['float32_per_pair']:,}",
+            f"{q['jpeg_per_pair']:,.0f}",
+            f"{q['float32_per_pair'] / q['jpeg_per_pair']:.0f}×",
+            f"{q['png_per_pair']:,.0f}",
+            f"{q['npz_per_pair']:,.0f}",
+        ]
+        for m, q in quality.items()
+    ]
+    rows.append(
+        [
+            f"extraction run ({fields} DIS fields)",
+            f"{float_bytes:,}",
+            f"{stored / fields:,.0f}",
+            f"{float_bytes * fields / stored:.0f}×",
+            "–",
+            "–",
+        ]
+    )
+    sections += [
+        f"### Bytes per frame pair (bound {BOUND:g}, JPEG q{QUALITY})",
+        common.markdown_table(["flow of", "float32", "JPEG x+y", "ratio", "PNG (lossless)", "npz (zlib)"], rows),
+        "Two-Stream paper: UCF101 flow 1.5 TB → 27 GB, i.e. 55×. PNG and npz store the same uint8 "
+        "planes losslessly: larger than JPEG, so the per-field JPEG layout is kept.",
+    ]
     triple = lambda t: " / ".join(f"{v:.3f}" for v in t)
-    sections += ["### Reconstruction error of stored flow (px, vs the float flow clipped to ±bound)",
-                 common.markdown_table(["flow of", "mean abs flow", "quantisation mean / p99 / max",
-                                        "+ JPEG mean / p99 / max", "clipped"], [
-                     [m, f"{q['mean_abs_flow']:.2f}", triple(q["quant"]), triple(q["jpeg"]), f"{q['clipped']:.1e}"]
-                     for m, q in quality.items()]),
-                 f"Quantisation alone is ≤ bound/255 = {BOUND / 255:.3f} px; zero motion is stored as 128 and "
-                 f"reads back as +{BOUND / 255:.3f} px (the dense_flow convention)."]
+    sections += [
+        "### Reconstruction error of stored flow (px, vs the float flow clipped to ±bound)",
+        common.markdown_table(
+            ["flow of", "mean abs flow", "quantisation mean / p99 / max", "+ JPEG mean / p99 / max", "clipped"],
+            [
+                [m, f"{q['mean_abs_flow']:.2f}", triple(q["quant"]), triple(q["jpeg"]), f"{q['clipped']:.1e}"]
+                for m, q in quality.items()
+            ],
+        ),
+        f"Quantisation alone is ≤ bound/255 = {BOUND / 255:.3f} px; zero motion is stored as 128 and "
+        f"reads back as +{BOUND / 255:.3f} px (the dense_flow convention).",
+    ]
     body = "\n\n".join(sections)
     common.publish("flow", "Optical flow: extraction speed, storage, error", body, args, argv)
     return 0

@@ -82,8 +82,9 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
-def render_pair(scene: np.ndarray, matrix: np.ndarray, width: int, height: int
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def render_pair(
+    scene: np.ndarray, matrix: np.ndarray, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Frames of a global 2×3 affine motion T over ``scene`` (larger than the frame, centred).
 
     first(p) = scene(p + offset); second(q) = scene(T⁻¹(q) + offset), so second(T(p)) = first(p).
@@ -93,7 +94,7 @@ def render_pair(scene: np.ndarray, matrix: np.ndarray, width: int, height: int
 
     off_y, off_x = (scene.shape[0] - height) / 2, (scene.shape[1] - width) / 2
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    first = scene[int(off_y):int(off_y) + height, int(off_x):int(off_x) + width]
+    first = scene[int(off_y) : int(off_y) + height, int(off_x) : int(off_x) + width]
     inverse = cv2.invertAffineTransform(matrix)
     src_x = inverse[0, 0] * xs + inverse[0, 1] * ys + inverse[0, 2] + off_x
     src_y = inverse[1, 0] * xs + inverse[1, 1] * ys + inverse[1, 2] + off_y
@@ -105,8 +106,9 @@ def render_pair(scene: np.ndarray, matrix: np.ndarray, width: int, height: int
     return first, second, flow, valid
 
 
-def global_case(name: str, scene: np.ndarray, matrix, width: int, height: int, noise: float = 0.0,
-                seed: int = 0) -> Case:
+def global_case(
+    name: str, scene: np.ndarray, matrix, width: int, height: int, noise: float = 0.0, seed: int = 0
+) -> Case:
     first, second, flow, valid = render_pair(scene, np.asarray(matrix, np.float64), width, height)
     if noise:
         rng = np.random.default_rng(seed)
@@ -125,14 +127,14 @@ def object_case(width: int, height: int, motion=MOTION, seed: int = 0) -> Case:
     top, left = (height - obj_h) // 2, (width - obj_w) // 2
     obj = fine_texture(obj_h, obj_w, seed + 1)
     first, second = background.copy(), background.copy()
-    first[top:top + obj_h, left:left + obj_w] = obj
-    second[top + dy:top + dy + obj_h, left + dx:left + dx + obj_w] = obj
+    first[top : top + obj_h, left : left + obj_w] = obj
+    second[top + dy : top + dy + obj_h, left + dx : left + dx + obj_w] = obj
     flow = np.zeros((height, width, 2), np.float32)
     object_mask = np.zeros((height, width), bool)
-    object_mask[top:top + obj_h, left:left + obj_w] = True
+    object_mask[top : top + obj_h, left : left + obj_w] = True
     flow[object_mask] = (dx, dy)
     hidden = np.zeros((height, width), bool)
-    hidden[top + dy:top + dy + obj_h, left + dx:left + dx + obj_w] = True
+    hidden[top + dy : top + dy + obj_h, left + dx : left + dx + obj_w] = True
     valid = object_mask | ~hidden
     return Case("object (+6, −3)", to_uint8(first), to_uint8(second), flow, valid, object_mask)
 
@@ -150,8 +152,13 @@ def make_cases(width: int = WIDTH, height: int = HEIGHT, seed: int = 0) -> list[
         global_case("rotation 3°", scene, cv2.getRotationMatrix2D(centre, 3.0, 1.0), width, height),
         global_case("zoom ×1.04", scene, cv2.getRotationMatrix2D(centre, 0.0, 1.04), width, height),
         global_case("translation + noise σ 6", scene, shift, width, height, noise=6.0, seed=seed + 7),
-        global_case("fine texture (+6, −3)", fine_texture(height + 2 * margin, width + 2 * margin, seed + 3),
-                    np.float64([[1, 0, MOTION[0]], [0, 1, MOTION[1]]]), width, height),
+        global_case(
+            "fine texture (+6, −3)",
+            fine_texture(height + 2 * margin, width + 2 * margin, seed + 3),
+            np.float64([[1, 0, MOTION[0]], [0, 1, MOTION[1]]]),
+            width,
+            height,
+        ),
         object_case(width, height, seed=seed + 5),
     ]
 
@@ -219,8 +226,14 @@ def _worker_pairs(args) -> tuple[int, float]:
     return count, time.process_time() - start
 
 
-def worker_rates(method: str, preset: str | None, workers: list[int], count: int, repeats: int,
-                 size: tuple[int, int] = (WIDTH, HEIGHT)):
+def worker_rates(
+    method: str,
+    preset: str | None,
+    workers: list[int],
+    count: int,
+    repeats: int,
+    size: tuple[int, int] = (WIDTH, HEIGHT),
+):
     """Per number of processes ``n`` (each computing ``count`` pairs, one OpenCV thread): total wall-clock
     pairs/s, and CPU seconds per pair in each process."""
     import multiprocessing
@@ -246,16 +259,29 @@ def worker_rates(method: str, preset: str | None, workers: list[int], count: int
 # -- report -------------------------------------------------------------------------------------
 def quality_table(cases, flows, wall, cpu) -> str:
     obj = next(i for i, c in enumerate(cases) if c.object_mask is not None)
-    headers = ["method", *[f"EPE {c.name}" for c in cases], "EPE object alone", "object mean flow",
-               "pairs/s per core (CPU time)", "pairs/s here (wall clock)"]
+    headers = [
+        "method",
+        *[f"EPE {c.name}" for c in cases],
+        "EPE object alone",
+        "object mean flow",
+        "pairs/s per core (CPU time)",
+        "pairs/s here (wall clock)",
+    ]
     rows = []
     for label, fl in flows.items():
         epes = [f"{end_point_error(f, c):.2f}" for f, c in zip(fl, cases)]
         mask = cases[obj].object_mask
         mean = fl[obj][mask].mean(axis=0)
-        rows.append([label, *epes, f"{end_point_error(fl[obj], cases[obj], mask):.2f}",
-                     f"({mean[0]:+.2f}, {mean[1]:+.2f})", common.fmt_stats(common.per_second(cpu[label])),
-                     common.fmt_stats(wall[label])])
+        rows.append(
+            [
+                label,
+                *epes,
+                f"{end_point_error(fl[obj], cases[obj], mask):.2f}",
+                f"({mean[0]:+.2f}, {mean[1]:+.2f})",
+                common.fmt_stats(common.per_second(cpu[label])),
+                common.fmt_stats(wall[label]),
+            ]
+        )
     return common.markdown_table(headers, rows)
 
 
@@ -266,11 +292,27 @@ def workers_table(rates: dict[str, tuple[dict[int, common.Stats], dict[int, comm
         for n in wall:
             idle_rate = n / cpu[n].median
             days = UCF101_PAIRS / idle_rate / 86400
-            rows.append([label, n, common.fmt_stats(wall[n]), common.fmt_stats(cpu[n]),
-                         common.fmt_num(idle_rate), f"{days:.1f} days" if days >= 1 else f"{days * 24:.1f} h"])
-    return common.markdown_table(["method", "workers", "pairs/s here, all workers (wall clock)",
-                                  "CPU s/pair in each worker", "pairs/s on as many idle cores",
-                                  "UCF101 (2.43 M pairs) at that rate"], rows)
+            rows.append(
+                [
+                    label,
+                    n,
+                    common.fmt_stats(wall[n]),
+                    common.fmt_stats(cpu[n]),
+                    common.fmt_num(idle_rate),
+                    f"{days:.1f} days" if days >= 1 else f"{days * 24:.1f} h",
+                ]
+            )
+    return common.markdown_table(
+        [
+            "method",
+            "workers",
+            "pairs/s here, all workers (wall clock)",
+            "CPU s/pair in each worker",
+            "pairs/s on as many idle cores",
+            "UCF101 (2.43 M pairs) at that rate",
+        ],
+        rows,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -287,10 +329,14 @@ def main(argv: list[str] | None = None) -> int:
     variants = [v for v in VARIANTS if common.selected(v[1], args.only)]
     flows, wall, cpu = measure(cases, variants, repeats)
     count, worker_repeats = (1, 1) if args.quick else (4, min(repeats, 3))
-    rates = {label: worker_rates(method, preset, args.workers, count * per, worker_repeats, size)
-             for label, method, preset, per in (("tvl1 (vidnets now)", "tvl1", None, 1),
-                                                ("dis medium", "dis", "medium", 100))
-             if common.selected(method, args.only)}
+    rates = {
+        label: worker_rates(method, preset, args.workers, count * per, worker_repeats, size)
+        for label, method, preset, per in (
+            ("tvl1 (vidnets now)", "tvl1", None, 1),
+            ("dis medium", "dis", "medium", 100),
+        )
+        if common.selected(method, args.only)
+    }
     sections = [
         f"OpenCV {cv2.__version__}, one thread per process, {size[0]}×{size[1]} grayscale. Synthetic pairs with "
         "exact true flow (see the module docstring); EPE in px over the pixels with a visible match. Speed: "
@@ -312,8 +358,9 @@ def main(argv: list[str] | None = None) -> int:
         "the video list across machines that share only the output folder, so m machines give m times the "
         "rate of one.",
     ]
-    common.publish("flow_quality", "Optical flow: known-answer quality against speed", "\n\n".join(sections),
-                   args, argv)
+    common.publish(
+        "flow_quality", "Optical flow: known-answer quality against speed", "\n\n".join(sections), args, argv
+    )
     return 0
 
 

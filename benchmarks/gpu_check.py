@@ -87,10 +87,15 @@ def amp_check(name: str, dtype: torch.dtype, device: torch.device, steps: int, t
     moved = any(not torch.equal(p.detach(), b) for p, b in zip(params, before))
     scale = scaler.get_scale() if scaler.is_enabled() else 1.0
     ok = finite and moved and out_dtype == dtype and skipped < len(losses) and 0 < scale < float("inf")
-    scaler_text = (f"GradScaler on, scale {scale:g}, {skipped} step(s) skipped on overflow" if scaler.is_enabled()
-                   else "GradScaler off (bf16)")
-    detail = (f"{len(losses)} steps, loss {losses[0]:.3f} → {losses[-1]:.3f}, logits "
-              f"{str(out_dtype).split('.')[-1]}, {scaler_text}")
+    scaler_text = (
+        f"GradScaler on, scale {scale:g}, {skipped} step(s) skipped on overflow"
+        if scaler.is_enabled()
+        else "GradScaler off (bf16)"
+    )
+    detail = (
+        f"{len(losses)} steps, loss {losses[0]:.3f} → {losses[-1]:.3f}, logits "
+        f"{str(out_dtype).split('.')[-1]}, {scaler_text}"
+    )
     return report(check, ok, detail)
 
 
@@ -98,8 +103,11 @@ def run_amp(args) -> int:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         return 0 if report("cuda device", False, "torch.cuda.is_available() is False") else 1
-    results = [amp_check(name, dtype, device, args.steps, args.tiny)
-               for name in ("res3d18", "tsn_bninception") for dtype in (torch.bfloat16, torch.float16)]
+    results = [
+        amp_check(name, dtype, device, args.steps, args.tiny)
+        for name in ("res3d18", "tsn_bninception")
+        for dtype in (torch.bfloat16, torch.float16)
+    ]
     return 0 if all(results) else 1
 
 
@@ -111,8 +119,14 @@ def run_syncbn(args) -> int:
     info = distributed.setup(args.device)
     sync = info.device.type == "cuda"
     torch.manual_seed(0)  # same weights and the same whole batch on every rank
-    model = torch.nn.Sequential(torch.nn.Conv3d(3, 8, 3, padding=1), torch.nn.BatchNorm3d(8), torch.nn.ReLU(),
-                                torch.nn.AdaptiveAvgPool3d(1), torch.nn.Flatten(), torch.nn.Linear(8, 4))
+    model = torch.nn.Sequential(
+        torch.nn.Conv3d(3, 8, 3, padding=1),
+        torch.nn.BatchNorm3d(8),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool3d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8, 4),
+    )
     size = 8 if args.tiny else 32
     whole = torch.randn(2 * info.world_size, 3, 4, size, size) * 3 + 1
     labels = torch.randint(0, 4, (whole.shape[0],))
@@ -135,11 +149,20 @@ def run_syncbn(args) -> int:
     ok = True
     if info.is_main:
         kind = "SyncBatchNorm" if sync else "BatchNorm (SyncBatchNorm needs a GPU)"
-        ok = report("ddp parameters agree", spread == 0 and bool(torch.isfinite(loss)),
-                    f"{info.world_size} processes, {kind}, max parameter difference {spread:.1e}")
+        ok = report(
+            "ddp parameters agree",
+            spread == 0 and bool(torch.isfinite(loss)),
+            f"{info.world_size} processes, {kind}, max parameter difference {spread:.1e}",
+        )
         if sync:
-            ok = report("syncbn statistics", stats_error < 1e-3,
-                        f"running mean vs one BatchNorm over the whole batch: max error {stats_error:.1e}") and ok
+            ok = (
+                report(
+                    "syncbn statistics",
+                    stats_error < 1e-3,
+                    f"running mean vs one BatchNorm over the whole batch: max error {stats_error:.1e}",
+                )
+                and ok
+            )
     if dist.is_initialized():
         dist.barrier()
     distributed.cleanup()

@@ -55,9 +55,17 @@ def make_index(folder: Path, entries: int) -> Path:
 def _config(folder: Path, csv_path: Path):
     from vidnets.engine.config import load_config
 
-    return load_config(None, [f"data.root={folder}", "data.layout=kinetics", f"data.annotations={csv_path}",
-                              "train.epochs=1", "schedule.kind=constant",
-                              "data.train_kwargs={frames: 4, size: 32, crop: 32}"])
+    return load_config(
+        None,
+        [
+            f"data.root={folder}",
+            "data.layout=kinetics",
+            f"data.annotations={csv_path}",
+            "train.epochs=1",
+            "schedule.kind=constant",
+            "data.train_kwargs={frames: 4, size: 32, crop: 32}",
+        ],
+    )
 
 
 def run_phase(phase: str, folder: Path, csv_path: Path) -> dict:
@@ -86,14 +94,33 @@ def run_phase(phase: str, folder: Path, csv_path: Path) -> dict:
     seconds = time.perf_counter() - start
     assert all(r.num_frames == 16 for r in train_set.records[:1000]) and not train_set.bad
     entries = len(json.loads(cache_file.read_text())["entries"])
-    return {"seconds": seconds, "records": len(train_set), "classes": len(classes), "cache_entries": entries,
-            "cache_rewritten": before != cache_file.stat().st_mtime_ns}
+    return {
+        "seconds": seconds,
+        "records": len(train_set),
+        "classes": len(classes),
+        "cache_entries": entries,
+        "cache_rewritten": before != cache_file.stat().st_mtime_ns,
+    }
 
 
 def _child(phase: str, folder: Path, csv_path: Path, cache_dir: Path) -> dict:
     env = dict(os.environ, VIDNETS_CACHE=str(cache_dir), PYTHONPATH=str(common.REPO_ROOT))
-    out = subprocess.run([sys.executable, "-m", "benchmarks.index_scale", "--phase", phase, "--folder", str(folder),
-                          "--csv", str(csv_path)], env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.index_scale",
+            "--phase",
+            phase,
+            "--folder",
+            str(folder),
+            "--csv",
+            str(csv_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if out.returncode:
         raise RuntimeError(f"phase {phase} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -131,25 +158,27 @@ def main(argv: list[str] | None = None) -> int:
             seconds = common.Stats([r["seconds"] for r in runs])
             rss = max(r["peak_rss_mib"] for r in runs)
             rows.append([phase, f"{runs[0]['records']:,}", common.fmt_stats(seconds), f"{rss:,.0f}"])
-        csv_mib = csv_path.stat().st_size / 2 ** 20
+        csv_mib = csv_path.stat().st_size / 2**20
     warm = results["warm"]
     warm_s = max(r["seconds"] for r in warm)
     warm_rss = max(r["peak_rss_mib"] for r in warm)
-    body = "\n".join([
-        f"{entries:,} CSV rows ({csv_mib:.1f} MiB, {CLASSES:,} classes) over 4 real files and 4 symlinks to them "
-        f"(index written in {made:.1f} s). Seconds exclude interpreter start-up and imports; peak RSS includes "
-        "them (the `imports` row is that floor). Median (min–max) of "
-        f"{repeats} fresh processes; `cold` once. CPU: 2-vCPU Intel Xeon with AMX (KVM guest), shared with other "
-        f"jobs (1-minute load average {load_before:.1f} before the run, {os.getloadavg()[0]:.1f} after).",
-        "",
-        common.markdown_table(["phase", "records", "seconds", "peak RSS MiB"], rows, align="lrrr"),
-        "",
-        f"Warm start: {warm_s:.2f} s (slowest of {len(warm)}) and {warm_rss:,.0f} MiB peak "
-        f"— targets < 10 s and < 1,024 MiB: {'met' if warm_s < 10 and warm_rss < 1024 else 'NOT met'}. "
-        f"The cold start left {results['cold'][0]['cache_entries']} cache entries (one per real file, for 8 path "
-        f"strings); warm starts rewrote the cache {sum(r['cache_rewritten'] for r in warm)} time(s) (0 = nothing "
-        "probed).",
-    ])
+    body = "\n".join(
+        [
+            f"{entries:,} CSV rows ({csv_mib:.1f} MiB, {CLASSES:,} classes) over 4 real files and 4 symlinks to them "
+            f"(index written in {made:.1f} s). Seconds exclude interpreter start-up and imports; peak RSS includes "
+            "them (the `imports` row is that floor). Median (min–max) of "
+            f"{repeats} fresh processes; `cold` once. CPU: 2-vCPU Intel Xeon with AMX (KVM guest), shared with other "
+            f"jobs (1-minute load average {load_before:.1f} before the run, {os.getloadavg()[0]:.1f} after).",
+            "",
+            common.markdown_table(["phase", "records", "seconds", "peak RSS MiB"], rows, align="lrrr"),
+            "",
+            f"Warm start: {warm_s:.2f} s (slowest of {len(warm)}) and {warm_rss:,.0f} MiB peak "
+            f"— targets < 10 s and < 1,024 MiB: {'met' if warm_s < 10 and warm_rss < 1024 else 'NOT met'}. "
+            f"The cold start left {results['cold'][0]['cache_entries']} cache entries (one per real file, for 8 path "
+            f"strings); warm starts rewrote the cache {sum(r['cache_rewritten'] for r in warm)} time(s) (0 = nothing "
+            "probed).",
+        ]
+    )
     common.publish("index_scale", "Index scale: 1M annotation entries, metadata cache, warm start", body, args, argv)
     return 0
 

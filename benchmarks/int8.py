@@ -125,8 +125,11 @@ def pt2e_int8(model, calibration: list, *, annotate_conv3d: bool = False) -> tup
             for clip in calibration:
                 prepared(clip)
         converted = convert_pt2e(prepared)
-    weights = Counter(str(n.args[0].target) for n in converted.graph.nodes
-                      if n.target == torch.ops.quantized_decomposed.dequantize_per_channel.default)
+    weights = Counter(
+        str(n.args[0].target)
+        for n in converted.graph.nodes
+        if n.target == torch.ops.quantized_decomposed.dequantize_per_channel.default
+    )
     compiled = torch.compile(converted)
     facts = {"int8_weights": sum(weights.values()), "weights": _count_weights(model), "lowered": Counter()}
 
@@ -169,8 +172,15 @@ def onnx_int8(model, calibration: list, folder: Path) -> tuple[Callable, Callabl
 
     with _quiet():
         quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
-        quantize_static(str(pre), str(int8), Clips(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        quantize_static(
+            str(pre),
+            str(int8),
+            Clips(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+        )
     graph = onnx.load(str(int8)).graph
     int8_initializers = {i.name for i in graph.initializer if i.data_type == onnx.TensorProto.INT8}
     int8_weights = sum(n.op_type == "DequantizeLinear" and n.input[0] in int8_initializers for n in graph.node)
@@ -190,8 +200,14 @@ def synth_clips(shape: tuple[int, ...], count: int = 8):
     from vidnets.data.video import read_frames
 
     _, t, h, w = shape
-    root = generate_dataset(default_cache_dir() / "bench" / f"int8_clips_{t}x{h}", num_classes=4,
-                            videos_per_class=max(2, -(-count // 4)), frames=t, size=max(h, w) + 16, seed=0)
+    root = generate_dataset(
+        default_cache_dir() / "bench" / f"int8_clips_{t}x{h}",
+        num_classes=4,
+        videos_per_class=max(2, -(-count // 4)),
+        frames=t,
+        size=max(h, w) + 16,
+        seed=0,
+    )
     clips = []
     for path in sorted(root.rglob("*.avi"))[:count]:
         frames = read_frames(path, np.arange(t), size=(h, w)).astype(np.float32) - 128.0
@@ -253,8 +269,7 @@ def bench_case(model, fns: dict, x, batch: int, quick: bool) -> dict:
             errors[label] = f"{type(e).__name__}: {' '.join(str(e).split())[:120]}"
             del fns[label]
     repeats = 1 if quick else (9 if batch == 1 else 5)
-    secs = common.time_alternating({k: (lambda f: lambda: f(x))(f) for k, f in fns.items()},
-                                   warmup=0, repeats=repeats)
+    secs = common.time_alternating({k: (lambda f: lambda: f(x))(f) for k, f in fns.items()}, warmup=0, repeats=repeats)
     return {"rates": {k: common.per_second(s, batch) for k, s in secs.items()}, "errors": errors}
 
 
@@ -283,8 +298,13 @@ def _speed_rows(case: str, shape, batch: int, result: dict, facts: dict) -> list
     rates, errors = result["rates"], result["errors"]
     bf16 = rates.get("bf16 fast")
     rows = []
-    for label in ("fp32 fast", "bf16 fast", "PT2E int8 + inductor", "PT2E int8, Conv3d annotated",
-                  "onnxruntime int8 QDQ"):
+    for label in (
+        "fp32 fast",
+        "bf16 fast",
+        "PT2E int8 + inductor",
+        "PT2E int8, Conv3d annotated",
+        "onnxruntime int8 QDQ",
+    ):
         f = facts.get(label, {})
         if label in rates:
             speed, vs = common.fmt_stats(rates[label]), f"{common.ratio(rates[label], bf16):.2f}×"
@@ -292,8 +312,7 @@ def _speed_rows(case: str, shape, batch: int, result: dict, facts: dict) -> list
             speed, vs = "not measured", "–"
         error = errors.get(label, "–")
         error = f"{error:.1e}" if isinstance(error, float) else error
-        rows.append([case.split()[0], "×".join(map(str, shape[1:])), batch, label, speed, vs, error,
-                     _int8_note(f)])
+        rows.append([case.split()[0], "×".join(map(str, shape[1:])), batch, label, speed, vs, error, _int8_note(f)])
     return rows
 
 
@@ -311,14 +330,20 @@ def _int8_note(f: dict) -> str:
 
 def _best_int8_ratio(rates: dict) -> tuple[str, float]:
     bf16 = rates.get("bf16 fast")
-    best = max(((k, common.ratio(v, bf16)) for k, v in rates.items() if "int8" in k),
-               key=lambda kv: kv[1], default=("none", float("nan")))
+    best = max(
+        ((k, common.ratio(v, bf16)) for k, v in rates.items() if "int8" in k),
+        key=lambda kv: kv[1],
+        default=("none", float("nan")),
+    )
     return best
 
 
 # -- oneDNN kernels -------------------------------------------------------------------------------
-KERNEL_LAYERS = {"64→64 at 8×56², batch 8": (64, 8, 56, 8), "256→256 at 2×14², batch 8": (256, 2, 14, 8),
-                 "128→128 at 4×28², batch 1": (128, 4, 28, 1)}
+KERNEL_LAYERS = {
+    "64→64 at 8×56², batch 8": (64, 8, 56, 8),
+    "256→256 at 2×14², batch 8": (256, 2, 14, 8),
+    "128→128 at 4×28², batch 1": (128, 4, 28, 1),
+}
 
 
 def run_kernels(quick: bool) -> list:
@@ -332,14 +357,29 @@ def run_kernels(quick: bool) -> list:
         x = torch.randn(batch, ch, t, side, side).contiguous(memory_format=cl)
         w = torch.randn(ch, ch, 3, 3, 3).contiguous(memory_format=cl)
         xq = torch.randint(0, 255, x.shape, dtype=torch.uint8).contiguous(memory_format=cl)
-        wq = torch.ops.onednn.qconv_prepack(torch.randint(-100, 100, w.shape, dtype=torch.int8),
-                                            torch.full((ch,), 0.01), 0.05, 0, ones, ones, ones, 1, list(x.shape))
+        wq = torch.ops.onednn.qconv_prepack(
+            torch.randint(-100, 100, w.shape, dtype=torch.int8),
+            torch.full((ch,), 0.01),
+            0.05,
+            0,
+            ones,
+            ones,
+            ones,
+            1,
+            list(x.shape),
+        )
         scales, zeros = torch.full((ch,), 0.01), torch.zeros(ch, dtype=torch.int64)
         for label, a, b in (("fp32", x, w), ("bf16", x.bfloat16(), w.bfloat16())):
-            fns[(name, label)] = (lambda a, b: lambda: torch.ops.aten.mkldnn_convolution(
-                a, b, None, ones, ones, ones, 1))(a, b)
-        fns[(name, "int8")] = (lambda xq, wq, s, z: lambda: torch.ops.onednn.qconv_pointwise(
-            xq, 0.05, 0, wq, s, z, None, ones, ones, ones, 1, 0.1, 0, torch.uint8, "none", [], ""))(xq, wq, scales, zeros)
+            fns[(name, label)] = (
+                lambda a, b: lambda: torch.ops.aten.mkldnn_convolution(a, b, None, ones, ones, ones, 1)
+            )(a, b)
+        fns[(name, "int8")] = (
+            lambda xq, wq, s, z: (
+                lambda: torch.ops.onednn.qconv_pointwise(
+                    xq, 0.05, 0, wq, s, z, None, ones, ones, ones, 1, 0.1, 0, torch.uint8, "none", [], ""
+                )
+            )
+        )(xq, wq, scales, zeros)
         for label in ("fp32", "bf16", "int8"):
             flops[(name, label)] = 2 * x.numel() * ch * 27
     with torch.inference_mode():
@@ -347,8 +387,13 @@ def run_kernels(quick: bool) -> list:
     rows = []
     for name in KERNEL_LAYERS:
         rate = {p: common.per_second(secs[(name, p)], flops[(name, p)] / 1e9) for p in ("fp32", "bf16", "int8")}
-        rows.append([name, *(common.fmt_stats(rate[p]) for p in ("fp32", "bf16", "int8")),
-                     f"{common.ratio(rate['int8'], rate['bf16']):.2f}×"])
+        rows.append(
+            [
+                name,
+                *(common.fmt_stats(rate[p]) for p in ("fp32", "bf16", "int8")),
+                f"{common.ratio(rate['int8'], rate['bf16']):.2f}×",
+            ]
+        )
     return rows
 
 
@@ -362,8 +407,14 @@ def trained_checkpoint(recipe: str, quick: bool) -> tuple[Path, bool]:
 
     base = default_cache_dir() / "bench" / "int8_accuracy"
     data = generate_dataset(base / "motion", num_classes=4, videos_per_class=32, frames=16, size=32, seed=0)
-    sets = {**ACCURACY_RECIPES[recipe], **({"train.epochs": 1} if quick else {}), "data.root": str(data),
-            "train.progress": False, "train.tensorboard": False, "train.seed": 0}
+    sets = {
+        **ACCURACY_RECIPES[recipe],
+        **({"train.epochs": 1} if quick else {}),
+        "data.root": str(data),
+        "train.progress": False,
+        "train.tensorboard": False,
+        "train.seed": 0,
+    }
     out = base / f"{recipe}-{_training_key(recipe, sets, data)}"
     final = out / "final.pt"
     if final.is_file():
@@ -395,7 +446,9 @@ def _test_clips(checkpoint: Path, calibration_count: int):
     from vidnets.engine.config import load_config
 
     model, state = model_from_checkpoint(checkpoint)
-    kwargs = ", ".join(f"{k}={v}" for k, v in state.get("model_kwargs", {}).items() if k in ("width", "fc_width", "batch_norm"))
+    kwargs = ", ".join(
+        f"{k}={v}" for k, v in state.get("model_kwargs", {}).items() if k in ("width", "fc_width", "batch_norm")
+    )
     model.description = state["model_name"] + (f" ({kwargs})" if kwargs else "")
     cfg = load_config(state["config"])
     test_set, _ = build_test_dataset(cfg)
@@ -420,8 +473,10 @@ def run_accuracy(quick: bool) -> tuple[list, dict, list[str]]:
         checkpoint, trained = trained_checkpoint(recipe, quick)
         notes.append(f"{recipe}: {'trained by this run' if trained else 'cached checkpoint'} {checkpoint}")
         model, views, labels, calibration = _test_clips(checkpoint, 1 if quick else 8)
-        runners: dict[str, Callable] = {"fp32 (eager)": lambda x: model(x),
-                                        "bf16 fast": prepare_for_inference(model, precision="bf16")}
+        runners: dict[str, Callable] = {
+            "fp32 (eager)": lambda x: model(x),
+            "bf16 fast": prepare_for_inference(model, precision="bf16"),
+        }
         if not torchao_missing():
             runners["PT2E int8 + inductor"] = pt2e_int8(model, calibration)[0]
             runners["PT2E int8, Conv3d annotated"] = pt2e_int8(model, calibration, annotate_conv3d=True)[0]
@@ -449,8 +504,18 @@ def _accuracy_rows(recipe: str, model, logits: dict, labels, worst: dict) -> lis
         agree = (video == ref_video).float().mean().item()
         if "int8" in label:
             worst[(recipe, label)] = ref_top1 - top1
-        rows.append([_recipe_label(recipe), model.description, len(labels), label, f"{top1:.1%}", f"{clip_top1:.1%}",
-                     f"{agree:.0%}", f"{(top1 - ref_top1) * 100:+.1f}"])
+        rows.append(
+            [
+                _recipe_label(recipe),
+                model.description,
+                len(labels),
+                label,
+                f"{top1:.1%}",
+                f"{clip_top1:.1%}",
+                f"{agree:.0%}",
+                f"{(top1 - ref_top1) * 100:+.1f}",
+            ]
+        )
     return rows
 
 
@@ -459,8 +524,10 @@ def decision(ratios: dict, worst: dict) -> str:
     """The decision rule applied to this run."""
     speed_ok = bool(ratios) and all(r >= SPEEDUP_TARGET for _, r in ratios.values())
     parts = [f"{case}: best int8 {label} {r:.2f}× bf16 fast" for case, (label, r) in ratios.items()]
-    text = (f"**Decision rule** (an int8 path ≥ {SPEEDUP_TARGET}× the bf16 fast path on res3d18 and C3D at "
-            f"batch 1 and 8, ≤ 1 point of top-1 lost): " + "; ".join(parts) + ". ")
+    text = (
+        f"**Decision rule** (an int8 path ≥ {SPEEDUP_TARGET}× the bf16 fast path on res3d18 and C3D at "
+        f"batch 1 and 8, ≤ 1 point of top-1 lost): " + "; ".join(parts) + ". "
+    )
     if worst:
         lost = max(worst.values())
         text += f"Largest top-1 loss of an int8 setting: {lost * 100:.1f} points. "
@@ -476,7 +543,6 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     common.setup_threads(args.threads)
 
-
     t0 = time.perf_counter()
     sections = []
     ratios: dict = {}
@@ -488,26 +554,38 @@ def main(argv: list[str] | None = None) -> int:
             "after one untimed call; `vs bf16` is the ratio of medians to `bf16 fast` "
             "(`prepare_for_inference(precision=\"bf16\")`; the machine line says which precision `auto` picks); "
             "rel. error of the logits against eager fp32 on the timed batch.",
-            common.markdown_table(["model", "input", "batch", "setting", "clips/s", "vs bf16", "rel. error",
-                                   "int8 graph"], rows),
+            common.markdown_table(
+                ["model", "input", "batch", "setting", "clips/s", "vs bf16", "rel. error", "int8 graph"], rows
+            ),
             f"Load average (1 min) at start and end: {load[0]:.1f}, {load[1]:.1f} (other processes share these "
             f"{os.cpu_count()} CPUs).",
             "### oneDNN 3×3×3 convolution kernels, channels-last (GFLOP/s, median (min–max))",
-            common.markdown_table(["layer", "fp32", "bf16", "int8 (u8·s8)", "int8 vs bf16"],
-                                  run_kernels(args.quick)),
+            common.markdown_table(["layer", "fp32", "bf16", "int8 (u8·s8)", "int8 vs bf16"], run_kernels(args.quick)),
         ]
     if not args.no_accuracy:
         rows, worst, notes = run_accuracy(args.quick)
         sections += [
             "### Accuracy on `vidnets synth` data (`--profile cpu` models, test set with the checkpoint's protocol)",
-            common.markdown_table(["recipe", "model", "test videos", "setting", "video top-1", "clip top-1",
-                                   "same video prediction as fp32", "points vs fp32"], rows),
+            common.markdown_table(
+                [
+                    "recipe",
+                    "model",
+                    "test videos",
+                    "setting",
+                    "video top-1",
+                    "clip top-1",
+                    "same video prediction as fp32",
+                    "points vs fp32",
+                ],
+                rows,
+            ),
             "Checkpoints: " + "; ".join(notes) + ".",
         ]
     sections.append(decision(ratios, worst))
     if args.quick:
-        sections.append("_Quick mode: one calibration clip, one repeat, one training epoch; a smoke test, "
-                        "not for quoting._")
+        sections.append(
+            "_Quick mode: one calibration clip, one repeat, one training epoch; a smoke test, not for quoting._"
+        )
     sections.append(f"Wall time of this run: {time.perf_counter() - t0:.0f} s.")
     common.publish(NAME, "int8 inference against the bf16 fast path", "\n\n".join(sections), args, argv)
     return 0

@@ -45,19 +45,24 @@ def make_long_video(path: Path) -> Path:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
-    texture = cv2.resize(rng.uniform(0, 255, (24, 32, 3)).astype(np.float32), (640, 480),
-                         interpolation=cv2.INTER_CUBIC).clip(0, 255).astype(np.uint8)
+    texture = (
+        cv2.resize(rng.uniform(0, 255, (24, 32, 3)).astype(np.float32), (640, 480), interpolation=cv2.INTER_CUBIC)
+        .clip(0, 255)
+        .astype(np.uint8)
+    )
     tmp = path.with_name(path.name + ".part.mp4")
     with av.open(str(tmp), "w") as container:
-        stream = container.add_stream("libx264", rate=LONG_FPS,
-                                      options={"preset": "veryfast", "keyint": str(LONG_GOP),
-                                               "min-keyint": str(LONG_GOP), "scenecut": "0"})
+        stream = container.add_stream(
+            "libx264",
+            rate=LONG_FPS,
+            options={"preset": "veryfast", "keyint": str(LONG_GOP), "min-keyint": str(LONG_GOP), "scenecut": "0"},
+        )
         stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
         for t in range(LONG_SECONDS * LONG_FPS):
             y, x = int(120 + 100 * np.sin(t / 90)), int(160 + 150 * np.cos(t / 130))
-            frame = texture[y:y + 240, x:x + 320].copy()
+            frame = texture[y : y + 240, x : x + 320].copy()
             sy, sx = (t * 3) % 200, (t * 5) % 280
-            frame[sy:sy + 40, sx:sx + 40] = (255, (t * 7) % 256, 0)
+            frame[sy : sy + 40, sx : sx + 40] = (255, (t * 7) % 256, 0)
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
@@ -81,10 +86,12 @@ def _full_decode_dataset(ds):
 
 def _sweep(ds, n: int, seed: int = 0):
     """A callable loading items 0..n-1 (cycling) with a fixed RNG; raises on bad items."""
+
     def run():
         rng = np.random.default_rng(seed)
         for i in range(n):
             ds.load(i % len(ds), rng)
+
     return run
 
 
@@ -106,8 +113,14 @@ def _loader_rate(ds, batches: int, workers: int, batch_size: int = 8) -> tuple[f
     from vidnets.data.datasets import collate_skip_bad
 
     torch.manual_seed(0)
-    loader = DataLoader(ds, batch_size=batch_size, shuffle=True, num_workers=workers,
-                        collate_fn=collate_skip_bad, persistent_workers=False)
+    loader = DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=True,
+        num_workers=workers,
+        collate_fn=collate_skip_bad,
+        persistent_workers=False,
+    )
     it = iter(loader)
     next(it)  # worker start-up is not steady-state loading
     start, clips = time.perf_counter(), 0
@@ -140,19 +153,22 @@ def main(argv: list[str] | None = None) -> int:
     long = [VideoRecord(str(long_path), 0)]
 
     rows, notes = [], []
-    sets = ([("real clips (18)", real, len(real))] if real else []) + [("10-min 320×240 h264 GOP 250", long, 4 if args.quick else 8)]
+    sets = ([("real clips (18)", real, len(real))] if real else []) + [
+        ("10-min 320×240 h264 GOP 250", long, 4 if args.quick else 8)
+    ]
     for set_name, records, n in sets:
         for style, recipe in (("C3D 16×112²", "c3d"), ("TSN 3 seg 224²", "tsn_rgb")):
             name = f"{set_name} · {style}"
             if not common.selected(recipe, args.only):
                 continue
             ds = build_dataset(recipe, records, train=True, on_error="raise")
-            stats = common.time_alternating({"sparse": _sweep(ds, n), "full": _sweep(_full_decode_dataset(ds), n)},
-                                            warmup=0 if set_name.startswith("10-min") else 1,
-                                            repeats=1 if (args.quick and set_name.startswith("10-min")) else repeats)
+            stats = common.time_alternating(
+                {"sparse": _sweep(ds, n), "full": _sweep(_full_decode_dataset(ds), n)},
+                warmup=0 if set_name.startswith("10-min") else 1,
+                repeats=1 if (args.quick and set_name.startswith("10-min")) else repeats,
+            )
             sparse, full = common.per_second(stats["sparse"], n), common.per_second(stats["full"], n)
-            rows.append([name, common.fmt_stats(sparse), common.fmt_stats(full),
-                         f"{common.ratio(sparse, full):.1f}×"])
+            rows.append([name, common.fmt_stats(sparse), common.fmt_stats(full), f"{common.ratio(sparse, full):.1f}×"])
             print(rows[-1], flush=True)
 
     loader_rows = []
@@ -163,22 +179,27 @@ def main(argv: list[str] | None = None) -> int:
             ds = build_dataset("res3d", records * (64 // len(records) + 1), train=True)
             for workers in (0, 2):
                 rate, clips = _loader_rate(ds, batches, workers)
-                loader_rows.append([f"Res3D 3×8×112² (stride 2), batch 8, {workers} workers, {set_name}",
-                                    f"{rate:.1f}", str(clips)])
+                loader_rows.append(
+                    [f"Res3D 3×8×112² (stride 2), batch 8, {workers} workers, {set_name}", f"{rate:.1f}", str(clips)]
+                )
                 print(loader_rows[-1], flush=True)
 
     notes += _optional_decoders()
-    body = "\n\n".join([
-        "Clips/s of `VideoDataset` items (decode + transform, one process): sparse seeking vs. "
-        "decoding every frame up to the last wanted one (same transform), timed round-robin; "
-        "median (min–max) over rounds.",
-        common.markdown_table(["video set · sampling", "sparse (clips/s)", "full decode (clips/s)", "speed-up"], rows),
-        "DataLoader (clips/s after the first batch; the first batch includes worker start-up):",
-        common.markdown_table(["loader", "clips/s", "clips timed"], loader_rows) if loader_rows else "(skipped)",
-        f"Long video: `{long_path}` ({LONG_SECONDS} s, {LONG_FPS} fps, GOP {LONG_GOP}, libx264 veryfast; "
-        f"{'generated in %.0f s' % made if made > 1 else 'cached'}).",
-        "\n".join(f"- {n}" for n in notes),
-    ])
+    body = "\n\n".join(
+        [
+            "Clips/s of `VideoDataset` items (decode + transform, one process): sparse seeking vs. "
+            "decoding every frame up to the last wanted one (same transform), timed round-robin; "
+            "median (min–max) over rounds.",
+            common.markdown_table(
+                ["video set · sampling", "sparse (clips/s)", "full decode (clips/s)", "speed-up"], rows
+            ),
+            "DataLoader (clips/s after the first batch; the first batch includes worker start-up):",
+            common.markdown_table(["loader", "clips/s", "clips timed"], loader_rows) if loader_rows else "(skipped)",
+            f"Long video: `{long_path}` ({LONG_SECONDS} s, {LONG_FPS} fps, GOP {LONG_GOP}, libx264 veryfast; "
+            f"{'generated in %.0f s' % made if made > 1 else 'cached'}).",
+            "\n".join(f"- {n}" for n in notes),
+        ]
+    )
     common.publish("loader", "Video loader: sparse decoding vs. full decode", body, args, argv)
     return 0
 

@@ -108,8 +108,9 @@ def default_setting(device: torch.device) -> str:
 
 
 # -- runners (shared with benchmarks.vs_torchvision) -----------------------------------------------
-def eval_runner(model: nn.Module, x: torch.Tensor, setting: str, *, compile: bool = False,
-                fuse: bool = True) -> tuple[Callable[[], Any], dict]:
+def eval_runner(
+    model: nn.Module, x: torch.Tensor, setting: str, *, compile: bool = False, fuse: bool = True
+) -> tuple[Callable[[], Any], dict]:
     """A no-argument callable running one inference batch in ``setting``, and facts about it
     (``folded`` pairs, ``compile_s``)."""
     from vidnets.engine.fastpath import prepare_for_inference
@@ -123,8 +124,9 @@ def eval_runner(model: nn.Module, x: torch.Tensor, setting: str, *, compile: boo
 
         return run, {"folded": 0}
     precision = {"fp32 fast": "fp32", "bf16 fast": "bf16"}[setting]
-    fast = prepare_for_inference(model, precision=precision, compile=compile, fuse=fuse,
-                                 example_input=x if compile else None)
+    fast = prepare_for_inference(
+        model, precision=precision, compile=compile, fuse=fuse, example_input=x if compile else None
+    )
     return (lambda: fast(x)), {"folded": len(fast.folded), "compile_s": fast.compile_seconds, "fast": fast}
 
 
@@ -179,7 +181,7 @@ def peak_kernels(quick: bool, device: torch.device) -> dict[str, dict[str, tuple
                 conv.to(memory_format=fmt)
                 x = torch.randn(batch, ch, t, side, side, device=device, dtype=dtype).contiguous(memory_format=fmt)
                 # outputs × (in-channels × 3³) multiply-adds
-                kernels[f"{name} {layout}"] = ((lambda c, v: (lambda: c(v)))(conv, x), 2 * x.numel() * ch * 27)
+                kernels[f"{name} {layout}"] = ((lambda c, v: lambda: c(v))(conv, x), 2 * x.numel() * ch * 27)
         out[label] = kernels
     return out
 
@@ -189,8 +191,9 @@ def measure_peak(kernels, quick: bool, device: torch.device) -> dict[str, dict[s
     out: dict[str, dict[str, common.Stats]] = {}
     for label, ks in kernels.items():
         with torch.inference_mode():
-            secs = common.time_alternating({k: fn for k, (fn, _) in ks.items()}, warmup=2,
-                                           repeats=2 if quick else 7, device=device)
+            secs = common.time_alternating(
+                {k: fn for k, (fn, _) in ks.items()}, warmup=2, repeats=2 if quick else 7, device=device
+            )
         out[label] = {k: common.per_second(s, ks[k][1] / 1e9) for k, s in secs.items()}
     return out
 
@@ -206,8 +209,9 @@ def peak_probes(kernels, peak) -> dict[str, tuple[Callable[[], Any], float]]:
     return probes
 
 
-def _matched_probes(probes: dict[str, tuple[Callable[[], Any], float]], target_s: float
-                    ) -> dict[str, tuple[Callable[[], Any], float]]:
+def _matched_probes(
+    probes: dict[str, tuple[Callable[[], Any], float]], target_s: float
+) -> dict[str, tuple[Callable[[], Any], float]]:
     """Each probe repeated so that one call lasts about ``target_s`` (a model's call): a burst of
     other load then hits the probe and the model of a round alike."""
     out = {}
@@ -259,8 +263,16 @@ class ModelResult:
 
 
 def bench_model(
-    name: str, *, quick: bool, compile: bool, budget_s: float, device: torch.device, settings: tuple[str, ...],
-    probes: dict[str, tuple[Callable[[], Any], float]] | None = None, before: bool = False, profile: bool = False,
+    name: str,
+    *,
+    quick: bool,
+    compile: bool,
+    budget_s: float,
+    device: torch.device,
+    settings: tuple[str, ...],
+    probes: dict[str, tuple[Callable[[], Any], float]] | None = None,
+    before: bool = False,
+    profile: bool = False,
 ) -> ModelResult:
     import math
 
@@ -282,8 +294,10 @@ def bench_model(
             from vidnets.engine.fastpath import parity_check
 
             report = parity_check(model, facts["fast"], x)
-            res.parity = (f"{report.precision}: {'OK' if report.ok else 'MISMATCH'} {report.rel_error:.1e}, "
-                          f"top-1 {report.top1_agreement:.0%}")
+            res.parity = (
+                f"{report.precision}: {'OK' if report.ok else 'MISMATCH'} {report.rel_error:.1e}, "
+                f"top-1 {report.top1_agreement:.0%}"
+            )
     fast_settings = [f"{p} fast" for p in ("fp32", "bf16") if f"{p} fast" in settings]
     if before:
         for setting in fast_settings:
@@ -311,8 +325,12 @@ def bench_model(
         if mode != "peak":
             getattr(res, mode)[setting] = common.per_second(s, batch)
     if profile:
-        res.ops = {s: profile_ops(fns[f"eval/{s}"]) for setting in fast_settings
-                   for s in (f"{setting} before fusion", setting) if f"eval/{s}" in fns}
+        res.ops = {
+            s: profile_ops(fns[f"eval/{s}"])
+            for setting in fast_settings
+            for s in (f"{setting} before fusion", setting)
+            if f"eval/{s}" in fns
+        }
     for precision, (_, flops) in probes.items():
         res.peak[precision] = common.per_second(secs[f"peak/{precision}"], flops / 1e9)
     for key, s in secs.items():
@@ -347,15 +365,32 @@ def child(args: argparse.Namespace) -> int:
     return 0
 
 
-def _child_args(model: str, mode: str, setting: str, batch: int, device: torch.device,
-                shape: tuple[int, ...]) -> list[str]:
-    return ["-m", f"benchmarks.{NAME}", "--child", "memory", "--model", model, "--mode", mode,
-            "--setting", setting, "--batch", str(batch), "--device", str(device),
-            "--shape", "x".join(map(str, shape))]
+def _child_args(
+    model: str, mode: str, setting: str, batch: int, device: torch.device, shape: tuple[int, ...]
+) -> list[str]:
+    return [
+        "-m",
+        f"benchmarks.{NAME}",
+        "--child",
+        "memory",
+        "--model",
+        model,
+        "--mode",
+        mode,
+        "--setting",
+        setting,
+        "--batch",
+        str(batch),
+        "--device",
+        str(device),
+        "--shape",
+        "x".join(map(str, shape)),
+    ]
 
 
-def measure_memory(configs: list[tuple[str, str, str, int]], shapes: dict[str, tuple[int, ...]],
-                   device: torch.device) -> list[tuple[tuple, Any]]:
+def measure_memory(
+    configs: list[tuple[str, str, str, int]], shapes: dict[str, tuple[int, ...]], device: torch.device
+) -> list[tuple[tuple, Any]]:
     out = []
     for model, mode, setting, batch in configs:
         try:
@@ -367,8 +402,9 @@ def measure_memory(configs: list[tuple[str, str, str, int]], shapes: dict[str, t
     return out
 
 
-def measure_allocator(model: str, batch: int, shape: tuple[int, ...], quick: bool, device: torch.device,
-                      setting: str) -> dict[str, dict[str, common.Stats]] | str:
+def measure_allocator(
+    model: str, batch: int, shape: tuple[int, ...], quick: bool, device: torch.device, setting: str
+) -> dict[str, dict[str, common.Stats]] | str:
     """Clips/s of ``model`` with glibc malloc vs preloaded tcmalloc, subprocesses alternated."""
     lib = common.find_tcmalloc()
     if lib is None:
@@ -402,14 +438,43 @@ def render(peak, results: list[ModelResult], memory, allocator, quick: bool, dev
     rows = [[p, *(common.fmt_stats(d[k]) for k in kinds), common.fmt_num(peaks[p])] for p, d in peak.items()]
     lines += [common.markdown_table(["precision", *kinds, "peak"], rows), ""]
     lines += ["### Models and inputs", ""]
-    rows = [[r.name, "×".join(map(str, r.shape)) or "–", r.batch, common.fmt_num(r.gmacs), f"{r.params / 1e6:.1f}",
-             r.folded, r.parity, r.error or ""] for r in results]
-    lines += [common.markdown_table(["model", "input", "batch", "GMACs/clip", "params (M)", "Conv+BN folded",
-                                     "fast path vs fp32 logits (rel. error, top-1)", "error"], rows), ""]
-    lines += ["### Throughput (clips/s, median (min–max); ratios against fp32 NCDHW of the same run)", "",
-              "`of peak`: median over the timed rounds of this setting's GFLOP/s divided by the GFLOP/s its "
-              "precision's peak kernel ran at in the same round (min–max over rounds); `peak in these rounds` is "
-              "that kernel's median.", ""]
+    rows = [
+        [
+            r.name,
+            "×".join(map(str, r.shape)) or "–",
+            r.batch,
+            common.fmt_num(r.gmacs),
+            f"{r.params / 1e6:.1f}",
+            r.folded,
+            r.parity,
+            r.error or "",
+        ]
+        for r in results
+    ]
+    lines += [
+        common.markdown_table(
+            [
+                "model",
+                "input",
+                "batch",
+                "GMACs/clip",
+                "params (M)",
+                "Conv+BN folded",
+                "fast path vs fp32 logits (rel. error, top-1)",
+                "error",
+            ],
+            rows,
+        ),
+        "",
+    ]
+    lines += [
+        "### Throughput (clips/s, median (min–max); ratios against fp32 NCDHW of the same run)",
+        "",
+        "`of peak`: median over the timed rounds of this setting's GFLOP/s divided by the GFLOP/s its "
+        "precision's peak kernel ran at in the same round (min–max over rounds); `peak in these rounds` is "
+        "that kernel's median.",
+        "",
+    ]
     rows = []
     for r in results:
         if r.error:
@@ -421,25 +486,62 @@ def render(peak, results: list[ModelResult], memory, allocator, quick: bool, dev
             for setting, s in d.items():
                 gflops = s.median * r.gmacs * 2 * factor
                 share = r.share.get(f"{mode}/{setting}")
-                frac = (f"{share.median:.0%} ({share.min:.0%}–{share.max:.0%})" if share
-                        else f"{gflops / peaks[_precision(setting)]:.0%}")
+                frac = (
+                    f"{share.median:.0%} ({share.min:.0%}–{share.max:.0%})"
+                    if share
+                    else f"{gflops / peaks[_precision(setting)]:.0%}"
+                )
                 probe = r.peak.get(_precision(setting))
-                rows.append([r.name, inp, mode, setting, common.fmt_stats(s), common.fmt_num(gflops), frac,
-                             common.fmt_num(probe.median) if probe else "–", f"{common.ratio(s, base):.2f}×"])
-    lines += [common.markdown_table(["model", "input ×batch", "mode", "setting", "clips/s", "GFLOP/s",
-                                     "of peak", "peak in these rounds", "vs fp32 NCDHW"], rows), ""]
+                rows.append(
+                    [
+                        r.name,
+                        inp,
+                        mode,
+                        setting,
+                        common.fmt_stats(s),
+                        common.fmt_num(gflops),
+                        frac,
+                        common.fmt_num(probe.median) if probe else "–",
+                        f"{common.ratio(s, base):.2f}×",
+                    ]
+                )
+    lines += [
+        common.markdown_table(
+            [
+                "model",
+                "input ×batch",
+                "mode",
+                "setting",
+                "clips/s",
+                "GFLOP/s",
+                "of peak",
+                "peak in these rounds",
+                "vs fp32 NCDHW",
+            ],
+            rows,
+        ),
+        "",
+    ]
     compiled = [r for r in results if r.compile_s is not None]
     if compiled:
-        lines += ["Cold `torch.compile` (inductor, freezing, bf16) time of the first call: "
-                  + ", ".join(f"{r.name} {r.compile_s:.1f} s" for r in compiled) + ".", ""]
+        lines += [
+            "Cold `torch.compile` (inductor, freezing, bf16) time of the first call: "
+            + ", ".join(f"{r.name} {r.compile_s:.1f} s" for r in compiled)
+            + ".",
+            "",
+        ]
     targets = _targets(results, default_setting(device))
     if targets:
         lines += ["**Targets:** " + "; ".join(targets) + ".", ""]
     profiled = [r for r in results if r.ops]
     if profiled:
         lines += ["### Where the time goes (torch.profiler, eval, 2 calls; share of self CPU time)", ""]
-        rows = [[r.name, setting, op, f"{share:.0%}"] for r in profiled for setting, ops in r.ops.items()
-                for op, share in ops]
+        rows = [
+            [r.name, setting, op, f"{share:.0%}"]
+            for r in profiled
+            for setting, ops in r.ops.items()
+            for op, share in ops
+        ]
         lines += [common.markdown_table(["model", "setting", "operator", "share"], rows), ""]
     if memory:
         lines += ["### Peak memory (RSS of a fresh process running two calls, MiB)", ""]
@@ -447,8 +549,11 @@ def render(peak, results: list[ModelResult], memory, allocator, quick: bool, dev
         lines += [common.markdown_table(["model", "mode", "setting", "batch", "peak RSS MiB"], rows), ""]
         for (m, mode, s, b), v in memory:
             if m == "c3d" and mode == "train" and b == 8 and isinstance(v, float):
-                lines += [f"C3D training at batch 8 ({s}): {v:,.0f} MiB peak RSS — "
-                          f"{'fits' if v <= MEMORY_LIMIT_MIB else 'does not fit'} in 4 GiB.", ""]
+                lines += [
+                    f"C3D training at batch 8 ({s}): {v:,.0f} MiB peak RSS — "
+                    f"{'fits' if v <= MEMORY_LIMIT_MIB else 'does not fit'} in 4 GiB.",
+                    "",
+                ]
     if allocator is not None:
         lines += [f"### Allocator ({default_setting(device)}, subprocesses alternated; clips/s)", ""]
         if isinstance(allocator, str):
@@ -477,26 +582,37 @@ def _targets(results: list[ModelResult], default: str) -> list[str]:
             before = r.share.get(f"eval/{setting} before fusion")
             was = f", {before.median:.0%} before fusion" if before else ""
             mark = " (the vidnets default here)" if setting == default else ""
-            out.append(f"{r.name} eval {setting}{mark} at batch 8 at {share.median:.0%} of the measured "
-                       f"{_precision(setting)} peak{was} (target ≥ {SHARE_TARGET:.0%}: "
-                       f"{'met' if share.median >= SHARE_TARGET else 'not met'})")
+            out.append(
+                f"{r.name} eval {setting}{mark} at batch 8 at {share.median:.0%} of the measured "
+                f"{_precision(setting)} peak{was} (target ≥ {SHARE_TARGET:.0%}: "
+                f"{'met' if share.median >= SHARE_TARGET else 'not met'})"
+            )
     return out
 
 
 # -- entry point ---------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     p = common.make_parser(__doc__.splitlines()[0])
-    p.add_argument("--compile", default=None,
-                   help=f"comma-separated models to also run compiled (default: {','.join(DEFAULT_COMPILE)}; "
-                        "none in --quick); 'none' disables")
+    p.add_argument(
+        "--compile",
+        default=None,
+        help=f"comma-separated models to also run compiled (default: {','.join(DEFAULT_COMPILE)}; "
+        "none in --quick); 'none' disables",
+    )
     p.add_argument("--no-memory", action="store_true", help="skip the per-configuration peak-RSS subprocesses")
     p.add_argument("--no-allocator", action="store_true", help="skip the tcmalloc comparison")
-    p.add_argument("--profile", action="store_true",
-                   help=f"also profile the eval of {', '.join(KEY_MODELS)} before and after fusion (torch.profiler)")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help=f"also profile the eval of {', '.join(KEY_MODELS)} before and after fusion (torch.profiler)",
+    )
     p.add_argument("--budget", type=float, default=0.0, help="seconds of timed calls per model (0: automatic)")
-    p.add_argument("--default-only", action="store_true",
-                   help=f"only fp32 NCDHW and the vidnets default, except for {', '.join(KEY_MODELS)} "
-                        "(default: fp32 and bf16 settings for every model)")
+    p.add_argument(
+        "--default-only",
+        action="store_true",
+        help=f"only fp32 NCDHW and the vidnets default, except for {', '.join(KEY_MODELS)} "
+        "(default: fp32 and bf16 settings for every model)",
+    )
     p.add_argument("--device", default="auto")
     # internal: one configuration in a fresh process
     p.add_argument("--child", choices=("memory", "speed"), help=argparse.SUPPRESS)
@@ -535,9 +651,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name} …", flush=True)
         try:
             settings = ("fp32 NCDHW", default) if args.default_only and name not in KEY_MODELS else SETTINGS_ALL
-            results.append(bench_model(name, quick=args.quick, compile=name in compile_set, budget_s=budget,
-                                       device=device, settings=settings, probes=probes, before=name in KEY_MODELS,
-                                       profile=args.profile and name in KEY_MODELS))
+            results.append(
+                bench_model(
+                    name,
+                    quick=args.quick,
+                    compile=name in compile_set,
+                    budget_s=budget,
+                    device=device,
+                    settings=settings,
+                    probes=probes,
+                    before=name in KEY_MODELS,
+                    profile=args.profile and name in KEY_MODELS,
+                )
+            )
         except Exception as e:
             results.append(ModelResult(name, (), 0, 0.0, 0, 0, {}, {}, error=f"{type(e).__name__}: {e}"[:120]))
     memory = None
@@ -565,8 +691,10 @@ def main(argv: list[str] | None = None) -> int:
             allocator = f"allocator comparison failed: {e}"
     load.append(os.getloadavg()[0])
     body = render(peak, results, memory, allocator, args.quick, device)
-    body += (f"\n\nLoad average (1 min) at start and end: {load[0]:.1f}, {load[1]:.1f} (other processes share "
-             f"these {os.cpu_count()} CPUs; the shares of peak divide that load out round by round).")
+    body += (
+        f"\n\nLoad average (1 min) at start and end: {load[0]:.1f}, {load[1]:.1f} (other processes share "
+        f"these {os.cpu_count()} CPUs; the shares of peak divide that load out round by round)."
+    )
     title = "Models: throughput, share of peak, memory" + (f" ({', '.join(names)})" if args.only else "")
     common.publish(NAME, title, body, args, argv)
     return 0

@@ -73,8 +73,12 @@ def assemble(runs: dict[str, tuple[str, float]], argv: list[str]) -> str:
     sections = _ordered([p.stem for p in (common.RESULTS_DIR.glob("*.md") if common.RESULTS_DIR.is_dir() else [])])
     record = common.RESULTS_DIR / "run.json"
     if runs or not record.is_file():
-        last = {"machine": common.machine_markdown(), "command": common.command_string("benchmarks.run_all", argv),
-                "time": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "runs": runs}
+        last = {
+            "machine": common.machine_markdown(),
+            "command": common.command_string("benchmarks.run_all", argv),
+            "time": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "runs": runs,
+        }
         if runs:
             from vidnets.utils.io import atomic_write_text
 

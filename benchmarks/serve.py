@@ -42,8 +42,14 @@ def _checkpoint(folder: Path, quick: bool) -> Path:
     sets = ["data.metadata_cache=null", "train.precision=fp32"] + (["data.test_kwargs={views: 4}"] if quick else [])
     cfg = load_config("res3d", sets)
     model = create("res3d18", num_classes=101, **kwargs)
-    return save_checkpoint(folder / "res3d18.pt", model=model, config=config_to_dict(cfg),
-                           class_names=[f"class{i:03d}" for i in range(101)], model_name="res3d18", model_kwargs=kwargs)
+    return save_checkpoint(
+        folder / "res3d18.pt",
+        model=model,
+        config=config_to_dict(cfg),
+        class_names=[f"class{i:03d}" for i in range(101)],
+        model_name="res3d18",
+        model_kwargs=kwargs,
+    )
 
 
 def _clip(folder: Path) -> bytes:
@@ -62,8 +68,10 @@ def _start_server(checkpoint: Path, queue: int) -> tuple[subprocess.Popen, str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "vidnets", "serve", str(checkpoint), "--port", str(port),
-                                "--queue", str(queue)], cwd=common.REPO_ROOT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vidnets", "serve", str(checkpoint), "--port", str(port), "--queue", str(queue)],
+        cwd=common.REPO_ROOT,
+    )
     url = f"http://127.0.0.1:{port}"
     import httpx
 
@@ -129,19 +137,49 @@ def main(argv: list[str] | None = None) -> int:
     errors = len(results) - len(ok) - refused
     p50, p95, p99 = (np.percentile(ok, q) if len(ok) else float("nan") for q in (50, 95, 99))
     model = "res3d18 width 16, 4 views" if args.quick else "res3d18, 10 views of 8×112²"
-    rows = [[model, f"{requests} at concurrency {args.concurrency}", args.queue, len(ok), refused, errors,
-             f"{p50:.2f}", f"{p95:.2f}", f"{p99:.2f}", f"{len(ok) / wall:.2f}", f"{rss_start:.0f}",
-             f"{rss_end - rss_start:+.1f}"]]
-    body = "\n\n".join([
-        f"One 4-second 128×128 synthetic clip (MPEG-4 Part 2) ({len(clip) / 1024:.0f} KiB) posted {requests} "
-        "times over loopback; "
-        "latency in seconds of the requests answered 200; throughput = those per second of wall time; memory = "
-        "the server process's resident set after a warm-up and its growth over the run.",
-        common.markdown_table(["model", "requests", "queue", "200", "503", "errors", "p50 s", "p95 s", "p99 s",
-                               "req/s", "RSS MiB", "RSS growth MiB"], rows),
-        f"Load average (1 min) of the machine at start and end: {load[0]:.1f}, {load[1]:.1f} "
-        f"(other processes share these {os.cpu_count()} CPUs).",
-    ])
+    rows = [
+        [
+            model,
+            f"{requests} at concurrency {args.concurrency}",
+            args.queue,
+            len(ok),
+            refused,
+            errors,
+            f"{p50:.2f}",
+            f"{p95:.2f}",
+            f"{p99:.2f}",
+            f"{len(ok) / wall:.2f}",
+            f"{rss_start:.0f}",
+            f"{rss_end - rss_start:+.1f}",
+        ]
+    ]
+    body = "\n\n".join(
+        [
+            f"One 4-second 128×128 synthetic clip (MPEG-4 Part 2) ({len(clip) / 1024:.0f} KiB) posted {requests} "
+            "times over loopback; "
+            "latency in seconds of the requests answered 200; throughput = those per second of wall time; memory = "
+            "the server process's resident set after a warm-up and its growth over the run.",
+            common.markdown_table(
+                [
+                    "model",
+                    "requests",
+                    "queue",
+                    "200",
+                    "503",
+                    "errors",
+                    "p50 s",
+                    "p95 s",
+                    "p99 s",
+                    "req/s",
+                    "RSS MiB",
+                    "RSS growth MiB",
+                ],
+                rows,
+            ),
+            f"Load average (1 min) of the machine at start and end: {load[0]:.1f}, {load[1]:.1f} "
+            f"(other processes share these {os.cpu_count()} CPUs).",
+        ]
+    )
     common.publish(NAME, "vidnets serve under load (loopback)", body, args, argv)
     return 0 if errors == 0 else 1
 

@@ -93,8 +93,12 @@ def plain_conv3d(model):
 
     model = copy.deepcopy(model)
     for m in model.modules():
-        if isinstance(m, nn.Conv3d) and type(m) is not nn.Conv3d \
-                and type(m)._conv_forward is nn.Conv3d._conv_forward and type(m).forward is nn.Conv3d.forward:
+        if (
+            isinstance(m, nn.Conv3d)
+            and type(m) is not nn.Conv3d
+            and type(m)._conv_forward is nn.Conv3d._conv_forward
+            and type(m).forward is nn.Conv3d.forward
+        ):
             m.__class__ = nn.Conv3d
     return model
 
@@ -102,8 +106,12 @@ def plain_conv3d(model):
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = common.make_parser(__doc__.splitlines()[0])
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
-                   help="precision of the fast path for both models (default: vidnets' auto choice)")
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="precision of the fast path for both models (default: vidnets' auto choice)",
+    )
     args = p.parse_args(argv)
     if not _has_torchvision():
         return _reexec(argv)
@@ -160,18 +168,22 @@ def main(argv: list[str] | None = None) -> int:
                         "vidnets fp32 NCDHW": train_runner(ours, xb, "fp32 NCDHW"),
                         "vidnets default": train_runner(ours, xb, auto),
                     }
-                secs = common.time_alternating(fns, warmup=1, repeats=repeats if batch > 1 else repeats + 2,
-                                               device=device)
+                secs = common.time_alternating(
+                    fns, warmup=1, repeats=repeats if batch > 1 else repeats + 2, device=device
+                )
                 rates = {k: common.per_second(s, batch) for k, s in secs.items()}
                 base = rates["torchvision default"]
                 for setting, r in rates.items():
-                    rows.append([f"{t}×112×112", batch, mode, setting, common.fmt_stats(r),
-                                 f"{common.ratio(r, base):.2f}×"])
+                    rows.append(
+                        [f"{t}×112×112", batch, mode, setting, common.fmt_stats(r), f"{common.ratio(r, base):.2f}×"]
+                    )
                 target = 2.5 if mode == "eval" else 2.0
                 got = common.ratio(rates["vidnets default"], base)
-                summary.append(f"{case.replace('x', '×')}: vidnets default {got:.2f}× torchvision default "
-                               f"(target ≥ {target}×: {'met' if got >= target else 'not met'}); "
-                               f"torchvision + fast path {common.ratio(rates['torchvision + fast path'], base):.2f}×")
+                summary.append(
+                    f"{case.replace('x', '×')}: vidnets default {got:.2f}× torchvision default "
+                    f"(target ≥ {target}×: {'met' if got >= target else 'not met'}); "
+                    f"torchvision + fast path {common.ratio(rates['torchvision + fast path'], base):.2f}×"
+                )
 
     lines = [
         f"Parameters: vidnets res3d18 {n_ours:,}, torchvision r3d_18 {n_theirs:,} (400 classes). "

@@ -14,14 +14,23 @@ import vidnets
 def tiny_videos(tmp_path_factory):
     from vidnets.data.synthetic import generate_dataset
 
-    return generate_dataset(tmp_path_factory.mktemp("synth"), num_classes=2, videos_per_class=4, frames=24, size=24,
-                            seed=0)
+    return generate_dataset(
+        tmp_path_factory.mktemp("synth"), num_classes=2, videos_per_class=4, frames=24, size=24, seed=0
+    )
 
 
-TINY = dict(model__name="res3d10", model__kwargs={"width": 4}, data__batch_size=2, data__num_workers=0,
-            data__train_kwargs={"frames": 4, "size": 24, "crop": 16, "flip": False},
-            data__test_kwargs={"frames": 4, "size": 24, "crop": 16, "views": 2}, train__epochs=1,
-            train__max_iters=None, train__progress=False, train__tensorboard=False)
+TINY = dict(
+    model__name="res3d10",
+    model__kwargs={"width": 4},
+    data__batch_size=2,
+    data__num_workers=0,
+    data__train_kwargs={"frames": 4, "size": 24, "crop": 16, "flip": False},
+    data__test_kwargs={"frames": 4, "size": 24, "crop": 16, "views": 2},
+    train__epochs=1,
+    train__max_iters=None,
+    train__progress=False,
+    train__tensorboard=False,
+)
 
 
 def test_import_is_light():
@@ -60,8 +69,14 @@ def test_train_test_predict_load(tiny_videos, tmp_path):
 
 
 def test_dry_run_writes_nothing(tiny_videos, tmp_path):
-    run = vidnets.train("res3d", out=tmp_path / "run", dry_run=True, dry_run_steps=1, data__root=tiny_videos,
-                        **{**TINY, "train__eval_every": -1})
+    run = vidnets.train(
+        "res3d",
+        out=tmp_path / "run",
+        dry_run=True,
+        dry_run_steps=1,
+        data__root=tiny_videos,
+        **{**TINY, "train__eval_every": -1},
+    )
     assert run.dry_run is not None and run.dry_run.tests == 0 and run.dry_run.seconds_per_step > 0
     assert run.checkpoint is None and not (tmp_path / "run").exists() and "dry run" in repr(run)
 
@@ -72,4 +87,7 @@ def test_overrides_are_checked_like_set(tiny_videos):
     with pytest.raises(ConfigError, match="optim.lrr"):
         vidnets.train("res3d", optim__lrr=1, data__root=tiny_videos)
     assert vidnets.api.override_texts({"data__root": tiny_videos, "model__kwargs": {"width": 4}, "x.y": None}) == [
-        f"data.root={tiny_videos}", "model.kwargs={width: 4}", "x.y=null"]
+        f"data.root={tiny_videos}",
+        "model.kwargs={width: 4}",
+        "x.y=null",
+    ]

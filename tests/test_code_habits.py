@@ -1,5 +1,6 @@
-"""Code habits the test command enforces: ruff's lint rules (pyproject.toml ``[tool.ruff]``) over
-the package, tests and benchmarks, and a mypy check of the public Python API's typed surface."""
+"""Code habits the test command enforces: ruff's lint rules and its formatting (pyproject.toml
+``[tool.ruff]``) over the package, tests and benchmarks, and a mypy check of the public Python
+API's typed surface."""
 
 from __future__ import annotations
 
@@ -23,12 +24,25 @@ def _tool(name: str) -> list[str]:
 
 
 def test_ruff_lint_is_clean():
-    result = subprocess.run([*_tool("ruff"), "check", "vidnets", "tests", "benchmarks"], cwd=ROOT,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [*_tool("ruff"), "check", "vidnets", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_is_applied():
+    """``ruff format vidnets tests benchmarks`` leaves nothing to change."""
+    result = subprocess.run(
+        [*_tool("ruff"), "format", "--check", "vidnets", "tests", "benchmarks"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_public_api_type_checks():
-    result = subprocess.run([*_tool("mypy"), "--no-error-summary", *TYPED_API], cwd=ROOT,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [*_tool("mypy"), "--no-error-summary", *TYPED_API], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr

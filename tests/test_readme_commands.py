@@ -38,17 +38,17 @@ DOCS = ("README.md", "vidnets/configs/README.md")
 
 #: the data paths of the docs → the stand-in made by :func:`make_stand_ins` (a folder of the data dir)
 DATA = {
-    "/data/UCF-101": "ucf101",                       # vidnets synth: 2 motion classes × 3 videos, class folders
-    "/data/ucfTrainTestlist": "ucfTrainTestlist",    # its classInd.txt, trainlist01.txt, testlist01.txt
-    "/data/my_videos": "my_videos",                  # vidnets synth: 2 classes × 5 videos (every 5th is a test video)
-    "/data/kinetics400/train": "ucf101",             # the same videos, indexed by
+    "/data/UCF-101": "ucf101",  # vidnets synth: 2 motion classes × 3 videos, class folders
+    "/data/ucfTrainTestlist": "ucfTrainTestlist",  # its classInd.txt, trainlist01.txt, testlist01.txt
+    "/data/my_videos": "my_videos",  # vidnets synth: 2 classes × 5 videos (every 5th is a test video)
+    "/data/kinetics400/train": "ucf101",  # the same videos, indexed by
     "/data/kinetics400/annotations": "kinetics_csv",  # train.csv, validate.csv (path,label)
-    "/data/hmdb51": "hmdb51",                        # vidnets synth: 3 other motion classes × 3 videos
-    "/data/splits": "hmdb51_splits",                 # <Class>_test_split1.txt
+    "/data/hmdb51": "hmdb51",  # vidnets synth: 3 other motion classes × 3 videos
+    "/data/splits": "hmdb51_splits",  # <Class>_test_split1.txt
     "/data/testTrainMulti_7030_splits": "hmdb51_splits",
-    "/data/flow/ucf101": "ucf101_flow",              # DIS flow of ucf101, short side 72 (the CPU profiles' size)
+    "/data/flow/ucf101": "ucf101_flow",  # DIS flow of ucf101, short side 72 (the CPU profiles' size)
     "/data/flow/hmdb51": "hmdb51_flow",
-    "/tmp": "tmp",                                   # the configs README's scratch folder
+    "/tmp": "tmp",  # the configs README's scratch folder
 }
 
 #: files the docs name in the working folder, made there by :func:`make_named_files`
@@ -62,14 +62,29 @@ NAMED_FILES = {
 }
 
 #: the start of a documented command → options appended to it (every entry that matches, in order)
-TRAIN_TINY = ["--profile", "cpu", "--set", "train.epochs=1", "--set", "data.batch_size=2",
-              "--set", "data.num_workers=0", "--set", "train.progress=false", "--set", "train.tensorboard=false"]
+TRAIN_TINY = [
+    "--profile",
+    "cpu",
+    "--set",
+    "train.epochs=1",
+    "--set",
+    "data.batch_size=2",
+    "--set",
+    "data.num_workers=0",
+    "--set",
+    "train.progress=false",
+    "--set",
+    "train.tensorboard=false",
+]
 TINY = (
     ("vidnets synth", ["--videos-per-class", "3", "--frames", "16", "--size", "32"]),
     ("vidnets flow extract videos/*.avi", ["--size", "48x32"]),  # TV-L1 (also under --warp) at 340×256: minutes
     ("vidnets train", TRAIN_TINY),
-    ("vidnets train res3d --out runs/res3d --set data.root=/data/UCF-101 --set data.annotations=/data/ucfTrainTestlist "
-     "--resume auto", ["--set", "train.epochs=2"]),  # so that the resumed run has an epoch to continue with
+    (
+        "vidnets train res3d --out runs/res3d --set data.root=/data/UCF-101 --set data.annotations=/data/ucfTrainTestlist "
+        "--resume auto",
+        ["--set", "train.epochs=2"],
+    ),  # so that the resumed run has an epoch to continue with
     ("vidnets transfer", ["--frames", "8", "--size", "32", "--crop", "32", "--max-steps", "2", "--batch-size", "2"]),
 )
 
@@ -90,8 +105,8 @@ SHELL_FENCES = {"bash", "sh", "shell", "console"}
 
 @dataclass
 class Command:
-    text: str                 # as documented, without its comment; continuation lines joined
-    argv: list[str]           # the tokens after the environment assignments, without a redirection
+    text: str  # as documented, without its comment; continuation lines joined
+    argv: list[str]  # the tokens after the environment assignments, without a redirection
     env: dict[str, str] = field(default_factory=dict)
     stdout: str | None = None  # the file of ``> FILE``
 
@@ -133,7 +148,7 @@ def parse_command(line: str) -> Command | None:
     stdout = None
     if ">" in tokens:
         at = tokens.index(">")
-        stdout, tokens = tokens[at + 1], tokens[:at] + tokens[at + 2:]
+        stdout, tokens = tokens[at + 1], tokens[:at] + tokens[at + 2 :]
     return Command(text, tokens, env, stdout)
 
 
@@ -164,6 +179,7 @@ BLOCKS = [block for doc in DOCS for block in parse_blocks(doc)]
 
 
 # -- the data ---------------------------------------------------------------------------------------
+
 
 def make_stand_ins(data: Path) -> None:
     """Tiny stand-ins for every folder of ``DATA``."""
@@ -226,8 +242,9 @@ def make_named_files(folder: Path, data: Path) -> None:
 
 # -- running a command --------------------------------------------------------------------------------
 
-_DATA_PATH = re.compile("(?<![\\w./-])(" + "|".join(map(re.escape, sorted(DATA, key=len, reverse=True)))
-                        + ")(?=$|[/,}\\s])")
+_DATA_PATH = re.compile(
+    "(?<![\\w./-])(" + "|".join(map(re.escape, sorted(DATA, key=len, reverse=True))) + ")(?=$|[/,}\\s])"
+)
 
 
 def substitute(token: str, data: Path) -> str:
@@ -325,6 +342,7 @@ def run_command(command: Command, folder: Path, data: Path) -> None:
 
 
 # -- the tests --------------------------------------------------------------------------------------
+
 
 class Workspaces:
     """One working folder per document; its blocks run in order, each once."""

@@ -61,8 +61,10 @@ class Run:
             return f"Run(dry run, out_dir={str(self.out_dir)!r}, {self.dry_run})"
         scores = "".join(f", {k}={self.metrics[k]:.3f}" for k in ("video_top1", "chance") if k in self.metrics)
         files = ", ".join(f"{k}={str(v)!r}" for k, v in self.files.items())
-        return (f"Run(out_dir={str(self.out_dir)!r}, checkpoint={str(self.checkpoint)!r}, epochs={self.epochs}, "
-                f"steps={self.steps}{scores}, files={{{files}}})")
+        return (
+            f"Run(out_dir={str(self.out_dir)!r}, checkpoint={str(self.checkpoint)!r}, epochs={self.epochs}, "
+            f"steps={self.steps}{scores}, files={{{files}}})"
+        )
 
 
 @dataclass
@@ -90,13 +92,17 @@ class Metrics(Mapping):
         return format_metrics(self.scores)
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{k}={self.scores[k]:.3f}" for k in ("clip_top1", "video_top1", "mean_class_accuracy",
-                                                               "chance") if k in self.scores)
+        shown = ", ".join(
+            f"{k}={self.scores[k]:.3f}"
+            for k in ("clip_top1", "video_top1", "mean_class_accuracy", "chance")
+            if k in self.scores
+        )
         files = ", ".join(f"{k}={str(v)!r}" for k, v in self.files.items())
         return f"Metrics({shown}, videos={self.scores.get('videos')}, files={{{files}}})"
 
 
 # -- overrides ------------------------------------------------------------------------------------
+
 
 def override_texts(overrides: Mapping[str, Any]) -> list[str]:
     """Keyword overrides as ``--set`` strings: ``train__epochs=2`` → ``"train.epochs=2"``."""
@@ -123,9 +129,19 @@ def _plain(value: Any) -> Any:
 
 # -- train ------------------------------------------------------------------------------------------
 
-def train(config: str | Path | dict, *, out: str | Path | None = None, resume: str | Path | None = None,
-          overwrite: bool = False, profile: str | None = None, dry_run: bool = False, dry_run_steps: int = 3,
-          sets: Sequence[str] = (), **overrides: Any) -> Run:
+
+def train(
+    config: str | Path | dict,
+    *,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    overwrite: bool = False,
+    profile: str | None = None,
+    dry_run: bool = False,
+    dry_run_steps: int = 3,
+    sets: Sequence[str] = (),
+    **overrides: Any,
+) -> Run:
     """Train as ``vidnets train`` does: ``config`` is a recipe name, a YAML file or a mapping.
 
     ``resume``: a checkpoint, or ``"auto"`` for ``<out>/last.pt`` if present. ``overwrite``: start
@@ -154,9 +170,17 @@ def train(config: str | Path | dict, *, out: str | Path | None = None, resume: s
     finally:
         distributed.cleanup()
     out_dir = Path(cfg.train.out_dir)
-    return Run(out_dir, header, checkpoint=Path(result.checkpoint), epochs=result.epochs, steps=result.step,
-               seconds=result.seconds, metrics=dict(result.test_metrics), files=_run_files(out_dir),
-               skipped=list(result.skipped))
+    return Run(
+        out_dir,
+        header,
+        checkpoint=Path(result.checkpoint),
+        epochs=result.epochs,
+        steps=result.step,
+        seconds=result.seconds,
+        metrics=dict(result.test_metrics),
+        files=_run_files(out_dir),
+        skipped=list(result.skipped),
+    )
 
 
 def _config_file(config: str | Path) -> Path:
@@ -211,23 +235,51 @@ def _build_trainer(cfg, info, *, with_test: bool):
     else:
         train_set, test_set, classes = build_datasets(cfg, with_test=with_test)
         model, kwargs = build_model(cfg, len(classes))
-    return Trainer(model, train_set, cfg, test_set=test_set, class_names=classes, model_name=cfg.model.name,
-                   model_kwargs=kwargs, collate_fn=collate_skip_bad, dist_info=info, objective=objective)
+    return Trainer(
+        model,
+        train_set,
+        cfg,
+        test_set=test_set,
+        class_names=classes,
+        model_name=cfg.model.name,
+        model_kwargs=kwargs,
+        collate_fn=collate_skip_bad,
+        dist_info=info,
+        objective=objective,
+    )
 
 
 def _run_files(out_dir: Path) -> dict[str, Path]:
     """The files a run folder holds, by what they are."""
-    names = {"checkpoint": "last.pt", "config": "config.yaml", "log": "log.csv", "epochs": "epochs.csv",
-             "curves": "curves.png", "metrics": "test_metrics.json", "scores": "test_scores.npz",
-             "confusion_png": "test_confusion.png", "confusion_csv": "test_confusion.csv", "skipped": "skipped.txt"}
+    names = {
+        "checkpoint": "last.pt",
+        "config": "config.yaml",
+        "log": "log.csv",
+        "epochs": "epochs.csv",
+        "curves": "curves.png",
+        "metrics": "test_metrics.json",
+        "scores": "test_scores.npz",
+        "confusion_png": "test_confusion.png",
+        "confusion_csv": "test_confusion.csv",
+        "skipped": "skipped.txt",
+    }
     return {key: out_dir / name for key, name in names.items() if (out_dir / name).is_file()}
 
 
 # -- test -------------------------------------------------------------------------------------------
 
-def test(checkpoint: str | Path, *, out: str | Path | None = None, prefix: str = "test", views: int | None = None,
-         crops: int | None = None, batch_size: int | None = None, sets: Sequence[str] = (),
-         **overrides: Any) -> Metrics:
+
+def test(
+    checkpoint: str | Path,
+    *,
+    out: str | Path | None = None,
+    prefix: str = "test",
+    views: int | None = None,
+    crops: int | None = None,
+    batch_size: int | None = None,
+    sets: Sequence[str] = (),
+    **overrides: Any,
+) -> Metrics:
     """Test a checkpoint with its multi-view protocol, as ``vidnets test`` does; the reports (metrics
     JSON, confusion CSV/PNG, score dump) go to ``out`` (default: beside the checkpoint)."""
     from vidnets.engine.evaluate import write_report
@@ -238,8 +290,12 @@ def test(checkpoint: str | Path, *, out: str | Path | None = None, prefix: str =
     if not info.is_main:
         return Metrics(result.metrics(), checkpoint=Path(checkpoint))
     paths = write_report(result, out_dir, prefix=prefix, dump_scores=cfg.test.dump_scores)
-    return Metrics(result.metrics(), files={k: Path(v) for k, v in paths.items()}, checkpoint=Path(checkpoint),
-                   skipped=list(result.skipped))
+    return Metrics(
+        result.metrics(),
+        files={k: Path(v) for k, v in paths.items()},
+        checkpoint=Path(checkpoint),
+        skipped=list(result.skipped),
+    )
 
 
 def _protocol_overrides(**values: int | None) -> list[str]:
@@ -273,13 +329,21 @@ def _evaluate_checkpoint(checkpoint: str | Path, out_dir: Path, texts: list[str]
     info = distributed.setup(cfg.train.device)
     test_set, classes = build_test_dataset(cfg)
     if classes != trained_classes:
-        raise ValueError(f"the test data has {len(classes)} classes {classes[:5]}… but the checkpoint was trained "
-                         f"on {len(trained_classes)} {trained_classes[:5]}…")
-    model = prepare_for_inference(model, device=info.device, precision=cfg.train.precision, copy=False,
-                                  channels_last=cfg.train.channels_last and uses_channels_last(model))
+        raise ValueError(
+            f"the test data has {len(classes)} classes {classes[:5]}… but the checkpoint was trained "
+            f"on {len(trained_classes)} {trained_classes[:5]}…"
+        )
+    model = prepare_for_inference(
+        model,
+        device=info.device,
+        precision=cfg.train.precision,
+        copy=False,
+        channels_last=cfg.train.channels_last and uses_channels_last(model),
+    )
     shard = Subset(test_set, list(range(info.rank, len(test_set), info.world_size)))
-    loader = DataLoader(shard, batch_size=cfg.test.batch_size, num_workers=cfg.data.num_workers,
-                        collate_fn=collate_skip_bad)
+    loader = DataLoader(
+        shard, batch_size=cfg.test.batch_size, num_workers=cfg.data.num_workers, collate_fn=collate_skip_bad
+    )
     try:
         result = evaluate(model, loader, class_names=classes, view_chunk=cfg.test.view_chunk, progress=info.is_main)
     finally:
@@ -292,9 +356,20 @@ def _evaluate_checkpoint(checkpoint: str | Path, out_dir: Path, texts: list[str]
 
 # -- predict ----------------------------------------------------------------------------------------
 
-def predict(checkpoint: str | Path, video: str | Path, *, topk: int = 5, timeline: bool = False,
-            window: float = 2.0, hop: float = 1.0, out: str | Path | None = None, device: str = "auto",
-            sets: Sequence[str] = (), **overrides: Any) -> Prediction:
+
+def predict(
+    checkpoint: str | Path,
+    video: str | Path,
+    *,
+    topk: int = 5,
+    timeline: bool = False,
+    window: float = 2.0,
+    hop: float = 1.0,
+    out: str | Path | None = None,
+    device: str = "auto",
+    sets: Sequence[str] = (),
+    **overrides: Any,
+) -> Prediction:
     """Classify ``video`` with the checkpoint's test protocol, as ``vidnets predict`` does.
 
     ``timeline=True``: per-window probabilities (``window`` seconds every ``hop``), written as

@@ -15,12 +15,12 @@ import logging
 import sys
 
 COMMAND_MODULES = (
-    "vidnets.models.commands",      # models
-    "vidnets.data.commands",        # check, synth
-    "vidnets.flow.commands",        # flow extract | show
-    "vidnets.engine.commands",      # train, test, predict, demo
-    "vidnets.methods.commands",     # fuse, features, svm, transfer
-    "vidnets.deploy.commands",      # export, serve
+    "vidnets.models.commands",  # models
+    "vidnets.data.commands",  # check, synth
+    "vidnets.flow.commands",  # flow extract | show
+    "vidnets.engine.commands",  # train, test, predict, demo
+    "vidnets.methods.commands",  # fuse, features, svm, transfer
+    "vidnets.deploy.commands",  # export, serve
 )
 
 
@@ -40,8 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Video action recognition: C3D, Two-Stream, TSN, P3D, T3D, Res3D.",
     )
     parser.add_argument("--version", action="version", version=f"vidnets {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="debug messages too (-vv: also those of the libraries vidnets uses)")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="debug messages too (-vv: also those of the libraries vidnets uses)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="errors only (no run header or progress lines)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
@@ -110,8 +115,19 @@ def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
 
 
 #: OSError numbers that describe the user's files or disk, not a bug: reported in one line
-USER_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR,
-               errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.EFBIG}
+USER_ERRNOS = {
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.ENOENT,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.EEXIST,
+    errno.ENAMETOOLONG,
+    errno.EFBIG,
+}
 
 
 def user_error_message(error: BaseException) -> str | None:
@@ -127,18 +143,21 @@ def user_error_message(error: BaseException) -> str | None:
         if error.errno not in USER_ERRNOS and not isinstance(error, FileNotFoundError):
             return None
         where = f"{error.filename}: " if error.filename else ""
-        hint = {errno.ENOSPC: "free some space or choose another --out",
-                errno.EDQUOT: "free some space or choose another --out",
-                errno.EROFS: "the file system is read-only; choose another --out",
-                errno.EACCES: "no permission; choose another --out or fix the permissions",
-                errno.EPERM: "no permission; choose another --out or fix the permissions"}.get(error.errno)
+        hint = {
+            errno.ENOSPC: "free some space or choose another --out",
+            errno.EDQUOT: "free some space or choose another --out",
+            errno.EROFS: "the file system is read-only; choose another --out",
+            errno.EACCES: "no permission; choose another --out or fix the permissions",
+            errno.EPERM: "no permission; choose another --out or fix the permissions",
+        }.get(error.errno)
         text = f"{where}{error.strerror or error}" if error.strerror else str(error)
         return _one_line(f"{text}{'; ' + hint if hint else ''}")
     if isinstance(error, (ValueError, VideoError)):
         return _one_line(str(error))
     if isinstance(error, RuntimeError) and str(error).startswith("Error(s) in loading state_dict"):
-        return _one_line(f"the checkpoint's weights do not fit this model (another model or model.kwargs?): "
-                         f"{str(error)[:300]}")
+        return _one_line(
+            f"the checkpoint's weights do not fit this model (another model or model.kwargs?): {str(error)[:300]}"
+        )
     return None
 
 

@@ -25,8 +25,9 @@ def test_stats_and_rates():
 
 def test_time_alternating_round_robin_order():
     calls = []
-    stats = common.time_alternating({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
-                                    warmup=1, repeats=3)
+    stats = common.time_alternating(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, warmup=1, repeats=3
+    )
     assert calls == ["a", "b"] + ["a", "b"] * 3
     assert all(len(s.samples) == 3 for s in stats.values())
 
@@ -38,8 +39,10 @@ def test_markdown_table_checks_row_width():
         common.markdown_table(["a", "b", "c"], [[1, 2]])
 
 
-@pytest.mark.parametrize("only, expected", [("", True), ("res3d18", True), ("res3d*", True),
-                                            ("res3d18_simplified", False), ("c3d, res3d18", True)])
+@pytest.mark.parametrize(
+    "only, expected",
+    [("", True), ("res3d18", True), ("res3d*", True), ("res3d18_simplified", False), ("c3d, res3d18", True)],
+)
 def test_selected_exact_names_or_globs(only, expected):
     assert common.selected("res3d18", only) is expected
 

@@ -33,8 +33,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 SEEDS = (0, 1, 2)
 NO_MEAN_SUBTRACTION = ("data.train_kwargs.mean_subtraction=false", "data.test_kwargs.mean_subtraction=false")
-TWO_D = ("model.kwargs.conv_types=2d", "data.train_kwargs.frames=1", "data.train_kwargs.stride=1",
-         "data.test_kwargs.frames=1", "data.test_kwargs.stride=1", "data.test_kwargs.views=4")
+TWO_D = (
+    "model.kwargs.conv_types=2d",
+    "data.train_kwargs.frames=1",
+    "data.train_kwargs.stride=1",
+    "data.test_kwargs.frames=1",
+    "data.test_kwargs.stride=1",
+    "data.test_kwargs.views=4",
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +48,7 @@ def motion(tmp_path_factory):
     base = tmp_path_factory.mktemp("claims_data")
     root = generate_dataset(base / "motion", num_classes=4, videos_per_class=32, frames=16, size=32, seed=0)
     videos = sorted(str(p) for p in root.glob("*/*.avi"))
-    assert main(["flow", "extract", *videos, "--out", str(base / "flow"), "--method", "dis",
-                 "--short-side", "72"]) == 0
+    assert main(["flow", "extract", *videos, "--out", str(base / "flow"), "--method", "dis", "--short-side", "72"]) == 0
     return root, base / "flow"
 
 
@@ -62,15 +67,34 @@ def test_two_stream_temporal_beats_spatial_and_fusion_keeps_the_better(motion, t
     root, flow = motion
     for seed in SEEDS:
         spatial = _train("two_stream_spatial", tmp_path / f"spatial{seed}", seed, f"data.root={root}")
-        temporal = _train("two_stream_temporal", tmp_path / f"temporal{seed}", seed, f"data.root={root}",
-                          f"data.flow_root={flow}", *NO_MEAN_SUBTRACTION)
+        temporal = _train(
+            "two_stream_temporal",
+            tmp_path / f"temporal{seed}",
+            seed,
+            f"data.root={root}",
+            f"data.flow_root={flow}",
+            *NO_MEAN_SUBTRACTION,
+        )
         fused_json = tmp_path / f"fused{seed}.json"
-        assert main(["fuse", str(tmp_path / f"spatial{seed}" / "test_scores.npz"),
-                     str(tmp_path / f"temporal{seed}" / "test_scores.npz"), "--preset", "two-stream",
-                     "--json", str(fused_json)]) == 0
+        assert (
+            main(
+                [
+                    "fuse",
+                    str(tmp_path / f"spatial{seed}" / "test_scores.npz"),
+                    str(tmp_path / f"temporal{seed}" / "test_scores.npz"),
+                    "--preset",
+                    "two-stream",
+                    "--json",
+                    str(fused_json),
+                ]
+            )
+            == 0
+        )
         fused = json.loads(fused_json.read_text())
-        print(f"two-stream seed {seed}: spatial {spatial['video_top1']:.3f} temporal {temporal['video_top1']:.3f} "
-              f"fusion {fused['accuracy']:.3f}")
+        print(
+            f"two-stream seed {seed}: spatial {spatial['video_top1']:.3f} temporal {temporal['video_top1']:.3f} "
+            f"fusion {fused['accuracy']:.3f}"
+        )
         assert temporal["video_top1"] > spatial["video_top1"] + 0.40, (seed, spatial, temporal)
         better = max(spatial["video_top1"], temporal["video_top1"])
         assert fused["accuracy"] >= better - 1 / 32 - 1e-9, (seed, fused, better)

@@ -19,8 +19,13 @@ def test_script_parses():
 
 @pytest.mark.timeout(600)
 def test_cpu_rehearsal_runs_every_step(tmp_path):
-    env = {**os.environ, "GPU_CHECK_DEVICE": "cpu", "GPU_CHECK_OUT": str(tmp_path), "PYTHON": sys.executable,
-           "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "GPU_CHECK_DEVICE": "cpu",
+        "GPU_CHECK_OUT": str(tmp_path),
+        "PYTHON": sys.executable,
+        "OMP_NUM_THREADS": "1",
+    }
     run = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=580)
     assert run.returncode == 0, run.stdout + run.stderr
     table = (tmp_path / "summary.md").read_text()

@@ -46,9 +46,11 @@ def test_kinetics_csv_and_path_label_csv(tmp_path):
     (tmp_path / "tai_chi").mkdir()
     (tmp_path / "tai_chi" / "Kop0sDqOn-c_000010_000020.mp4").write_bytes(b"x")
     csv_file = tmp_path / "k.csv"
-    csv_file.write_text("label,youtube_id,time_start,time_end,split\n"
-                        "tai chi,Kop0sDqOn-c,10,20,train\narm wrestling,abc,0,10,train\n"
-                        "tai chi,zzz,5,15,val\n")
+    csv_file.write_text(
+        "label,youtube_id,time_start,time_end,split\n"
+        "tai chi,Kop0sDqOn-c,10,20,train\narm wrestling,abc,0,10,train\n"
+        "tai chi,zzz,5,15,val\n"
+    )
     train, classes = load_annotations("kinetics", tmp_path, annotations=csv_file)
     assert classes == ["arm wrestling", "tai chi"]
     assert train[0].path == str(tmp_path / "tai_chi" / "Kop0sDqOn-c_000010_000020.mp4")
@@ -75,8 +77,12 @@ def test_rawframes_flow_resize_scales_the_vectors(tmp_path):
     import cv2
 
     for i in (1, 2):
-        cv2.imwrite(str(tmp_path / f"flow_x_{i:05d}.jpg"), np.full((64, 80), 159.5, np.float32).round().astype(np.uint8))
-        cv2.imwrite(str(tmp_path / f"flow_y_{i:05d}.jpg"), np.full((64, 80), 111.5, np.float32).round().astype(np.uint8))
+        cv2.imwrite(
+            str(tmp_path / f"flow_x_{i:05d}.jpg"), np.full((64, 80), 159.5, np.float32).round().astype(np.uint8)
+        )
+        cv2.imwrite(
+            str(tmp_path / f"flow_y_{i:05d}.jpg"), np.full((64, 80), 111.5, np.float32).round().astype(np.uint8)
+        )
     full = read_frame_folder(tmp_path, [0, 1], modality="flow")
     half = read_frame_folder(tmp_path, [0, 1], modality="flow", size=(32, 40))
     assert half.shape == (2, 32, 40, 2)
@@ -142,8 +148,12 @@ def test_bad_videos_are_skipped_and_reported_with_workers(tmp_path, synth_dir):
     from vidnets.data.synthetic import write_video
 
     write_video(short, np.zeros((3, 32, 32, 3), np.uint8))
-    records = good[:5] + [VideoRecord(str(tmp_path / "missing.avi"), 0), VideoRecord(str(empty), 1),
-                          VideoRecord(str(text), 2), VideoRecord(str(short), 3)]
+    records = good[:5] + [
+        VideoRecord(str(tmp_path / "missing.avi"), 0),
+        VideoRecord(str(empty), 1),
+        VideoRecord(str(text), 2),
+        VideoRecord(str(short), 3),
+    ]
     ds = _tiny_dataset(records)
     loader = DataLoader(ds, batch_size=3, num_workers=2, collate_fn=collate_skip_bad)
     report = EpochReport()
@@ -201,8 +211,9 @@ def test_training_builds_its_datasets_through_the_cache(tmp_path, synth_dir, mon
     train_set, test_set, _ = build_datasets(cfg)
     assert all(r.num_frames == 20 for r in train_set.records + test_set.records)
     assert metadata_cache(cfg).path.is_file() and metadata_cache(cfg).path.parent == tmp_path / "cache"
-    off = load_config(None, [f"data.root={synth_dir}", "train.epochs=1", "schedule.kind=constant",
-                                   "data.metadata_cache=null"])
+    off = load_config(
+        None, [f"data.root={synth_dir}", "train.epochs=1", "schedule.kind=constant", "data.metadata_cache=null"]
+    )
     assert build_datasets(off)[0].records[0].num_frames is None
 
 

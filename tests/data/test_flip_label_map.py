@@ -13,8 +13,9 @@ from vidnets.data.synthetic import generate_dataset
 
 @pytest.fixture(scope="module")
 def mirrored(tmp_path_factory):
-    return generate_dataset(tmp_path_factory.mktemp("mirrored"), family="mirrored", videos_per_class=2,
-                            frames=8, size=32, seed=0)
+    return generate_dataset(
+        tmp_path_factory.mktemp("mirrored"), family="mirrored", videos_per_class=2, frames=8, size=32, seed=0
+    )
 
 
 def _items(root, label_map, flip=True, n=40):
@@ -55,8 +56,21 @@ def test_config_names_are_checked_and_made_symmetric():
 def test_cli_reports_a_bad_map_in_one_line(mirrored, tmp_path, capsys):
     from vidnets.cli import main
 
-    code = main(["train", "res3d", "--set", f"data.root={mirrored}", "--set", "data.num_workers=0",
-                 "--set", f"train.out_dir={tmp_path / 'run'}", "--set", "train.max_iters=1",
-                 "--set", "data.flip_label_map={MoveLeft: Nope}"])
+    code = main(
+        [
+            "train",
+            "res3d",
+            "--set",
+            f"data.root={mirrored}",
+            "--set",
+            "data.num_workers=0",
+            "--set",
+            f"train.out_dir={tmp_path / 'run'}",
+            "--set",
+            "train.max_iters=1",
+            "--set",
+            "data.flip_label_map={MoveLeft: Nope}",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0 and "data.flip_label_map: 'Nope' is not a class" in err

@@ -49,8 +49,13 @@ def test_every_real_clip_through_every_sampler(shared_clips):
     random / centre segments, one frame): nothing crashes, nothing is skipped. Small sizes keep
     it quick; the 720p clip with one key frame dominates the time."""
     records = [VideoRecord(row["abspath"], i) for i, row in enumerate(shared_clips)]
-    cases = [("c3d", True, {}), ("p3d", False, dict(views=2)), ("t3d", False, dict(views=2)),
-             ("tsn_rgb", True, {}), ("two_stream_spatial", False, dict(views=2, crops=1))]
+    cases = [
+        ("c3d", True, {}),
+        ("p3d", False, dict(views=2)),
+        ("t3d", False, dict(views=2)),
+        ("tsn_rgb", True, {}),
+        ("two_stream_spatial", False, dict(views=2, crops=1)),
+    ]
     for recipe, train, extra in cases:
         ds = build_dataset(recipe, records, train=train, on_error="raise", size=40, crop=32, **extra)
         for i in range(len(ds)):

@@ -53,8 +53,25 @@ def test_cli_synth_and_check(tmp_path, capsys):
     from vidnets.cli import main
 
     out = tmp_path / "cli"
-    assert main(["synth", str(out), "--classes", "2", "--videos-per-class", "2", "--frames", "8",
-                 "--size", "32", "--seed", "1"]) == 0
+    assert (
+        main(
+            [
+                "synth",
+                str(out),
+                "--classes",
+                "2",
+                "--videos-per-class",
+                "2",
+                "--frames",
+                "8",
+                "--size",
+                "32",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert probe(next(out.rglob("*.avi"))).num_frames == 8
     capsys.readouterr()
     assert main(["check", str(out), "--json"]) == 0
@@ -85,7 +102,7 @@ def test_mirrored_family_pairs_share_appearance(tmp_path):
     assert all(MIRROR_PAIRS[MIRROR_PAIRS[a]] == a for a in MIRROR_PAIRS)
     left, right = (read_all_frames(str(out / c / f"v_{c}_g01_c01.avi")) for c in ("MoveLeft", "MoveRight"))
     np.testing.assert_array_equal(left[0], right[0])  # same picture at frame 0
-    assert not np.array_equal(left[-1], right[-1])      # opposite drift afterwards
+    assert not np.array_equal(left[-1], right[-1])  # opposite drift afterwards
 
 
 def test_order_family_differs_only_in_event_order(tmp_path):
@@ -100,7 +117,7 @@ def test_order_family_differs_only_in_event_order(tmp_path):
     np.testing.assert_array_equal(a[0], b[0])
     middle = slice(first.stop, second.start)
     assert np.abs(a[middle].astype(int) - b[middle].astype(int)).mean() < 1.0  # codec noise only
-    changed = lambda x, y, w: np.abs(x[w.start:w.stop].astype(int) - y[w.start:w.stop].astype(int)).mean()
+    changed = lambda x, y, w: np.abs(x[w.start : w.stop].astype(int) - y[w.start : w.stop].astype(int)).mean()
     assert changed(a, b, first) > 2 and changed(a, b, second) > 2  # disk and square differ at the corners
     np.testing.assert_allclose(a.reshape(-1, 3).mean(0), b.reshape(-1, 3).mean(0), atol=2.0)
 
@@ -116,15 +133,38 @@ def test_appearance_family_is_deterministic_and_cli_made(tmp_path):
     from vidnets.cli import main
 
     out = tmp_path / "cli"
-    assert main(["synth", str(out), "--family", "appearance", "--classes", "3", "--videos-per-class", "2",
-                 "--frames", "8", "--size", "32", "--seed", "5"]) == 0
+    assert (
+        main(
+            [
+                "synth",
+                str(out),
+                "--family",
+                "appearance",
+                "--classes",
+                "3",
+                "--videos-per-class",
+                "2",
+                "--frames",
+                "8",
+                "--size",
+                "32",
+                "--seed",
+                "5",
+            ]
+        )
+        == 0
+    )
     assert (out / "classInd.txt").read_text().split()[1::2] == ["RedDisks", "GreenSquares", "BlueTriangles"]
-    again = generate_dataset(tmp_path / "again", family="appearance", num_classes=3, videos_per_class=2,
-                             frames=8, size=32, seed=5)
+    again = generate_dataset(
+        tmp_path / "again", family="appearance", num_classes=3, videos_per_class=2, frames=8, size=32, seed=5
+    )
     a, b = _decode_all(out), _decode_all(again)
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
-    other = _decode_all(generate_dataset(tmp_path / "other", family="appearance", num_classes=3,
-                                         videos_per_class=2, frames=8, size=32, seed=6))
+    other = _decode_all(
+        generate_dataset(
+            tmp_path / "other", family="appearance", num_classes=3, videos_per_class=2, frames=8, size=32, seed=6
+        )
+    )
     assert any(not np.array_equal(a[k], other[k]) for k in a)
 
 
@@ -138,7 +178,7 @@ def test_appearance_family_every_frame_carries_the_class(tmp_path):
     videos = [read_all_frames(str(out / c / f"v_{c}_g01_c01.avi")).astype(int) for c in SHAPES]
     for i, first in enumerate(videos):
         assert np.abs(first[-1] - first[0]).mean() > 10  # the view moves
-        for second in videos[i + 1:]:
+        for second in videos[i + 1 :]:
             diff = np.abs(first - second).max(axis=-1)  # (T, H, W)
             same = (diff < 12).mean(axis=(1, 2))
             differ = (diff > 40).mean(axis=(1, 2))

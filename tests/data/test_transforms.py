@@ -55,8 +55,13 @@ def _constant_flow(dx: float, dy: float, h: int, w: int, dtype=np.float32) -> np
     return flow if dtype == np.float32 else np.clip(np.rint(flow * 4 + 127.5), 0, 255).astype(np.uint8)
 
 
-@pytest.mark.parametrize("op, size", [(Resize((32, 40)), (32, 40)),  # 64×80 → 32×40
-                                      (MultiScaleCrop(32, scales=(1,), max_distort=0), (32, 32))])  # 64² crop → 32²
+@pytest.mark.parametrize(
+    "op, size",
+    [
+        (Resize((32, 40)), (32, 40)),  # 64×80 → 32×40
+        (MultiScaleCrop(32, scales=(1,), max_distort=0), (32, 32)),
+    ],
+)  # 64² crop → 32²
 def test_flow_resize_scales_the_vectors(op, size):
     """Halving the image halves every displacement: (7.92, -4.00) px becomes (3.96, -2.00)."""
     out = op([_constant_flow(7.92, -4.0, 64, 80)], np.random.default_rng(0))[0]
@@ -78,8 +83,8 @@ def test_ten_crop_flips_negate_flow_x():
     for plain, flipped in zip(crops[:5], crops[5:]):
         np.testing.assert_array_equal(flipped[..., 0], 255 - plain[:, :, ::-1, 0])
         np.testing.assert_array_equal(flipped[..., 1], plain[:, :, ::-1, 1])
-    np.testing.assert_array_equal(crops[1], flow[:, :8, :8])   # top-left corner
-    np.testing.assert_array_equal(crops[4], flow[:, 8:, 8:])   # bottom-right corner
+    np.testing.assert_array_equal(crops[1], flow[:, :8, :8])  # top-left corner
+    np.testing.assert_array_equal(crops[4], flow[:, 8:, 8:])  # bottom-right corner
 
 
 def test_tsn_multiscale_crop_sizes():
@@ -94,8 +99,7 @@ def test_tsn_multiscale_crop_sizes():
         assert op([frames], rng)[0].shape == (1, 224, 224, 3)
 
 
-@pytest.mark.parametrize("layout,shape", [("cthw", (3, 4, 10, 10)), ("kchw", (1, 12, 10, 10)),
-                                          ("chw", (12, 10, 10))])
+@pytest.mark.parametrize("layout,shape", [("cthw", (3, 4, 10, 10)), ("kchw", (1, 12, 10, 10)), ("chw", (12, 10, 10))])
 def test_layouts(layout, shape):
     t = ClipTransform([CenterCrop(10)], mean=(0, 0, 0), std=(1, 1, 1), layout=layout)
     frames = _frames()
@@ -110,8 +114,7 @@ def test_layouts(layout, shape):
 
 def test_normalise_segments_diff_and_views():
     frames = _frames(v=2, s=3, length=6, h=12, w=12)
-    t = ClipTransform([MultiCrop(8, 10)], mean=(10, 20, 30), std=(2, 2, 2), layout="kchw",
-                      stack_views=True, diff=True)
+    t = ClipTransform([MultiCrop(8, 10)], mean=(10, 20, 30), std=(2, 2, 2), layout="kchw", stack_views=True, diff=True)
     out = t(frames, None)
     assert out.shape == (20, 3, 15, 8, 8)  # 2 temporal views × 10 crops, K=3, 5 diffs × RGB
     f = frames[0, 1, :, 2:10, 2:10].astype(np.float32) / 2  # centre crop, segment 1

@@ -92,8 +92,12 @@ def test_bad_files_raise_clear_errors(tmp_path, shared_videos):
     text.write_text("not a video")
     truncated = tmp_path / "trunc.mp4"
     truncated.write_bytes((shared_videos / "mmaction2" / "test.mp4").read_bytes()[:100_000])
-    for path, words in [(tmp_path / "missing.mp4", "no such file"), (empty, "empty"),
-                        (text, "not a readable video"), (truncated, "not a readable video")]:
+    for path, words in [
+        (tmp_path / "missing.mp4", "no such file"),
+        (empty, "empty"),
+        (text, "not a readable video"),
+        (truncated, "not a readable video"),
+    ]:
         with pytest.raises(VideoError, match=words) as info:
             probe(path)
         assert str(path) in str(info.value)

@@ -22,10 +22,14 @@ playwright = pytest.importorskip("playwright.sync_api", reason="browser test ski
 
 from vidnets.deploy.serve import create_app  # noqa: E402
 
-CHROMIUM = next((p for p in (os.environ.get("VIDNETS_CHROMIUM"), shutil.which("chromium"),
-                             shutil.which("chromium-browser")) if p), None)
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="browser test skipped: no Chromium found "
-                                                         "(apt-get install chromium, or set VIDNETS_CHROMIUM)")
+CHROMIUM = next(
+    (p for p in (os.environ.get("VIDNETS_CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser")) if p),
+    None,
+)
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="browser test skipped: no Chromium found (apt-get install chromium, or set VIDNETS_CHROMIUM)",
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +37,9 @@ def long_video(tmp_path_factory) -> Path:
     """An 8-second clip, long enough for a timeline of several 2-second windows."""
     from vidnets.data.synthetic import generate_dataset
 
-    root = generate_dataset(tmp_path_factory.mktemp("long"), num_classes=3, videos_per_class=2, frames=200, size=64,
-                            seed=1)
+    root = generate_dataset(
+        tmp_path_factory.mktemp("long"), num_classes=3, videos_per_class=2, frames=200, size=64, seed=1
+    )
     return sorted(root.glob("MoveSideways/*.avi"))[0]
 
 
@@ -79,7 +84,9 @@ def _drop(page, path: Path) -> None:
             const transfer = new DataTransfer();
             transfer.items.add(new File([bytes], name, { type: "video/x-msvideo" }));
             return transfer;
-        }""", [path.name, data])
+        }""",
+        [path.name, data],
+    )
     page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
 
 

@@ -23,8 +23,13 @@ def _contract(recipe: str, model_name: str, sets: tuple = (), **kwargs) -> dict:
 
 def test_clip_recipe_contract():
     contract = _contract("res3d", "res3d18", ["data.test_kwargs={frames: 16, views: 5}"])
-    assert contract["input"] == {"name": "clips", "layout": "NCTHW", "shape": [None, 3, 16, 112, 112],
-                                 "dtype": "float32", "dynamic_axes": ["N"]}
+    assert contract["input"] == {
+        "name": "clips",
+        "layout": "NCTHW",
+        "shape": [None, 3, 16, 112, 112],
+        "dtype": "float32",
+        "dynamic_axes": ["N"],
+    }
     prep = contract["preprocessing"]
     assert (prep["frames"], prep["stride"], prep["size"], prep["crop"]) == (16, 2, (128, 171), 112)
     assert prep["mean"] == [128.0] * 3 and prep["std"] == [1.0] * 3
@@ -41,8 +46,7 @@ def test_tsn_contract_keeps_the_test_segments():
 
 
 def test_flow_contract_and_serving_it_is_refused():
-    contract = _contract("two_stream_temporal", "two_stream_temporal",
-                         ["data.flow_root=/data/flow"])
+    contract = _contract("two_stream_temporal", "two_stream_temporal", ["data.flow_root=/data/flow"])
     assert contract["modality"] == "flow" and contract["input"]["shape"] == [None, 20, 224, 224]
     assert contract["preprocessing"]["flow_root"] == "/data/flow"
     with pytest.raises(ValueError, match="flow model reads optical flow"):

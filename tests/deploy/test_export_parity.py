@@ -28,12 +28,18 @@ SMALL: dict[str, tuple[dict, tuple[int, ...]]] = {
     "two_stream_temporal": ({"input_size": 64}, (20, 64, 64)),
     "tsn_bninception": ({}, (3, 3, 64, 64)),
     **{name: ({}, (3, 8, 32, 32)) for name in ("p3d63", "p3d131", "p3d199")},
-    **{name: ({"growth_rate": 8, "num_init_features": 16}, (3, 8, 32, 32))
-       for name in ("densenet3d121", "densenet3d169")},
-    **{name: ({"growth_rate": 8, "num_init_features": 16, "ttl_width": 16}, (3, 8, 32, 32))
-       for name in ("t3d121", "t3d169")},
-    **{name: ({"width": 8}, (3, 8, 32, 32))
-       for name in ("res3d10", "res3d16", "res3d18", "res3d26", "res3d34", "res3d18_simplified")},
+    **{
+        name: ({"growth_rate": 8, "num_init_features": 16}, (3, 8, 32, 32))
+        for name in ("densenet3d121", "densenet3d169")
+    },
+    **{
+        name: ({"growth_rate": 8, "num_init_features": 16, "ttl_width": 16}, (3, 8, 32, 32))
+        for name in ("t3d121", "t3d169")
+    },
+    **{
+        name: ({"width": 8}, (3, 8, 32, 32))
+        for name in ("res3d10", "res3d16", "res3d18", "res3d26", "res3d34", "res3d18_simplified")
+    },
 }
 #: (model, format) → the reason its export fails; empty while every format expresses every model
 CANNOT_EXPRESS: dict[tuple[str, str], str] = {}
@@ -49,7 +55,9 @@ FULL = os.environ.get("VIDNETS_FULL_EXPORT_PARITY") == "1"
 def _case(name: str):
     marks = [pytest.mark.slow] if name in DEEP else []
     if name in DEEPER_SIBLINGS and not FULL:
-        marks.append(pytest.mark.skip(reason="deeper sibling of a checked family; VIDNETS_FULL_EXPORT_PARITY=1 runs it"))
+        marks.append(
+            pytest.mark.skip(reason="deeper sibling of a checked family; VIDNETS_FULL_EXPORT_PARITY=1 runs it")
+        )
     return pytest.param(name, marks=marks)
 
 
@@ -81,8 +89,9 @@ def test_export_reproduces_eager_logits(name, tmp_path):
                 export_model(model, example, fmt, path)
             continue
         if fmt == "pt2":  # ONNX is exported from the same program
-            program = torch.export.export(model, (example,), dynamic_shapes=({0: torch.export.Dim("N", min=1)},),
-                                          strict=False)
+            program = torch.export.export(
+                model, (example,), dynamic_shapes=({0: torch.export.Dim("N", min=1)},), strict=False
+            )
         export_model(model, example, fmt, path, program=program if fmt != "torchscript" else None)
         parity = check_export(model, fmt, path, shape)
         for batch, result in parity["batches"].items():

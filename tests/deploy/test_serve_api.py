@@ -33,8 +33,11 @@ def client(tiny_checkpoint, uploads):
 
 
 def post(client, name: str, data: bytes, **form):
-    return client.post("/v1/predict", files={"file": (name, data, "application/octet-stream")},
-                       data={k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in form.items()})
+    return client.post(
+        "/v1/predict",
+        files={"file": (name, data, "application/octet-stream")},
+        data={k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in form.items()},
+    )
 
 
 def _write_video(path, frames: int) -> bytes:
@@ -115,12 +118,17 @@ def test_windows_are_scored_like_the_predict_timeline(client, tiny_checkpoint, s
     expected = Predictor(tiny_checkpoint, device="cpu").timeline(sample_video, window=0.8, hop=0.4)
     names = expected.class_names
     for served, row in zip(body["timeline"]["windows"], expected.probs):
-        assert np.allclose([t["probability"] for t in served["topk"]],
-                           [row[names.index(t["class"])] for t in served["topk"]], atol=1e-4)
+        assert np.allclose(
+            [t["probability"] for t in served["topk"]],
+            [row[names.index(t["class"])] for t in served["topk"]],
+            atol=1e-4,
+        )
 
 
-@pytest.mark.parametrize("name", ["zero-byte.avi", "truncated.avi", "header-only.avi", "random.mp4", "notes.avi",
-                                  "one-frame.avi", "codec.avi"])
+@pytest.mark.parametrize(
+    "name",
+    ["zero-byte.avi", "truncated.avi", "header-only.avi", "random.mp4", "notes.avi", "one-frame.avi", "codec.avi"],
+)
 def test_corrupt_files_get_a_clear_4xx(client, corrupt_set, uploads, name):
     data, status, phrase = corrupt_set[name]
     response = post(client, name, data)
@@ -134,8 +142,9 @@ def test_corrupt_files_get_a_clear_4xx(client, corrupt_set, uploads, name):
 def test_oversize_and_undeclared_uploads_are_refused(client, uploads):
     response = post(client, "big.avi", b"\0" * (LIMIT + 1))
     assert response.status_code == 413 and "over the limit" in response.json()["detail"]
-    chunked = client.post("/v1/predict", content=iter([b"--x\r\n", b"data"]),
-                          headers={"Content-Type": "multipart/form-data; boundary=x"})
+    chunked = client.post(
+        "/v1/predict", content=iter([b"--x\r\n", b"data"]), headers={"Content-Type": "multipart/form-data; boundary=x"}
+    )
     assert chunked.status_code == 411 and "Content-Length" in chunked.json()["detail"]
     assert not os.listdir(uploads)
 
@@ -193,8 +202,7 @@ def test_export_folder_serves_the_same_answer(client, tiny_checkpoint, sample_vi
     eager = post(client, "clip.avi", sample_video.read_bytes(), topk=3).json()
     assert served["model"]["source"] == "onnx"
     assert [t["class"] for t in served["topk"]] == [t["class"] for t in eager["topk"]]
-    assert np.allclose([t["probability"] for t in served["topk"]], [t["probability"] for t in eager["topk"]],
-                       atol=1e-5)
+    assert np.allclose([t["probability"] for t in served["topk"]], [t["probability"] for t in eager["topk"]], atol=1e-5)
 
 
 def test_export_refuses_to_overwrite(tiny_checkpoint, tmp_path, capsys):

@@ -57,8 +57,16 @@ def tiny_config(out_dir, **overrides):
         "data": {"batch_size": 4, "num_workers": 0},
         "optim": {"lr": 0.05, "weight_decay": 1e-4},
         "schedule": {"kind": "step", "step_size": 4, "gamma": 0.5},
-        "train": {"epochs": 3, "precision": "fp32", "deterministic": True, "out_dir": str(out_dir),
-                  "log_every": 2, "progress": False, "tensorboard": False, "eval_every": 1},
+        "train": {
+            "epochs": 3,
+            "precision": "fp32",
+            "deterministic": True,
+            "out_dir": str(out_dir),
+            "log_every": 2,
+            "progress": False,
+            "tensorboard": False,
+            "eval_every": 1,
+        },
     }
     sets = [f"{k}={v}" for k, v in overrides.items()]
     return load_config(base, sets)

@@ -32,19 +32,43 @@ def _real_folder(shared_clips, root):
 
 def _losses(root, out, precision):
     data = {"frames": 8, "stride": 2, "size": 48, "crop": 40}
-    cfg = load_config({
-        "model": {"name": "res3d10", "kwargs": {"width": 8}},
-        "data": {"layout": "folder", "root": str(root), "recipe": "res3d", "batch_size": 4, "num_workers": 0,
-                 "train_kwargs": data, "metadata_cache": None},
-        "optim": {"lr": 0.005},
-        "schedule": {"kind": "constant"},
-        "train": {"max_iters": 10, "precision": precision, "seed": 0, "out_dir": str(out), "eval_every": -1,
-                  "log_every": 1, "progress": False, "tensorboard": False},
-    })
+    cfg = load_config(
+        {
+            "model": {"name": "res3d10", "kwargs": {"width": 8}},
+            "data": {
+                "layout": "folder",
+                "root": str(root),
+                "recipe": "res3d",
+                "batch_size": 4,
+                "num_workers": 0,
+                "train_kwargs": data,
+                "metadata_cache": None,
+            },
+            "optim": {"lr": 0.005},
+            "schedule": {"kind": "constant"},
+            "train": {
+                "max_iters": 10,
+                "precision": precision,
+                "seed": 0,
+                "out_dir": str(out),
+                "eval_every": -1,
+                "log_every": 1,
+                "progress": False,
+                "tensorboard": False,
+            },
+        }
+    )
     train_set, _, classes = build_datasets(cfg, with_test=False)
     model, kwargs = build_model(cfg, len(classes))
-    trainer = Trainer(model, train_set, cfg, class_names=classes, model_name="res3d10", model_kwargs=kwargs,
-                      collate_fn=collate_skip_bad)
+    trainer = Trainer(
+        model,
+        train_set,
+        cfg,
+        class_names=classes,
+        model_name="res3d10",
+        model_kwargs=kwargs,
+        collate_fn=collate_skip_bad,
+    )
     trainer.fit()
     with open(out / "log.csv", newline="") as f:
         rows = list(csv.DictReader(f))

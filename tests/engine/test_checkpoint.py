@@ -18,8 +18,16 @@ def test_save_and_read_round_trip(tmp_path):
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     model(torch.randn(2, 3, 4, 8, 8)).sum().backward()
     opt.step()
-    path = ckpt.save_checkpoint(tmp_path / "c.pt", model=model, optimizer=opt, epoch=2, step=17,
-                                config={"optim": {"lr": 0.1}}, class_names=["a", "b", "c"], model_name="tiny")
+    path = ckpt.save_checkpoint(
+        tmp_path / "c.pt",
+        model=model,
+        optimizer=opt,
+        epoch=2,
+        step=17,
+        config={"optim": {"lr": 0.1}},
+        class_names=["a", "b", "c"],
+        model_name="tiny",
+    )
     state = ckpt.read_checkpoint(path)
     assert state["epoch"] == 2 and state["step"] == 17 and state["class_names"] == ["a", "b", "c"]
     assert state["config"]["optim"]["lr"] == 0.1

@@ -15,16 +15,26 @@ from vidnets.cli import main
 def tiny_videos(tmp_path_factory):
     from vidnets.data.synthetic import generate_dataset
 
-    return generate_dataset(tmp_path_factory.mktemp("synth"), num_classes=2, videos_per_class=4, frames=24, size=24,
-                            seed=0)
+    return generate_dataset(
+        tmp_path_factory.mktemp("synth"), num_classes=2, videos_per_class=4, frames=24, size=24, seed=0
+    )
 
 
 def _train_args(root, out):
     sets = {
-        "data.root": root, "model.name": "res3d10", "model.kwargs": "{width: 4}", "data.batch_size": 2,
-        "data.num_workers": 0, "data.train_kwargs": "{frames: 4, size: 24, crop: 16, flip: false}",
-        "data.test_kwargs": "{frames: 4, size: 24, crop: 16, views: 2}", "train.epochs": 2, "train.max_iters": "null",
-        "train.progress": "false", "train.tensorboard": "false", "schedule.step_size": 2, "test.view_chunk": 3,
+        "data.root": root,
+        "model.name": "res3d10",
+        "model.kwargs": "{width: 4}",
+        "data.batch_size": 2,
+        "data.num_workers": 0,
+        "data.train_kwargs": "{frames: 4, size: 24, crop: 16, flip: false}",
+        "data.test_kwargs": "{frames: 4, size: 24, crop: 16, views: 2}",
+        "train.epochs": 2,
+        "train.max_iters": "null",
+        "train.progress": "false",
+        "train.tensorboard": "false",
+        "schedule.step_size": 2,
+        "test.view_chunk": 3,
     }
     args = ["train", "res3d", "--out", str(out)]
     for k, v in sets.items():
@@ -35,14 +45,25 @@ def _train_args(root, out):
 def test_train_test_predict(tiny_videos, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(_train_args(tiny_videos, out)) == 0
-    for name in ("last.pt", "config.yaml", "log.csv", "epochs.csv", "curves.png", "test_confusion.png",
-                 "test_confusion.csv", "test_scores.npz", "test_metrics.json"):
+    for name in (
+        "last.pt",
+        "config.yaml",
+        "log.csv",
+        "epochs.csv",
+        "curves.png",
+        "test_confusion.png",
+        "test_confusion.csv",
+        "test_scores.npz",
+        "test_metrics.json",
+    ):
         assert (out / name).is_file(), name
 
     assert main(["test", str(out / "last.pt"), "--out", str(tmp_path / "test"), "--set", "test.view_chunk=1"]) == 0
     metrics = json.loads((tmp_path / "test" / "test_metrics.json").read_text())
     assert metrics["videos"] == 2 and metrics["views"] == 2  # 1 test video per class × 2 classes
-    assert main(["test", str(out / "last.pt"), "--out", str(tmp_path / "test1"), "--views", "1", "--batch-size", "1"]) == 0
+    assert (
+        main(["test", str(out / "last.pt"), "--out", str(tmp_path / "test1"), "--views", "1", "--batch-size", "1"]) == 0
+    )
     assert json.loads((tmp_path / "test1" / "test_metrics.json").read_text())["views"] == 1
     scores = np.load(tmp_path / "test" / "test_scores.npz")
     classes = (tiny_videos / "classInd.txt").read_text().split()[1::2]
@@ -59,8 +80,23 @@ def test_train_test_predict(tiny_videos, tmp_path, capsys):
     assert recorded.startswith("checkpoint: test video top-1") and "chance 50.0%" in recorded
 
     folder = tmp_path / "timeline"
-    assert main(["predict", str(out / "last.pt"), video, "--timeline", "--window", "0.4", "--hop", "0.2",
-                 "--out", str(folder)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(out / "last.pt"),
+                video,
+                "--timeline",
+                "--window",
+                "0.4",
+                "--hop",
+                "0.2",
+                "--out",
+                str(folder),
+            ]
+        )
+        == 0
+    )
     png = folder / f"{Path(video).stem}_timeline.png"  # --out is a folder
     assert png.stat().st_size > 1000 and png.with_suffix(".csv").read_text().count("\n") >= 3
 
@@ -92,10 +128,18 @@ def test_flow_recipe_train_test_predict(tmp_path, capsys):
     assert main(["flow", "extract", *videos, "--out", str(flow_root), "--method", "dis", "--keep-size"]) == 0
     out = tmp_path / "run"
     sets = {
-        "data.root": root, "data.flow_root": flow_root, "data.batch_size": 2, "data.num_workers": 0,
-        "data.train_kwargs": "{size: 40, crop: 32}", "data.test_kwargs": "{size: 40, crop: 32, views: 2, crops: 1}",
-        "model.partial_bn": "false", "optim.accumulate": 1, "train.epochs": 1, "train.max_iters": "null",
-        "train.progress": "false", "train.tensorboard": "false",
+        "data.root": root,
+        "data.flow_root": flow_root,
+        "data.batch_size": 2,
+        "data.num_workers": 0,
+        "data.train_kwargs": "{size: 40, crop: 32}",
+        "data.test_kwargs": "{size: 40, crop: 32, views: 2, crops: 1}",
+        "model.partial_bn": "false",
+        "optim.accumulate": 1,
+        "train.epochs": 1,
+        "train.max_iters": "null",
+        "train.progress": "false",
+        "train.tensorboard": "false",
     }
     args = ["train", "tsn_flow", "--out", str(out)]
     for k, v in sets.items():
@@ -126,11 +170,19 @@ def test_multitask_train_test_predict(tiny_videos, tmp_path, capsys):
     other = generate_dataset(tmp_path / "other", num_classes=3, videos_per_class=4, frames=24, size=24, seed=1)
     out = tmp_path / "run"
     sets = {
-        "data.root": tiny_videos, "multitask.tasks": f"{{first: {{}}, second: {{root: {other}}}}}",
-        "model.kwargs": "{input_size: 64, dropout: 0.5}", "data.batch_size": 4, "data.num_workers": 0,
-        "optim.accumulate": 1, "data.train_kwargs": "{size: 72, crop: 64}",
-        "data.test_kwargs": "{size: 72, crop: 64, views: 2, crops: 1}", "train.epochs": 1, "train.max_iters": "null",
-        "train.progress": "false", "train.tensorboard": "false", "test.view_chunk": 2,
+        "data.root": tiny_videos,
+        "multitask.tasks": f"{{first: {{}}, second: {{root: {other}}}}}",
+        "model.kwargs": "{input_size: 64, dropout: 0.5}",
+        "data.batch_size": 4,
+        "data.num_workers": 0,
+        "optim.accumulate": 1,
+        "data.train_kwargs": "{size: 72, crop: 64}",
+        "data.test_kwargs": "{size: 72, crop: 64, views: 2, crops: 1}",
+        "train.epochs": 1,
+        "train.max_iters": "null",
+        "train.progress": "false",
+        "train.tensorboard": "false",
+        "test.view_chunk": 2,
     }
     args = ["train", "two_stream_spatial", "--out", str(out)]
     for k, v in sets.items():
@@ -145,12 +197,16 @@ def test_multitask_train_test_predict(tiny_videos, tmp_path, capsys):
     assert {k: len(v) for k, v in state["task_classes"].items()} == {"first": 2, "second": 3}
     assert state["model"]["heads.second.weight"].shape == (3, 2048)
 
-    assert main(["test", str(out / "last.pt"), "--out", str(tmp_path / "t"), "--set", "multitask.eval_task=second"]) == 0
+    assert (
+        main(["test", str(out / "last.pt"), "--out", str(tmp_path / "t"), "--set", "multitask.eval_task=second"]) == 0
+    )
     assert json.loads((tmp_path / "t" / "test_metrics.json").read_text())["videos"] == 3
     capsys.readouterr()
     video = str(next(other.glob("*/*.avi")))
     assert main(["predict", str(out / "last.pt"), video, "--topk", "5", "--set", "multitask.eval_task=second"]) == 0
-    assert len(capsys.readouterr().out.splitlines()[1:-1]) == 3  # the second head: 3 classes (then the recorded accuracy)
+    assert (
+        len(capsys.readouterr().out.splitlines()[1:-1]) == 3
+    )  # the second head: 3 classes (then the recorded accuracy)
 
     capsys.readouterr()
     assert main(args[:4] + ["--overwrite", "--set", "model.name=res3d10", *args[4:], "--set", "model.kwargs={}"]) != 0

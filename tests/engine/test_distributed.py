@@ -21,16 +21,24 @@ def _free_port() -> int:
 
 
 def _run(rank: int, world: int, port: int, out_dir: str, batch: int) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     torch.set_num_threads(1)
     info = distributed.setup("cpu")
     try:
-        cfg = tiny_config(out_dir, **{"data.batch_size": batch, "train.epochs": 2, "train.eval_every": 2,
-                                      "train.device": "cpu"})
+        cfg = tiny_config(
+            out_dir, **{"data.batch_size": batch, "train.epochs": 2, "train.eval_every": 2, "train.device": "cpu"}
+        )
         torch.manual_seed(0)  # identical initial weights in every process (DDP also broadcasts rank 0's)
-        trainer = Trainer(TinyVideoNet(), ToyClips(n=24), cfg, test_set=ToyClips(n=9, views=2, seed=3),
-                          class_names=["a", "b", "c"], dist_info=info)
+        trainer = Trainer(
+            TinyVideoNet(),
+            ToyClips(n=24),
+            cfg,
+            test_set=ToyClips(n=9, views=2, seed=3),
+            class_names=["a", "b", "c"],
+            dist_info=info,
+        )
         trainer.fit()
     finally:
         distributed.cleanup()
@@ -54,8 +62,9 @@ def test_two_processes_match_one(tmp_path):
 
 
 def _decide(rank: int, world: int, port: int, out_dir: str) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     distributed.setup("cpu")
     try:
         # a choice each process measures for itself may differ; every rank must use rank 0's
@@ -86,13 +95,15 @@ class PointwiseNet(TinyVideoNet):
 def _train_recording_warnings(rank: int, world: int, port: int, out_dir: str) -> None:
     import warnings
 
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     torch.set_num_threads(1)
     info = distributed.setup("cpu")
     try:
-        cfg = tiny_config(f"{out_dir}/run", **{"data.batch_size": 2, "train.epochs": 1, "train.eval_every": -1,
-                                                "train.device": "cpu"})
+        cfg = tiny_config(
+            f"{out_dir}/run", **{"data.batch_size": 2, "train.epochs": 1, "train.eval_every": -1, "train.device": "cpu"}
+        )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             trainer = Trainer(PointwiseNet(), ToyClips(n=12), cfg, class_names=["a", "b", "c"], dist_info=info)

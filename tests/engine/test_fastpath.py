@@ -119,8 +119,11 @@ def test_model_to_channels_last_handles_mixed_2d_and_3d():
 
 # -- BN folding -----------------------------------------------------------------------------------
 def test_find_pairs_in_sequential_and_attribute_style_blocks():
-    assert find_conv_bn_pairs(_tiny()) == [("stem.0", "stem.1"), ("block.conv1", "block.bn1"),
-                                           ("block.conv2", "block.bn2")]
+    assert find_conv_bn_pairs(_tiny()) == [
+        ("stem.0", "stem.1"),
+        ("block.conv1", "block.bn1"),
+        ("block.conv2", "block.bn2"),
+    ]
 
 
 def test_conv_with_a_second_consumer_is_not_folded():
@@ -128,8 +131,11 @@ def test_conv_with_a_second_consumer_is_not_folded():
 
 
 def test_untraceable_forward_falls_back_to_its_children():
-    assert find_conv_bn_pairs(Untraceable()) == [("body.0", "body.1"), ("block.conv1", "block.bn1"),
-                                                 ("block.conv2", "block.bn2")]
+    assert find_conv_bn_pairs(Untraceable()) == [
+        ("body.0", "body.1"),
+        ("block.conv1", "block.bn1"),
+        ("block.conv2", "block.bn2"),
+    ]
     model, x = _randomize_bn(Untraceable()).eval(), _x()
     fast = prepare_for_inference(model, precision="fp32")
     assert parity_check(model, fast, x).ok

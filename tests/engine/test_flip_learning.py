@@ -18,20 +18,52 @@ from vidnets.data.synthetic import generate_dataset
 
 @pytest.fixture(scope="module")
 def left_right(tmp_path_factory):
-    return generate_dataset(tmp_path_factory.mktemp("left_right"), family="mirrored", num_classes=2,
-                            videos_per_class=40, frames=16, size=32, seed=0)
+    return generate_dataset(
+        tmp_path_factory.mktemp("left_right"),
+        family="mirrored",
+        num_classes=2,
+        videos_per_class=40,
+        frames=16,
+        size=32,
+        seed=0,
+    )
 
 
 def _video_top1(root, out, *extra):
-    code = main(["train", "res3d", "--profile", "cpu", "--out", str(out), "--set", f"data.root={root}",
-                 "--set", "data.num_workers=0", "--set", "train.progress=false", "--set", "train.seed=0",
-                 "--set", "train.epochs=16", "--set", "schedule.milestones=[12]", "--set", "optim.lr=0.02", *extra])
+    code = main(
+        [
+            "train",
+            "res3d",
+            "--profile",
+            "cpu",
+            "--out",
+            str(out),
+            "--set",
+            f"data.root={root}",
+            "--set",
+            "data.num_workers=0",
+            "--set",
+            "train.progress=false",
+            "--set",
+            "train.seed=0",
+            "--set",
+            "train.epochs=16",
+            "--set",
+            "schedule.milestones=[12]",
+            "--set",
+            "optim.lr=0.02",
+            *extra,
+        ]
+    )
     assert code == 0
     return json.loads((out / "test_metrics.json").read_text())["video_top1"]
 
 
-@pytest.mark.parametrize("fix", [["--set", "data.flip_label_map={MoveLeft: MoveRight}"],
-                                 ["--set", "data.train_kwargs.flip=false"]], ids=["label_map", "no_flip"])
+@pytest.mark.parametrize(
+    "fix",
+    [["--set", "data.flip_label_map={MoveLeft: MoveRight}"], ["--set", "data.train_kwargs.flip=false"]],
+    ids=["label_map", "no_flip"],
+)
 def test_mirrored_pair_separates_with_the_map_or_without_flip(left_right, tmp_path, fix):
     assert _video_top1(left_right, tmp_path / "run", *fix) >= 0.9
 

@@ -28,8 +28,14 @@ def test_mean_class_accuracy_weights_classes_equally():
 def _result() -> EvalResult:
     # video 0: views disagree but the mean favours class 0; video 1 has only one real view.
     logits = np.array([[[3.0, 0.0], [0.0, 1.0]], [[0.0, 2.0], [np.nan, np.nan]]], dtype=np.float32)
-    return EvalResult(index=np.array([0, 1]), label=np.array([0, 0]), logits=logits, num_views=np.array([2, 1]),
-                      paths=["a.avi", "b.avi"], class_names=["x", "y"])
+    return EvalResult(
+        index=np.array([0, 1]),
+        label=np.array([0, 0]),
+        logits=logits,
+        num_views=np.array([2, 1]),
+        paths=["a.avi", "b.avi"],
+        class_names=["x", "y"],
+    )
 
 
 def test_clip_and_video_metrics():
@@ -62,8 +68,12 @@ def test_views_are_scored_in_chunks():
 
 def test_evaluate_single_view_batches():
     model = TinyVideoNet()
-    batch = {"clip": torch.randn(3, 3, 4, 8, 8), "label": torch.tensor([0, 1, 2]), "index": torch.tensor([2, 0, 1]),
-             "path": ["c", "a", "b"]}
+    batch = {
+        "clip": torch.randn(3, 3, 4, 8, 8),
+        "label": torch.tensor([0, 1, 2]),
+        "index": torch.tensor([2, 0, 1]),
+        "path": ["c", "a", "b"],
+    }
     res = evaluate(model, [batch], class_names=["a", "b", "c"])
     assert res.logits.shape == (3, 1, 3) and res.index.tolist() == [0, 1, 2] and res.paths == ["a", "b", "c"]
 
@@ -71,8 +81,15 @@ def test_evaluate_single_view_batches():
 def test_metrics_of_an_all_skipped_test_set_do_not_crash():
     from vidnets.engine.evaluate import EvalResult
 
-    result = EvalResult(index=np.zeros(0, int), label=np.zeros(0, int), logits=np.zeros((0, 1, 3)),
-                        num_views=np.zeros(0, int), paths=[], class_names=["a", "b", "c"], skipped=["bad.avi"])
+    result = EvalResult(
+        index=np.zeros(0, int),
+        label=np.zeros(0, int),
+        logits=np.zeros((0, 1, 3)),
+        num_views=np.zeros(0, int),
+        paths=[],
+        class_names=["a", "b", "c"],
+        skipped=["bad.avi"],
+    )
     metrics = result.metrics()
     assert metrics["videos"] == 0 and metrics["skipped"] == 1 and np.isnan(metrics["video_top1"])
     assert result.confusion().sum() == 0

@@ -11,15 +11,32 @@ from vidnets.engine.config import load_config
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
-    return generate_dataset(tmp_path_factory.mktemp("synth"), num_classes=2, videos_per_class=8, frames=20,
-                            size=40, seed=1)
+    return generate_dataset(
+        tmp_path_factory.mktemp("synth"), num_classes=2, videos_per_class=8, frames=20, size=40, seed=1
+    )
 
 
 @pytest.mark.parametrize("recipe", ["res3d", "c3d"])
 def test_cpu_profile_trains_end_to_end(recipe, synth, tmp_path):
     out = tmp_path / recipe
-    code = main(["train", recipe, "--profile", "cpu", "--out", str(out), "--set", f"data.root={synth}",
-                 "--set", "train.epochs=1", "--set", "train.progress=false", "--set", "data.num_workers=0"])
+    code = main(
+        [
+            "train",
+            recipe,
+            "--profile",
+            "cpu",
+            "--out",
+            str(out),
+            "--set",
+            f"data.root={synth}",
+            "--set",
+            "train.epochs=1",
+            "--set",
+            "train.progress=false",
+            "--set",
+            "data.num_workers=0",
+        ]
+    )
     assert code == 0 and (out / "last.pt").is_file() and (out / "test_scores.npz").is_file()
 
 
@@ -40,8 +57,27 @@ def test_score_dump_of_a_run_names_every_video(synth, tmp_path):
     import numpy as np
 
     out = tmp_path / "run"
-    assert main(["train", "res3d", "--profile", "cpu", "--out", str(out), "--set", f"data.root={synth}",
-                 "--set", "train.epochs=1", "--set", "train.progress=false", "--set", "data.num_workers=0"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "res3d",
+                "--profile",
+                "cpu",
+                "--out",
+                str(out),
+                "--set",
+                f"data.root={synth}",
+                "--set",
+                "train.epochs=1",
+                "--set",
+                "train.progress=false",
+                "--set",
+                "data.num_workers=0",
+            ]
+        )
+        == 0
+    )
     with np.load(out / "test_scores.npz") as dump:
         paths = [str(p) for p in dump["paths"]]
     assert len(set(paths)) == len(paths) == 8 and all(p.endswith(".avi") for p in paths)  # 2 classes × 4

@@ -80,10 +80,18 @@ def datasets(tmp_path_factory):
     flow = _extract_flow(motion, base / "flow")
     second = generate_dataset(base / "second", num_classes=3, **{**SIZES, "videos_per_class": 16, "seed": 1})
     second_flow = _extract_flow(second, base / "second_flow")
-    return {"motion": {"data.root": motion}, "appearance": {"data.root": appearance},
-            "flow": {"data.root": motion, "data.flow_root": flow},
-            "two tasks": {"data.root": motion, "data.flow_root": flow, "multitask.tasks.hmdb51.layout": "ucf101",
-                          "multitask.tasks.hmdb51.root": second, "multitask.tasks.hmdb51.flow_root": second_flow}}
+    return {
+        "motion": {"data.root": motion},
+        "appearance": {"data.root": appearance},
+        "flow": {"data.root": motion, "data.flow_root": flow},
+        "two tasks": {
+            "data.root": motion,
+            "data.flow_root": flow,
+            "multitask.tasks.hmdb51.layout": "ucf101",
+            "multitask.tasks.hmdb51.root": second,
+            "multitask.tasks.hmdb51.flow_root": second_flow,
+        },
+    }
 
 
 def _train(recipe: str, sets: dict, out) -> None:
@@ -93,8 +101,17 @@ def _train(recipe: str, sets: dict, out) -> None:
     assert main(args) == 0
 
 
-ALL_RECIPES = ["c3d", "res3d", "p3d", "t3d", "two_stream_spatial", "two_stream_temporal", "two_stream_multitask",
-               "tsn_rgb", "tsn_flow"]
+ALL_RECIPES = [
+    "c3d",
+    "res3d",
+    "p3d",
+    "t3d",
+    "two_stream_spatial",
+    "two_stream_temporal",
+    "two_stream_multitask",
+    "tsn_rgb",
+    "tsn_flow",
+]
 
 
 @pytest.mark.parametrize("recipe", ALL_RECIPES)

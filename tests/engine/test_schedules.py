@@ -9,15 +9,18 @@ from vidnets.engine.config import ScheduleConfig
 from vidnets.engine.schedules import build_scheduler, lr_factor_fn
 
 
-@pytest.mark.parametrize("kind, kwargs, steps, expected", [
-    ("constant", {}, [0, 10_000], [1, 1]),
-    # C3D UCF101 solver: ÷10 every 20,000 iterations
-    ("step", {"step_size": 20_000, "gamma": 0.1}, [0, 19_999, 20_000, 40_000], [1, 1, 0.1, 0.01]),
-    # Two-Stream from scratch: ÷10 at 50K and 70K
-    ("multistep", {"milestones": [50_000, 70_000]}, [49_999, 50_000, 69_999, 70_000], [1, 0.1, 0.1, 0.01]),
-    # C3D Sports-1M: halved every 150K iterations
-    ("halving", {"step_size": 150_000}, [0, 150_000, 300_000, 1_899_999], [1, 0.5, 0.25, 0.5 ** 12]),
-])
+@pytest.mark.parametrize(
+    "kind, kwargs, steps, expected",
+    [
+        ("constant", {}, [0, 10_000], [1, 1]),
+        # C3D UCF101 solver: ÷10 every 20,000 iterations
+        ("step", {"step_size": 20_000, "gamma": 0.1}, [0, 19_999, 20_000, 40_000], [1, 1, 0.1, 0.01]),
+        # Two-Stream from scratch: ÷10 at 50K and 70K
+        ("multistep", {"milestones": [50_000, 70_000]}, [49_999, 50_000, 69_999, 70_000], [1, 0.1, 0.1, 0.01]),
+        # C3D Sports-1M: halved every 150K iterations
+        ("halving", {"step_size": 150_000}, [0, 150_000, 300_000, 1_899_999], [1, 0.5, 0.25, 0.5**12]),
+    ],
+)
 def test_schedule_factors(kind, kwargs, steps, expected):
     fn = lr_factor_fn(kind, **kwargs)
     assert [fn(s) for s in steps] == pytest.approx(expected)

@@ -69,8 +69,13 @@ def python_env() -> dict:
 
 def spawn(args: list[str], **kwargs) -> subprocess.Popen:
     """``python -m vidnets ARGS`` as a child process (for kills)."""
-    return subprocess.Popen([sys.executable, "-m", "vidnets", *map(str, args)], env=python_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "vidnets", *map(str, args)],
+        env=python_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        **kwargs,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -78,17 +83,30 @@ def videos(tmp_path_factory) -> Path:
     """Synthetic UCF101-layout set: 2 classes × 3 videos of 16 frames, 24 px."""
     from vidnets.data.synthetic import generate_dataset
 
-    return generate_dataset(tmp_path_factory.mktemp("faults-videos"), num_classes=2, videos_per_class=3,
-                            frames=16, size=24, seed=0)
+    return generate_dataset(
+        tmp_path_factory.mktemp("faults-videos"), num_classes=2, videos_per_class=3, frames=16, size=24, seed=0
+    )
 
 
 def train_sets(root: Path, **extra) -> list[str]:
-    sets = {"data.root": root, "model.name": "res3d10", "model.kwargs": "{width: 4}", "data.batch_size": 2,
-            "data.num_workers": 0, "data.train_kwargs": "{frames: 4, size: 24, crop: 16, flip: false}",
-            "data.test_kwargs": "{frames: 4, size: 24, crop: 16, views: 1}", "train.epochs": 1,
-            "train.max_iters": "null", "train.progress": "false", "train.tensorboard": "false",
-            "train.eval_every": -1, "schedule.kind": "constant", "train.precision": "fp32",
-            "train.deterministic": "true", **extra}
+    sets = {
+        "data.root": root,
+        "model.name": "res3d10",
+        "model.kwargs": "{width: 4}",
+        "data.batch_size": 2,
+        "data.num_workers": 0,
+        "data.train_kwargs": "{frames: 4, size: 24, crop: 16, flip: false}",
+        "data.test_kwargs": "{frames: 4, size: 24, crop: 16, views: 1}",
+        "train.epochs": 1,
+        "train.max_iters": "null",
+        "train.progress": "false",
+        "train.tensorboard": "false",
+        "train.eval_every": -1,
+        "schedule.kind": "constant",
+        "train.precision": "fp32",
+        "train.deterministic": "true",
+        **extra,
+    }
     out = []
     for key, value in sets.items():
         out += ["--set", f"{key}={value}"]
@@ -110,12 +128,17 @@ def corrupt_files(videos, tmp_path_factory) -> dict[str, Path]:
     """One file per way a video can be bad: missing, empty, not a video, truncated, garbled."""
     folder = tmp_path_factory.mktemp("faults-corrupt")
     good = sorted(videos.rglob("*.avi"))[0].read_bytes()
-    files = {"missing": folder / "missing.avi", "empty": folder / "empty.avi", "text": folder / "text.mp4",
-             "truncated": folder / "truncated.avi", "garbled": folder / "garbled.avi"}
+    files = {
+        "missing": folder / "missing.avi",
+        "empty": folder / "empty.avi",
+        "text": folder / "text.mp4",
+        "truncated": folder / "truncated.avi",
+        "garbled": folder / "garbled.avi",
+    }
     files["empty"].write_bytes(b"")
     files["text"].write_text("this is not a video\n" * 50)
     files["truncated"].write_bytes(good[: len(good) // 3])
     garbled = bytearray(good)
-    garbled[len(good) // 4:] = bytes([0xA5]) * (len(good) - len(good) // 4)
+    garbled[len(good) // 4 :] = bytes([0xA5]) * (len(good) - len(good) // 4)
     files["garbled"].write_bytes(bytes(garbled))
     return files

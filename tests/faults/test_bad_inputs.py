@@ -14,11 +14,11 @@ from vidnets.engine import config as config_module
 from vidnets.engine.config import ConfigError, load_config
 
 CORRUPT = ("missing", "empty", "text", "truncated", "garbled")
-EXPECTED_REASON = {"missing": "missing", "empty": "empty", "text": "undecodable", "truncated": "",
-                   "garbled": ""}
+EXPECTED_REASON = {"missing": "missing", "empty": "empty", "text": "undecodable", "truncated": "", "garbled": ""}
 
 
 # -- corrupt files × entry points ---------------------------------------------------------------------
+
 
 def test_check_reports_every_corrupt_file(corrupt_files, videos, capsys, faults):
     import json
@@ -61,11 +61,12 @@ def _dataset_with(videos, corrupt_files, tmp_path):
     return root
 
 
-def test_train_and_test_skip_corrupt_files_with_reasons(videos, corrupt_files, checkpoint, tmp_path, capsys,
-                                                        faults):
+def test_train_and_test_skip_corrupt_files_with_reasons(videos, corrupt_files, checkpoint, tmp_path, capsys, faults):
     root = _dataset_with(videos, corrupt_files, tmp_path)
     out = tmp_path / "run"
-    status, err = run_cli(capsys, ["train", "res3d", "--out", out, *train_sets(root, **{"train.epochs": 2, "data.batch_size": 9})])
+    status, err = run_cli(
+        capsys, ["train", "res3d", "--out", out, *train_sets(root, **{"train.epochs": 2, "data.batch_size": 9})]
+    )
     assert status == 0, err
     faults.bad_input(len(corrupt_files))
     lines = (out / "skipped.txt").read_text().splitlines()
@@ -73,8 +74,7 @@ def test_train_and_test_skip_corrupt_files_with_reasons(videos, corrupt_files, c
         entry = next((line for line in lines if line.startswith(f"{root / 'MoveUp' / path.name}: ")), None)
         assert entry is not None, (name, lines)
         assert entry.split(": ")[1] in ("missing", "empty", "truncated", "undecodable"), entry
-    status, err = run_cli(capsys, ["test", out / "last.pt", "--out", tmp_path / "test", "--set",
-                                   f"data.root={root}"])
+    status, err = run_cli(capsys, ["test", out / "last.pt", "--out", tmp_path / "test", "--set", f"data.root={root}"])
     assert status == 0, err
     faults.bad_input(len(corrupt_files))
 
@@ -104,14 +104,37 @@ def test_batches_carry_reasons_and_looped_clips(videos, corrupt_files, faults):
 def test_flow_extract_and_features_report_corrupt_files(corrupt_files, videos, tmp_path, capsys, faults):
     good = sorted(videos.rglob("*.avi"))[0]
     paths = [good, *corrupt_files.values()]
-    status, err = run_cli(capsys, ["flow", "extract", *paths, "--out", tmp_path / "flow", "--method", "dis",
-                                   "--keep-size"])
+    status, err = run_cli(
+        capsys, ["flow", "extract", *paths, "--out", tmp_path / "flow", "--method", "dis", "--keep-size"]
+    )
     assert status == 1 and "Traceback" not in err
     for path in corrupt_files.values():
         assert path.name in err
-    status, err = run_cli(capsys, ["features", *paths, "--output", tmp_path / "feat", "--model", "res3d10",
-                                   "--layer", "pre_logits", "--window", "4", "--stride", "4", "--resize", "24", "24",
-                                   "--crop", "16", "--no-progress", "--num-classes", "2"])
+    status, err = run_cli(
+        capsys,
+        [
+            "features",
+            *paths,
+            "--output",
+            tmp_path / "feat",
+            "--model",
+            "res3d10",
+            "--layer",
+            "pre_logits",
+            "--window",
+            "4",
+            "--stride",
+            "4",
+            "--resize",
+            "24",
+            "24",
+            "--crop",
+            "16",
+            "--no-progress",
+            "--num-classes",
+            "2",
+        ],
+    )
     assert status == 0 and "Traceback" not in err, err
     failed = (tmp_path / "feat" / "failed.txt").read_text()
     for path in corrupt_files.values():
@@ -125,22 +148,70 @@ def test_features_keeps_colliding_names_apart(videos, tmp_path, capsys, faults):
     sources = sorted(videos.rglob("*.avi"))
     shutil.copy(sources[0], a / "clip.avi")
     shutil.copy(sources[1], b / "clip.avi")
-    status, err = run_cli(capsys, ["features", a / "clip.avi", b / "clip.avi", "--output", tmp_path / "feat",
-                                   "--model", "res3d10", "--layer", "pre_logits", "--window", "4", "--stride", "4",
-                                   "--resize", "24", "24", "--crop", "16", "--no-progress", "--num-classes", "2"])
+    status, err = run_cli(
+        capsys,
+        [
+            "features",
+            a / "clip.avi",
+            b / "clip.avi",
+            "--output",
+            tmp_path / "feat",
+            "--model",
+            "res3d10",
+            "--layer",
+            "pre_logits",
+            "--window",
+            "4",
+            "--stride",
+            "4",
+            "--resize",
+            "24",
+            "24",
+            "--crop",
+            "16",
+            "--no-progress",
+            "--num-classes",
+            "2",
+        ],
+    )
     assert status == 0, err
-    assert sorted(p.relative_to(tmp_path / "feat").as_posix() for p in (tmp_path / "feat").rglob("*.npz")) == \
-        ["a/clip.avi.npz", "b/clip.avi.npz"]
+    assert sorted(p.relative_to(tmp_path / "feat").as_posix() for p in (tmp_path / "feat").rglob("*.npz")) == [
+        "a/clip.avi.npz",
+        "b/clip.avi.npz",
+    ]
     faults.bad_input()
     for video in (a / "clip.avi", b / "clip.avi"):  # one at a time: the second is not "already done"
-        status, err = run_cli(capsys, ["features", video, "--output", tmp_path / "one", "--model", "res3d10",
-                                       "--layer", "pre_logits", "--window", "4", "--stride", "4", "--resize", "24",
-                                       "24", "--crop", "16", "--no-progress", "--num-classes", "2"])
+        status, err = run_cli(
+            capsys,
+            [
+                "features",
+                video,
+                "--output",
+                tmp_path / "one",
+                "--model",
+                "res3d10",
+                "--layer",
+                "pre_logits",
+                "--window",
+                "4",
+                "--stride",
+                "4",
+                "--resize",
+                "24",
+                "24",
+                "--crop",
+                "16",
+                "--no-progress",
+                "--num-classes",
+                "2",
+            ],
+        )
     assert status == 1 and "another video" in err, err
     faults.bad_input()
 
 
 # -- malformed annotations × every layout ---------------------------------------------------------------
+
 
 def _ucf(tmp_path, videos, class_ind=None, trainlist=None):
     root = tmp_path / "ucf"
@@ -191,9 +262,16 @@ def test_malformed_kinetics_csv_names_file_and_line(tmp_path, capsys, faults, ca
     csv_path.write_bytes(text if isinstance(text, bytes) else text.encode())
     with pytest.raises(AnnotationError, match="train.csv"):
         load_annotations("kinetics", tmp_path, annotations=csv_path)
-    status, err = run_cli(capsys, ["train", "res3d", "--out", tmp_path / "run",
-                                   *train_sets(tmp_path, **{"data.layout": "kinetics",
-                                                            "data.annotations": csv_path})])
+    status, err = run_cli(
+        capsys,
+        [
+            "train",
+            "res3d",
+            "--out",
+            tmp_path / "run",
+            *train_sets(tmp_path, **{"data.layout": "kinetics", "data.annotations": csv_path}),
+        ],
+    )
     assert_one_line_error(status, err, "train.csv")
     if case not in ("unknown header", "empty file", "not text", "missing column"):
         assert "train.csv:2" in err, err
@@ -219,6 +297,7 @@ def test_malformed_hmdb51_rawframes_folder(tmp_path, faults):
 
 # -- invalid values for every numeric config key ------------------------------------------------------------
 
+
 def _numeric_keys():
     """(dotted key, bad values) for every config key with an allowed range."""
     cases = []
@@ -235,7 +314,7 @@ def _numeric_keys():
             bad = []
             if low is not None:
                 bad.append(low - 1 if not low_open else low)
-            if high is not None and high < 2 ** 62:
+            if high is not None and high < 2**62:
                 bad.append(high + 1)
             if float in typing.get_args(hints[f.name]) or hints[f.name] is float:
                 bad += [".nan", ".inf", "-.inf"]
@@ -248,8 +327,18 @@ NUMERIC = _numeric_keys()
 
 def test_every_numeric_key_has_a_range():
     keys = {k for k, _ in NUMERIC}
-    for key in ("data.batch_size", "data.num_workers", "optim.lr", "train.epochs", "train.max_iters",
-                "optim.momentum", "optim.weight_decay", "schedule.gamma", "test.batch_size", "train.seed"):
+    for key in (
+        "data.batch_size",
+        "data.num_workers",
+        "optim.lr",
+        "train.epochs",
+        "train.max_iters",
+        "optim.momentum",
+        "optim.weight_decay",
+        "schedule.gamma",
+        "test.batch_size",
+        "train.seed",
+    ):
         assert key in keys, key
 
 
@@ -263,60 +352,97 @@ def test_invalid_numeric_config_values(key, bad, faults):
         faults.bad_input()
 
 
-@pytest.mark.parametrize("override", [
-    "model.kwargs={width: 0}", "model.kwargs={width: -4}", "data.train_kwargs={frames: 0}",
-    "data.train_kwargs={crop: -16}", "data.test_kwargs={views: 0}", "model.kwargs={dropout: 1.5}",
-    "data.train_kwargs={size: [24, 0]}"])
+@pytest.mark.parametrize(
+    "override",
+    [
+        "model.kwargs={width: 0}",
+        "model.kwargs={width: -4}",
+        "data.train_kwargs={frames: 0}",
+        "data.train_kwargs={crop: -16}",
+        "data.test_kwargs={views: 0}",
+        "model.kwargs={dropout: 1.5}",
+        "data.train_kwargs={size: [24, 0]}",
+    ],
+)
 def test_invalid_builder_kwargs(override, faults):
     with pytest.raises(ConfigError, match=override.split("=")[0].replace(".", r"\.")):
         load_config(None, ["train.epochs=1", override])
     faults.bad_input()
 
 
-@pytest.mark.parametrize("override,needle", [
-    ("optim.lr=.nan", "optim.lr"), ("optim.lr=-0.1", "optim.lr"), ("optim.lr=0", "optim.lr"),
-    ("data.batch_size=0", "data.batch_size"), ("data.batch_size=-2", "data.batch_size"),
-    ("data.num_workers=-1", "data.num_workers"), ("train.epochs=0", "train.epochs"),
-    ("model.kwargs={width: -1}", "model.kwargs.width"), ("data.train_kwargs={frames: 0}", "data.train_kwargs.frames"),
-])
+@pytest.mark.parametrize(
+    "override,needle",
+    [
+        ("optim.lr=.nan", "optim.lr"),
+        ("optim.lr=-0.1", "optim.lr"),
+        ("optim.lr=0", "optim.lr"),
+        ("data.batch_size=0", "data.batch_size"),
+        ("data.batch_size=-2", "data.batch_size"),
+        ("data.num_workers=-1", "data.num_workers"),
+        ("train.epochs=0", "train.epochs"),
+        ("model.kwargs={width: -1}", "model.kwargs.width"),
+        ("data.train_kwargs={frames: 0}", "data.train_kwargs.frames"),
+    ],
+)
 def test_train_cli_refuses_invalid_values(videos, tmp_path, capsys, faults, override, needle):
-    status, err = run_cli(capsys, ["train", "res3d", "--out", tmp_path / "run", *train_sets(videos),
-                                   "--set", override])
+    status, err = run_cli(capsys, ["train", "res3d", "--out", tmp_path / "run", *train_sets(videos), "--set", override])
     assert_one_line_error(status, err, needle)
     assert not (tmp_path / "run").exists()
     faults.bad_input()
 
 
-@pytest.mark.parametrize("flags,needle", [
-    (["--topk", "0"], "--topk"), (["--topk", "-3"], "--topk"),
-    (["--timeline", "--window", "-1"], "--window"), (["--timeline", "--hop", "0"], "--hop"),
-    (["--timeline", "--window", "nan"], "--window"),
-])
+@pytest.mark.parametrize(
+    "flags,needle",
+    [
+        (["--topk", "0"], "--topk"),
+        (["--topk", "-3"], "--topk"),
+        (["--timeline", "--window", "-1"], "--window"),
+        (["--timeline", "--hop", "0"], "--hop"),
+        (["--timeline", "--window", "nan"], "--window"),
+    ],
+)
 def test_predict_flags(checkpoint, videos, capsys, faults, flags, needle):
     status, err = run_cli(capsys, ["predict", checkpoint, sorted(videos.rglob("*.avi"))[0], *flags])
     assert_one_line_error(status, err, needle)
     faults.bad_input()
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["synth", "{tmp}/s", "--frames", "0"], "--frames"),
-    (["check", "{video}", "--workers", "0"], "--workers"),
-    (["flow", "extract", "{video}", "--out", "{tmp}/f", "--bound", "-1"], "--bound"),
-    (["flow", "extract", "{video}", "--out", "{tmp}/f", "--bound", "inf"], "--bound"),
-    (["flow", "extract", "{video}", "--out", "{tmp}/f", "--short-side", "0"], "--short-side"),
-    (["flow", "extract", "{video}", "--out", "{tmp}/f", "--workers", "0"], "--workers"),
-    (["features", "{video}", "--output", "{tmp}/f", "--window", "0"], "--window"),
-    (["features", "{video}", "--output", "{tmp}/f", "--model", "nonexistent"], "--model"),
-    (["features", "{video}", "--output", "{tmp}/f", "--model", "res3d10", "--num-classes", "2", "--layer", "nolayer",
-      "--no-progress"], "--layer"),
-    (["fuse", "{tmp}/bad.npz", "{tmp}/bad.npz"], "bad.npz"),
-    (["svm", "--features", "{tmp}", "--train", "{tmp}/l.txt", "--test", "{tmp}/l.txt", "--C", "0"], "--C"),
-    (["fuse", "{tmp}/missing.npz"], "missing.npz"),
-    (["test", "{tmp}/missing.pt"], "missing.pt"),
-    (["transfer", "--root", "{tmp}", "--output", "{tmp}/s.pt", "--lr", "nan"], "--lr"),
-    (["models", "--num-classes", "0"], "--num-classes"),
-    (["flow", "show", "{tmp}/nowhere", "--out", "{tmp}/show"], "nowhere"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["synth", "{tmp}/s", "--frames", "0"], "--frames"),
+        (["check", "{video}", "--workers", "0"], "--workers"),
+        (["flow", "extract", "{video}", "--out", "{tmp}/f", "--bound", "-1"], "--bound"),
+        (["flow", "extract", "{video}", "--out", "{tmp}/f", "--bound", "inf"], "--bound"),
+        (["flow", "extract", "{video}", "--out", "{tmp}/f", "--short-side", "0"], "--short-side"),
+        (["flow", "extract", "{video}", "--out", "{tmp}/f", "--workers", "0"], "--workers"),
+        (["features", "{video}", "--output", "{tmp}/f", "--window", "0"], "--window"),
+        (["features", "{video}", "--output", "{tmp}/f", "--model", "nonexistent"], "--model"),
+        (
+            [
+                "features",
+                "{video}",
+                "--output",
+                "{tmp}/f",
+                "--model",
+                "res3d10",
+                "--num-classes",
+                "2",
+                "--layer",
+                "nolayer",
+                "--no-progress",
+            ],
+            "--layer",
+        ),
+        (["fuse", "{tmp}/bad.npz", "{tmp}/bad.npz"], "bad.npz"),
+        (["svm", "--features", "{tmp}", "--train", "{tmp}/l.txt", "--test", "{tmp}/l.txt", "--C", "0"], "--C"),
+        (["fuse", "{tmp}/missing.npz"], "missing.npz"),
+        (["test", "{tmp}/missing.pt"], "missing.pt"),
+        (["transfer", "--root", "{tmp}", "--output", "{tmp}/s.pt", "--lr", "nan"], "--lr"),
+        (["models", "--num-classes", "0"], "--num-classes"),
+        (["flow", "show", "{tmp}/nowhere", "--out", "{tmp}/show"], "nowhere"),
+    ],
+)
 def test_other_subcommands_refuse_bad_values(videos, tmp_path, capsys, faults, args, needle):
     video = str(sorted(videos.rglob("*.avi"))[0])
     (tmp_path / "bad.npz").write_text("not a score dump")

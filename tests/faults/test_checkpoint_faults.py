@@ -22,6 +22,7 @@ pytestmark = pytest.mark.timeout(300)  # a kill that misses must not hang the su
 
 # -- bit flips and truncation ---------------------------------------------------------------------------------
 
+
 def _tensor_spans(path: Path) -> list[tuple[int, int]]:
     """Byte ranges of the tensor storages inside a torch zip checkpoint."""
     import struct
@@ -32,7 +33,7 @@ def _tensor_spans(path: Path) -> list[tuple[int, int]]:
     with zipfile.ZipFile(path) as z:
         for info in z.infolist():
             if "/data/" in info.filename and info.file_size >= 8:
-                name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26: info.header_offset + 30])
+                name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26 : info.header_offset + 30])
                 start = info.header_offset + 30 + name_len + extra_len  # the local header's own lengths
                 spans.append((start, start + info.file_size))
     return spans
@@ -92,8 +93,9 @@ def test_resume_from_a_truncated_checkpoint(checkpoint, videos, tmp_path, capsys
     out = tmp_path / "run"
     out.mkdir()
     (out / "last.pt").write_bytes(data[: int(keep * len(data)) if isinstance(keep, float) else keep])
-    status, err = run_cli(capsys, ["train", "res3d", "--out", out, "--resume", "auto",
-                                   *train_sets(videos, **{"train.epochs": 2})])
+    status, err = run_cli(
+        capsys, ["train", "res3d", "--out", out, "--resume", "auto", *train_sets(videos, **{"train.epochs": 2})]
+    )
     if keep == 0:  # an empty file is "no checkpoint": a 0-byte last.pt is still refused below
         assert status == 2
     else:
@@ -102,6 +104,7 @@ def test_resume_from_a_truncated_checkpoint(checkpoint, videos, tmp_path, capsys
 
 
 # -- non-finite weights ------------------------------------------------------------------------------------------
+
 
 def test_nonfinite_weights_are_never_saved(tmp_path, faults):
     model = torch.nn.Linear(3, 2)
@@ -117,8 +120,9 @@ def test_nonfinite_weights_are_never_saved(tmp_path, faults):
 
 
 def test_nan_lr_is_refused_before_training(videos, tmp_path, capsys, faults):
-    status, err = run_cli(capsys, ["train", "res3d", "--out", tmp_path / "run", *train_sets(videos),
-                                   "--set", "optim.lr=.nan"])
+    status, err = run_cli(
+        capsys, ["train", "res3d", "--out", tmp_path / "run", *train_sets(videos), "--set", "optim.lr=.nan"]
+    )
     assert_one_line_error(status, err, "optim.lr", "finite")
     assert not (tmp_path / "run" / "last.pt").exists()
     faults.bad_input()
@@ -136,6 +140,7 @@ def test_predict_refuses_an_old_nan_checkpoint(checkpoint, videos, tmp_path, cap
 
 
 # -- malicious pickles at every loader ---------------------------------------------------------------------------
+
 
 class Payload:
     """Unpickling this touches a marker file (standing in for any code an attacker would run)."""
@@ -167,15 +172,23 @@ def test_malicious_pickles_and_yaml_tags_at_every_loader(videos, tmp_path, capsy
     marker = tmp_path / "PWNED"
     video = sorted(videos.rglob("*.avi"))[0]
     attempts = [
-        ["predict", files["torch"], video], ["predict", files["raw"], video],
-        ["test", files["torch"]], ["test", files["raw"]],
+        ["predict", files["torch"], video],
+        ["predict", files["raw"], video],
+        ["test", files["torch"]],
+        ["test", files["raw"]],
         ["train", "res3d", "--out", tmp_path / "r1", "--resume", files["torch"], *train_sets(videos)],
         ["train", "res3d", "--out", tmp_path / "r2", *train_sets(videos), "--set", f"model.pretrained={files['raw']}"],
         ["features", video, "--output", tmp_path / "f", "--checkpoint", files["torch"]],
         ["fuse", files["npz"], files["npz"]],
         ["train", files["yaml"], "--out", tmp_path / "r3"],
-        ["train", "res3d", "--out", tmp_path / "r4",
-         "--set", f"train.out_dir=!!python/object/apply:pathlib.Path.touch [{marker}]"],
+        [
+            "train",
+            "res3d",
+            "--out",
+            tmp_path / "r4",
+            "--set",
+            f"train.out_dir=!!python/object/apply:pathlib.Path.touch [{marker}]",
+        ],
     ]
     for args in attempts:
         status, err = run_cli(capsys, args)
@@ -213,8 +226,12 @@ def test_sigkill_while_writing_checkpoints(tmp_path, faults):
     path = tmp_path / "last.pt"
     rng = random.Random(2)
     for trial in range(4):
-        process = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], env=python_env(),
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path)],
+            env=python_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
         process.stdout.readline()  # one checkpoint is complete
         time.sleep(rng.uniform(0.0, 0.3))
         process.send_signal(signal.SIGKILL)

@@ -41,12 +41,12 @@ def damaged(tmp_path_factory) -> dict:
     files = {"good": good}
     tail = bytearray(data)
     pos, size = packets[-1]
-    tail[pos:pos + size] = bytes(size)
+    tail[pos : pos + size] = bytes(size)
     files["short_tail"] = folder / "short_tail.mp4"
     files["short_tail"].write_bytes(bytes(tail))
     mid = bytearray(data)
     pos, size = packets[15]
-    mid[pos:pos + size] = b"\xff" * size
+    mid[pos : pos + size] = b"\xff" * size
     files["garbled_mid"] = folder / "garbled_mid.mp4"
     files["garbled_mid"].write_bytes(bytes(mid))
     faststart = _h264(folder / "faststart.mp4", frames, faststart=True).read_bytes()

@@ -34,11 +34,26 @@ def files(tmp_path_factory, videos):
     np.savez(dump, something=np.zeros(3))
     from vidnets.engine.metrics import ScoreDump, save_scores
 
-    good = save_scores(ScoreDump(logits=np.zeros((2, 1, 3)), label=np.array([0, 1]), index=np.arange(2),
-                                 num_views=np.ones(2), paths=["a.avi", "b.avi"], class_names=["x", "y", "z"]),
-                       folder / "good_scores.npz")
-    return {"text": text, "weights": weights, "dump": dump, "good_dump": good, "video": sorted(videos.rglob("*.avi"))[0],
-            "out": folder / "out", "missing": folder / "no_such_thing.avi"}
+    good = save_scores(
+        ScoreDump(
+            logits=np.zeros((2, 1, 3)),
+            label=np.array([0, 1]),
+            index=np.arange(2),
+            num_views=np.ones(2),
+            paths=["a.avi", "b.avi"],
+            class_names=["x", "y", "z"],
+        ),
+        folder / "good_scores.npz",
+    )
+    return {
+        "text": text,
+        "weights": weights,
+        "dump": dump,
+        "good_dump": good,
+        "video": sorted(videos.rglob("*.avi"))[0],
+        "out": folder / "out",
+        "missing": folder / "no_such_thing.avi",
+    }
 
 
 def cases(f, videos, checkpoint) -> list[tuple[list, str]]:

@@ -19,8 +19,11 @@ ARGS = ["--method", "dis", "--keep-size"]
 
 
 def _tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and ".vidnets-locks" not in p.parts}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".vidnets-locks" not in p.parts
+    }
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +47,14 @@ def references(clips, tmp_path_factory) -> dict[float, dict]:
 def test_rerun_with_other_settings_refuses_then_overwrite_recomputes(clips, references, tmp_path, capsys, faults):
     out = tmp_path / "flow"
     assert run_cli(capsys, ["flow", "extract", *clips, "--out", out, *ARGS])[0] == 0
-    for other in ([*ARGS, "--bound", "10"], ["--method", "farneback", "--keep-size"],
-                  ["--method", "dis", "--short-side", "16"], [*ARGS, "--backward"], [*ARGS, "--quality", "50"],
-                  [*ARGS, "--warp"]):
+    for other in (
+        [*ARGS, "--bound", "10"],
+        ["--method", "farneback", "--keep-size"],
+        ["--method", "dis", "--short-side", "16"],
+        [*ARGS, "--backward"],
+        [*ARGS, "--quality", "50"],
+        [*ARGS, "--warp"],
+    ):
         args = ["flow", "extract", *clips, "--out", out, *other]
         status, err = run_cli(capsys, args)
         assert_one_line_error(status, err, "other settings", "--overwrite")

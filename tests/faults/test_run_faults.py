@@ -35,6 +35,7 @@ def _same_weights(a: Path, b: Path) -> list[str]:
 
 # -- run folders and logs ---------------------------------------------------------------------------------------
 
+
 def test_existing_run_is_not_replaced(videos, tmp_path, capsys, faults):
     out = tmp_path / "run"
     args = ["train", "res3d", "--out", out, *train_sets(videos)]
@@ -82,15 +83,24 @@ def test_kill_right_after_start_up_keeps_the_logs(videos, tmp_path, capsys, faul
 
 # -- SIGKILL during training, then resume: bit for bit -----------------------------------------------------------
 
+
 def _kill_and_resume(videos, tmp_path, capsys, faults, workers: int, trials: int, kills: int) -> list[str]:
     from vidnets.models import create
 
     init = tmp_path / "init.pt"  # every run starts from these weights, whatever the process's RNG
     torch.save(create("res3d10", num_classes=2, width=4, dropout=0.3).state_dict(), init)
-    sets = train_sets(videos, **{"train.epochs": 3, "train.checkpoint_every_iters": 1, "data.num_workers": workers,
-                                 "train.log_every": 1,
-                                 "model.kwargs": "{width: 4, dropout: 0.3}", "model.pretrained": init,
-                                 "data.train_kwargs": "{frames: 4, size: 24, crop: 16, flip: true}"})
+    sets = train_sets(
+        videos,
+        **{
+            "train.epochs": 3,
+            "train.checkpoint_every_iters": 1,
+            "data.num_workers": workers,
+            "train.log_every": 1,
+            "model.kwargs": "{width: 4, dropout: 0.3}",
+            "model.pretrained": init,
+            "data.train_kwargs": "{frames: 4, size: 24, crop: 16, flip: true}",
+        },
+    )
     reference = tmp_path / "reference"
     uninterrupted = spawn(["train", "res3d", "--out", reference, *sets])  # a fresh process, like the killed ones
     assert uninterrupted.wait() == 0, uninterrupted.stderr.read().decode()
@@ -133,6 +143,7 @@ def test_sigkill_during_training_resumes_bit_exact_with_workers(videos, tmp_path
 
 
 # -- read-only folder and full disk -----------------------------------------------------------------------------
+
 
 @contextlib.contextmanager
 def _mounted(folder: Path, options: str):
@@ -184,10 +195,38 @@ def _entry_points(videos: Path, checkpoint: Path, target: Path) -> dict[str, lis
         "test": ["test", checkpoint, "--out", target / "test"],
         "timeline": ["predict", checkpoint, video, "--timeline", "--out", target / "t"],
         "flow": ["flow", "extract", video, "--out", target / "flow", "--keep-size", "--method", "dis"],
-        "features": ["features", video, "--output", target / "feat", "--model", "res3d10", "--layer", "pre_logits",
-                     "--window", "4", "--stride", "4", "--resize", "24", "24", "--crop", "16", "--no-progress"],
-        "synth": ["synth", target / "synth", "--classes", "2", "--videos-per-class", "2", "--frames", "4",
-                  "--size", "16"],
+        "features": [
+            "features",
+            video,
+            "--output",
+            target / "feat",
+            "--model",
+            "res3d10",
+            "--layer",
+            "pre_logits",
+            "--window",
+            "4",
+            "--stride",
+            "4",
+            "--resize",
+            "24",
+            "24",
+            "--crop",
+            "16",
+            "--no-progress",
+        ],
+        "synth": [
+            "synth",
+            target / "synth",
+            "--classes",
+            "2",
+            "--videos-per-class",
+            "2",
+            "--frames",
+            "4",
+            "--size",
+            "16",
+        ],
         "fuse": ["fuse", dump, dump, "--output", target / "fused.npz"],
     }
 

@@ -24,8 +24,13 @@ def affine_pair(image: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.n
     height, width = image.shape
     second = cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    flow = np.stack([matrix[0, 0] * xs + matrix[0, 1] * ys + matrix[0, 2] - xs,
-                     matrix[1, 0] * xs + matrix[1, 1] * ys + matrix[1, 2] - ys], axis=-1)
+    flow = np.stack(
+        [
+            matrix[0, 0] * xs + matrix[0, 1] * ys + matrix[0, 2] - xs,
+            matrix[1, 0] * xs + matrix[1, 1] * ys + matrix[1, 2] - ys,
+        ],
+        axis=-1,
+    )
     return second, flow
 
 
@@ -50,12 +55,13 @@ def write_video(path: Path, frames: list[np.ndarray], fps: int = 25) -> Path:
 def panning_frames(count: int, size: int = 64, step: int = 2, seed: int = 0) -> list[np.ndarray]:
     """A window sliding right over a large texture by ``step`` px per frame (scene moves left)."""
     big = texture(size, size + step * count, seed)
-    return [np.ascontiguousarray(big[:, i * step: i * step + size]) for i in range(count)]
+    return [np.ascontiguousarray(big[:, i * step : i * step + size]) for i in range(count)]
 
 
 @pytest.fixture(scope="session")
 def tiny_videos(tmp_path_factory) -> list[Path]:
     """Three 64×64 clips of 8 frames each, panning at 2, 1 and 3 px/frame."""
     root = tmp_path_factory.mktemp("videos")
-    return [write_video(root / f"clip{i}.mp4", panning_frames(8, step=step, seed=i))
-            for i, step in enumerate((2, 1, 3))]
+    return [
+        write_video(root / f"clip{i}.mp4", panning_frames(8, step=step, seed=i)) for i, step in enumerate((2, 1, 3))
+    ]

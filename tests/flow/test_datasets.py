@@ -33,8 +33,9 @@ def test_two_stream_shapes(records, flow_root):
     item = train[0]
     assert item["clip"].shape == (8, 32, 32) and item["label"] == 0 and item["index"] == 0
     assert item["path"] == records[0].path and item["clip"].dtype == torch.float32
-    test = build_flow_dataset("two_stream_temporal", records, train=False, flow_root=flow_root, length=4, crop=32,
-                              views=3)
+    test = build_flow_dataset(
+        "two_stream_temporal", records, train=False, flow_root=flow_root, length=4, crop=32, views=3
+    )
     assert test[1]["clip"].shape == (3 * 10, 8, 32, 32)
 
 
@@ -48,8 +49,7 @@ def test_tsn_shapes(records, flow_root):
 @pytest.mark.parametrize("representation", ["stack", "trajectory"])
 def test_values_follow_the_pan(records, flow_root, representation):
     """clip0 pans 2 px/frame: x ≈ -2 everywhere; mean subtraction takes it to ≈ 0."""
-    common = dict(train=False, flow_root=flow_root, length=4, crop=32, views=1, crops=1,
-                  representation=representation)
+    common = dict(train=False, flow_root=flow_root, length=4, crop=32, views=1, crops=1, representation=representation)
     raw = build_flow_dataset("two_stream_temporal", records, mean_subtraction=False, **common)[0]["clip"][0]
     assert raw.shape == (8, 32, 32)
     assert raw[0::2].median().item() == pytest.approx(-2, abs=0.3)
@@ -60,13 +60,14 @@ def test_values_follow_the_pan(records, flow_root, representation):
 
 def test_bidirectional_and_flip(records, flow_root):
     common = dict(flow_root=flow_root, length=4, crop=32, mean_subtraction=False)
-    clip = build_flow_dataset("two_stream_temporal", records, train=False, views=1, crops=10,
-                              representation="bidirectional", **common)[0]["clip"]
+    clip = build_flow_dataset(
+        "two_stream_temporal", records, train=False, views=1, crops=10, representation="bidirectional", **common
+    )[0]["clip"]
     assert clip.shape == (10, 8, 32, 32)
     centre, mirrored = clip[0], clip[5]
-    assert centre[0:4:2].median().item() == pytest.approx(2, abs=0.3)   # backward fields point right
+    assert centre[0:4:2].median().item() == pytest.approx(2, abs=0.3)  # backward fields point right
     assert centre[4:8:2].median().item() == pytest.approx(-2, abs=0.3)  # forward fields point left
-    assert torch.equal(mirrored[0::2], -centre[0::2].flip(-1))          # the mirrored crop negates x
+    assert torch.equal(mirrored[0::2], -centre[0::2].flip(-1))  # the mirrored crop negates x
     torch.manual_seed(0)
     train = build_flow_dataset("two_stream_temporal", records, train=True, **common)
     signs = {float(np.sign(train[0]["clip"][0::2].median().item())) for _ in range(12)}
@@ -99,9 +100,17 @@ def test_window_starts():
 
 def test_real_rawframes_through_the_dataset(shared_videos):
     folder = shared_videos / "mmaction2" / "rawframes_test_avi"
-    dataset = build_flow_dataset("two_stream_temporal", [Record(str(folder), 0)], train=False,
-                                 flow_root=folder.parent, length=5, views=1, crops=1, bound=20,
-                                 mean_subtraction=False)
+    dataset = build_flow_dataset(
+        "two_stream_temporal",
+        [Record(str(folder), 0)],
+        train=False,
+        flow_root=folder.parent,
+        length=5,
+        views=1,
+        crops=1,
+        bound=20,
+        mean_subtraction=False,
+    )
     clip = dataset[0]["clip"]
     assert clip.shape == (1, 10, 224, 224)
     assert clip.abs().max() <= 20
@@ -113,8 +122,9 @@ def test_recipe_table_builds_flow_recipes_and_collate_skips_errors(shared_videos
 
     folder = shared_videos / "mmaction2" / "rawframes_test_avi"
     records = [VideoRecord(str(folder), 3), VideoRecord(str(tmp_path / "absent.mp4"), 1)]
-    dataset = data_recipe("two_stream_temporal").build_dataset(records, train=True, flow_root=folder.parent,
-                                                               length=4, bound=20)
+    dataset = data_recipe("two_stream_temporal").build_dataset(
+        records, train=True, flow_root=folder.parent, length=4, bound=20
+    )
     batch = collate_skip_bad([dataset[0], dataset[1]])
     assert batch["clip"].shape == (1, 8, 224, 224) and batch["label"].tolist() == [3]
     assert batch["skipped_paths"] == [str(tmp_path / "absent.mp4")]

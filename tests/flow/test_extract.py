@@ -63,16 +63,30 @@ def test_bad_videos_are_reported_and_skipped(tiny_videos, tmp_path, capsys):
     garbage.write_bytes(b"\x00not a video" * 100)
     one_frame = write_video(tmp_path / "single.mp4", panning_frames(1))
     videos = [str(garbage), str(tiny_videos[1]), str(tmp_path / "missing.avi"), str(one_frame)]
-    status = cli_main(["flow", "extract", *videos, "--out", str(tmp_path / "out"), "--method", "farneback",
-                       "--keep-size"])
+    status = cli_main(
+        ["flow", "extract", *videos, "--out", str(tmp_path / "out"), "--method", "farneback", "--keep-size"]
+    )
     assert status == 1
     err = capsys.readouterr().err
     for name in ("garbage.mp4", "missing.avi", "single.mp4"):
         assert name in err
     # no partial folders left (the lock folder stays: see vidnets.flow.extract)
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.name != ".vidnets-locks") == ["clip1"]
-    assert cli_main(["flow", "extract", str(tiny_videos[1]), "--out", str(tmp_path / "out"),
-                     "--method", "farneback", "--keep-size"]) == 0
+    assert (
+        cli_main(
+            [
+                "flow",
+                "extract",
+                str(tiny_videos[1]),
+                "--out",
+                str(tmp_path / "out"),
+                "--method",
+                "farneback",
+                "--keep-size",
+            ]
+        )
+        == 0
+    )
 
 
 def test_shards_are_disjoint_and_cover_all(tiny_videos, tmp_path, monkeypatch):
@@ -111,8 +125,12 @@ def test_killed_run_resumes_to_identical_output(tiny_videos, tmp_path):
 
     killed = tmp_path / "killed"
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    process = subprocess.Popen([sys.executable, "-m", "vidnets.flow.commands", *args, "--out", str(killed)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vidnets.flow.commands", *args, "--out", str(killed)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while not (killed / "clip0" / "meta.json").exists() and time.monotonic() < deadline:
         time.sleep(0.01)

@@ -66,7 +66,6 @@ def test_end_point_error_below_bound(method, case):
     assert _epe(flow, truth, mask) < bound
 
 
-
 def _fine_object(motion=(6, -3)):
     """An object with fine texture (noise blurred by σ 1.2 px) moving ``motion`` px over a still background
     of the same kind; returns (first, second, object pixels in the first frame)."""
@@ -80,10 +79,10 @@ def _fine_object(motion=(6, -3)):
     (dx, dy), top, left = motion, 24, 32
     first, second = fine(SIZE, SIZE, 4), fine(SIZE, SIZE, 4)
     patch = fine(48, 32, 5)
-    first[top:top + 48, left:left + 32] = patch
-    second[top + dy:top + dy + 48, left + dx:left + dx + 32] = patch
+    first[top : top + 48, left : left + 32] = patch
+    second[top + dy : top + dy + 48, left + dx : left + dx + 32] = patch
     inside = np.zeros((SIZE, SIZE), bool)
-    inside[top + 4:top + 44, left + 4:left + 28] = True  # away from the object's edges
+    inside[top + 4 : top + 44, left + 4 : left + 28] = True  # away from the object's edges
     return first, second, inside
 
 
@@ -104,8 +103,13 @@ def test_every_method_follows_a_larger_translation(method):
 
 
 def test_tvl1_scales_follow_the_frame_size():
-    assert [TVL1_DEFAULT.scales_for(h, w) for h, w in ((256, 340), (240, 320), (96, 96), (16, 16), (8, 8))] \
-        == [13, 13, 9, 1, 1]
+    assert [TVL1_DEFAULT.scales_for(h, w) for h, w in ((256, 340), (240, 320), (96, 96), (16, 16), (8, 8))] == [
+        13,
+        13,
+        9,
+        1,
+        1,
+    ]
     assert TSN_TVL1.scales_for(256, 340) == 5
     assert make_flow_fn("tvl1", tvl1=TVL1Params(scales=5))(*_fine_object()[:2]).shape == (SIZE, SIZE, 2)
     with pytest.raises(ValueError, match="DIS preset"):

@@ -26,10 +26,10 @@ def test_trajectory_matches_hand_computed_path():
     height, width = 8, 10
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     fields = np.zeros((3, 2, height, width), np.float32)
-    fields[0, 0] = 1.0                      # d1 = (1, 0) everywhere
-    fields[1, 0] = 0.5                      # d2 = (0.5, 1) everywhere
+    fields[0, 0] = 1.0  # d1 = (1, 0) everywhere
+    fields[1, 0] = 0.5  # d2 = (0.5, 1) everywhere
     fields[1, 1] = 1.0
-    fields[2, 0] = 10 * xs + ys             # d3 has a value that identifies the pixel
+    fields[2, 0] = 10 * xs + ys  # d3 has a value that identifies the pixel
     fields[2, 1] = xs - ys
     stack = trajectory_stack(fields)
     x, y = 2, 3
@@ -104,7 +104,7 @@ def test_flip_negates_x_only():
 
 def test_rescale_scales_vectors_and_crop_keeps_them():
     stack = torch.zeros(4, 20, 30)
-    stack[0::2] = 2.0   # x
+    stack[0::2] = 2.0  # x
     stack[1::2] = -1.0  # y
     resized = augment.resize_flow(stack, (10, 60))  # sy = 0.5, sx = 2
     assert resized.shape == (4, 10, 60)

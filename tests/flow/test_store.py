@@ -45,8 +45,10 @@ def test_incomplete_folder_is_not_done(tmp_path):
 
 
 def test_flow_dir_mapping():
-    assert store.flow_dir_for("/flow", "/data/ucf/v_ApplyEyeMakeup_g01_c01.avi").as_posix() == \
-        "/flow/v_ApplyEyeMakeup_g01_c01"
+    assert (
+        store.flow_dir_for("/flow", "/data/ucf/v_ApplyEyeMakeup_g01_c01.avi").as_posix()
+        == "/flow/v_ApplyEyeMakeup_g01_c01"
+    )
 
 
 def test_reads_real_rawframes_flow(shared_videos):

@@ -9,9 +9,14 @@ from vidnets.flow.visualize import LEGEND_SIZE, flow_to_color
 from .conftest import texture, write_video
 
 
-@pytest.mark.parametrize("vector, rgb", [((3, 0), (255, 0, 0)),     # right: red
-                                         ((-3, 0), (0, 255, 255)),  # left: cyan
-                                         ((0, 3), (127, 255, 0))])  # down (90°): yellow-green
+@pytest.mark.parametrize(
+    "vector, rgb",
+    [
+        ((3, 0), (255, 0, 0)),  # right: red
+        ((-3, 0), (0, 255, 255)),  # left: cyan
+        ((0, 3), (127, 255, 0)),
+    ],
+)  # down (90°): yellow-green
 def test_hue_is_direction_and_value_is_magnitude(vector, rgb):
     flow = np.zeros((2, 4, 6), np.float32)
     flow[0, :, 3:], flow[1, :, 3:] = vector
@@ -45,7 +50,7 @@ def moving_object_clip(path, frames: int = 10, step=(3, -1)):
     for t in range(frames):
         x, y = 30 + step[0] * t, 50 + step[1] * t
         image = background + rng.normal(0, 4, background.shape)  # static scene, noisy sensor
-        image[y:y + side, x:x + side] = patch
+        image[y : y + side, x : x + side] = patch
         images.append(np.clip(image, 0, 255).astype(np.uint8))
         boxes.append((x, y, side))
     return write_video(path, images), boxes
@@ -62,17 +67,19 @@ def test_moving_object_is_visible_and_the_strip_has_a_key(tmp_path):
     for i in (1, 4):
         value = cv2.imread(str(tmp_path / "viz" / f"flow_{i + 1:05d}.png")).max(axis=2).astype(float)  # HSV value
         x, y, side = (round(v * scale) for v in boxes[i])
-        inner = value[y + 6:y + side - 6, x + 6:x + side - 6]
+        inner = value[y + 6 : y + side - 6, x + 6 : x + side - 6]
         away = np.ones_like(value, bool)
-        away[max(0, y - 40):y + side + 40, max(0, x - 40):x + side + 40] = False
+        away[max(0, y - 40) : y + side + 40, max(0, x - 40) : x + side + 40] = False
         assert inner.mean() > 120 and inner.mean() > 4 * value[away].mean(), (inner.mean(), value[away].mean())
 
     strip = cv2.imread(str(tmp_path / "viz" / "strip.png"))
     width = 6 * round(128 * scale)  # six fields (RGB above flow), then the key
     assert strip.shape[1] == width + LEGEND_SIZE[1]
-    hsv = cv2.cvtColor(np.ascontiguousarray(strip[:LEGEND_SIZE[0], width:]), cv2.COLOR_BGR2HSV)
+    hsv = cv2.cvtColor(np.ascontiguousarray(strip[: LEGEND_SIZE[0], width:]), cv2.COLOR_BGR2HSV)
     vivid = hsv[(hsv[..., 1] > 200) & (hsv[..., 2] > 200)]
     assert len(np.unique(vivid[:, 0] // 10)) == 18  # every hue of the wheel
-    assert cli_main(["flow", "show", str(video), "--out", str(tmp_path / "fields"), "--max-fields", "2",
-                     "--field-legend"]) == 0
+    assert (
+        cli_main(["flow", "show", str(video), "--out", str(tmp_path / "fields"), "--max-fields", "2", "--field-legend"])
+        == 0
+    )
     assert cv2.imread(str(tmp_path / "fields" / "flow_00001.png")).shape[1] == round(128 * scale) + LEGEND_SIZE[1]

@@ -40,8 +40,8 @@ def test_warped_flow_is_zero_on_background_and_keeps_the_patch(method):
     background[:12], background[-12:], background[:, :12], background[:, -12:] = False, False, False, False
     background[40:92, 40:88] = False  # the patch and what it uncovers
     patch = (slice(54, 74), slice(54, 74))
-    assert np.median(plain[background]) > 2.0          # the camera moves everything
-    assert np.median(warped[background]) < 0.3         # ... and warping removes it
+    assert np.median(plain[background]) > 2.0  # the camera moves everything
+    assert np.median(warped[background]) < 0.3  # ... and warping removes it
     expected = _patch_motion_relative_to_camera(homography)  # ≈ (-4.2, 3.2)
     assert np.linalg.norm(expected) > 4
     assert np.abs(np.median(warped_field[patch].reshape(-1, 2), axis=0) - expected).max() < 0.5

@@ -26,17 +26,23 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def tiny_net() -> nn.Module:
     """A stand-in with C3D's layer names: fc6 → relu6 (what 'fc6' features are read from)."""
     torch.manual_seed(0)
-    net = nn.Sequential(OrderedDict(
-        pool=nn.AdaptiveAvgPool3d((2, 2, 2)), flat=nn.Flatten(), fc6=nn.Linear(24, 10), relu6=nn.ReLU(),
-        fc8=nn.Linear(10, 3)))
+    net = nn.Sequential(
+        OrderedDict(
+            pool=nn.AdaptiveAvgPool3d((2, 2, 2)),
+            flat=nn.Flatten(),
+            fc6=nn.Linear(24, 10),
+            relu6=nn.ReLU(),
+            fc8=nn.Linear(10, 3),
+        )
+    )
     net.feature_aliases = {"fc6": "relu6"}
     return net
 
 
 def test_window_starts_c3d_protocol():
-    assert window_starts(40) == [0, 8, 16, 24]          # 16-frame windows, 8-frame overlap
+    assert window_starts(40) == [0, 8, 16, 24]  # 16-frame windows, 8-frame overlap
     assert window_starts(16) == [0]
-    assert window_starts(5) == [0]                      # short video: one (padded) window
+    assert window_starts(5) == [0]  # short video: one (padded) window
     assert window_starts(40, window=8, stride=16) == [0, 16, 32]
 
 
@@ -84,8 +90,9 @@ def test_extract_writes_resumes_and_skips_bad_videos(tmp_path, fmt):
 
     items = [VideoItem(key, key, i % 2) for i, key in enumerate(clips)] + [VideoItem("x/broken.avi", "x/broken.avi")]
     out = tmp_path / "feats"
-    report = extract_to_dir(tiny_net(), items, read_frames, out, layer="fc6", window=8, stride=4, fmt=fmt,
-                            progress=False)
+    report = extract_to_dir(
+        tiny_net(), items, read_frames, out, layer="fc6", window=8, stride=4, fmt=fmt, progress=False
+    )
     assert sorted(report.written) == sorted(clips) and [k for k, _ in report.failed] == ["x/broken.avi"]
     assert "x/broken.avi" in (out / "failed.txt").read_text()
     for i, key in enumerate(clips):
@@ -96,8 +103,9 @@ def test_extract_writes_resumes_and_skips_bad_videos(tmp_path, fmt):
         assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
         assert label == (None if fmt == "npy" else i % 2)
     mtimes = {k: feature_file(out, k).stat().st_mtime_ns for k in clips}
-    again = extract_to_dir(tiny_net(), items, read_frames, out, layer="fc6", window=8, stride=4, fmt=fmt,
-                           progress=False)
+    again = extract_to_dir(
+        tiny_net(), items, read_frames, out, layer="fc6", window=8, stride=4, fmt=fmt, progress=False
+    )
     assert sorted(again.skipped_done) == sorted(clips) and not again.written
     assert mtimes == {k: feature_file(out, k).stat().st_mtime_ns for k in clips}
     assert not list(out.rglob("*.tmp"))  # atomic writes leave no temporaries
@@ -105,5 +113,12 @@ def test_extract_writes_resumes_and_skips_bad_videos(tmp_path, fmt):
 
 def test_wrong_layer_is_an_error_not_a_bad_video(tmp_path):
     with pytest.raises(KeyError, match="fc9"):
-        extract_to_dir(tiny_net(), [VideoItem("a", "a.avi")], lambda p: torch.rand(3, 8, 8, 8).unbind(1), tmp_path,
-                       layer="fc9", window=8, progress=False)
+        extract_to_dir(
+            tiny_net(),
+            [VideoItem("a", "a.avi")],
+            lambda p: torch.rand(3, 8, 8, 8).unbind(1),
+            tmp_path,
+            layer="fc9",
+            window=8,
+            progress=False,
+        )

@@ -52,8 +52,14 @@ def test_reads_test_dumps_and_reproduces_their_video_accuracy(tmp_path):
     logits = rng.normal(size=(8, 3, 4)).astype(np.float32)
     logits[0, 2] = np.nan  # video 0 has only two views
     labels = rng.integers(0, 4, 8)
-    evaluated = EvalResult(index=np.arange(8), label=labels, logits=logits, num_views=np.array([2] + [3] * 7),
-                           paths=[f"v{i}.avi" for i in range(8)], class_names=list("abcd"))
+    evaluated = EvalResult(
+        index=np.arange(8),
+        label=labels,
+        logits=logits,
+        num_views=np.array([2] + [3] * 7),
+        paths=[f"v{i}.avi" for i in range(8)],
+        class_names=list("abcd"),
+    )
     save_scores(evaluated, tmp_path / "scores.npz")
     result = fuse_weighted([load_scores(tmp_path / "scores.npz")], (1.0,))
     assert np.isfinite(result.scores).all()
@@ -127,8 +133,23 @@ def test_fuse_command_presets_weights_and_svm(tmp_path, capsys):
     _dump(tmp_path / "flow.npz", [[0.3, 0.7], [0.9, 0.1]], [0, 1], ["a.avi", "b.avi"])
     dumps = [str(tmp_path / "rgb.npz"), str(tmp_path / "flow.npz")]
     out = tmp_path / "fused.npz"
-    assert main(["fuse", *dumps, "--preset", "tsn", "--softmax", "none", "--output", str(out),
-                 "--json", str(tmp_path / "m.json")]) == 0
+    assert (
+        main(
+            [
+                "fuse",
+                *dumps,
+                "--preset",
+                "tsn",
+                "--softmax",
+                "none",
+                "--output",
+                str(out),
+                "--json",
+                str(tmp_path / "m.json"),
+            ]
+        )
+        == 0
+    )
     with np.load(out) as fused:
         np.testing.assert_allclose(fused["scores"], [[1.05, 1.45], [1.55, 0.95]], rtol=1e-6)
         assert fused["paths"].tolist() == ["a.avi", "b.avi"]
@@ -167,21 +188,35 @@ def test_two_streams_in_miniature(tmp_path):
         gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
         starts = np.linspace(0, len(frames) - length - 1, num_views).round().astype(int)
         rgb = np.stack([frames[s + length // 2] for s in starts]).transpose(0, 3, 1, 2) / 255.0 - 0.5
-        stacks = np.stack([flow_stack(np.stack([flow(gray[s + k], gray[s + k + 1]).transpose(2, 0, 1)
-                                                for k in range(length)])) for s in starts])
+        stacks = np.stack(
+            [
+                flow_stack(np.stack([flow(gray[s + k], gray[s + k + 1]).transpose(2, 0, 1) for k in range(length)]))
+                for s in starts
+            ]
+        )
         return torch.tensor(rgb, dtype=torch.float32), torch.tensor(stacks, dtype=torch.float32)
 
     splits = {}
     for subset in ("train", "test"):
         records, classes = load_annotations("ucf101", root, subset=subset)
         pairs = [views(r.path) for r in records]
-        splits[subset] = ([torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])],
-                          torch.tensor([r.label for r in records]), [r.path for r in records])
+        splits[subset] = (
+            [torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])],
+            torch.tensor([r.label for r in records]),
+            [r.path for r in records],
+        )
 
     def small_net(channels: int) -> nn.Module:
-        return nn.Sequential(nn.Conv2d(channels, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                             nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                             nn.Linear(32, len(classes)))
+        return nn.Sequential(
+            nn.Conv2d(channels, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(32, len(classes)),
+        )
 
     for stream, name in enumerate(("rgb", "flow")):
         torch.manual_seed(0)
@@ -196,9 +231,17 @@ def test_two_streams_in_miniature(tmp_path):
         for subset, (inputs, labels, paths) in splits.items():
             with torch.no_grad():
                 logits = net(inputs[stream].flatten(0, 1)).reshape(len(labels), num_views, -1).numpy()
-            save_scores(EvalResult(index=np.arange(len(labels)), label=labels.numpy(), logits=logits,
-                                   num_views=np.full(len(labels), num_views), paths=paths, class_names=classes),
-                        tmp_path / f"{name}_{subset}.npz")
+            save_scores(
+                EvalResult(
+                    index=np.arange(len(labels)),
+                    label=labels.numpy(),
+                    logits=logits,
+                    num_views=np.full(len(labels), num_views),
+                    paths=paths,
+                    class_names=classes,
+                ),
+                tmp_path / f"{name}_{subset}.npz",
+            )
 
     test = [load_scores(tmp_path / f"{s}_test.npz") for s in ("rgb", "flow")]
     train = [load_scores(tmp_path / f"{s}_train.npz") for s in ("rgb", "flow")]

@@ -54,8 +54,9 @@ def test_dataset_tags_samples_with_their_task():
         MultiTaskDataset([Toy(5, 3, 0)])
 
 
-@pytest.mark.parametrize("mixing, expected", [("proportional", [0.75, 0.25]), ("balanced", [0.5, 0.5]),
-                                              ((1, 3), [0.25, 0.75])])
+@pytest.mark.parametrize(
+    "mixing, expected", [("proportional", [0.75, 0.25]), ("balanced", [0.5, 0.5]), ((1, 3), [0.25, 0.75])]
+)
 def test_sampler_mixes_both_datasets_at_the_ratio(mixing, expected):
     task_ids = [0] * 300 + [1] * 100
     assert task_probabilities([300, 100], mixing) == pytest.approx(expected)
@@ -82,22 +83,28 @@ def test_proportional_epoch_visits_every_sample_once_and_epochs_differ():
 
 
 def multitask_trainer(model, data, out_dir, **overrides) -> Trainer:
-    cfg = tiny_config(out_dir, **{"multitask.tasks": "{ucf101: {}, hmdb51: {root: x}}", "train.eval_every": -1,
-                                  **overrides})
-    return Trainer(model, data, cfg, class_names={"ucf101": ["a", "b", "c"], "hmdb51": ["d", "e"]},
-                   objective=MultiTaskObjective())
+    cfg = tiny_config(
+        out_dir, **{"multitask.tasks": "{ucf101: {}, hmdb51: {root: x}}", "train.eval_every": -1, **overrides}
+    )
+    return Trainer(
+        model, data, cfg, class_names={"ucf101": ["a", "b", "c"], "hmdb51": ["d", "e"]}, objective=MultiTaskObjective()
+    )
 
 
 def test_each_head_learns_only_from_its_own_dataset(tmp_path):
     torch.manual_seed(0)
     model = TwoHeads()
     only_ucf = MultiTaskDataset([Toy(6, 3, 0), Toy(1, 2, 3)])
-    trainer = multitask_trainer(model, only_ucf, tmp_path, **{"data.batch_size": 6, "optim.weight_decay": 0,
-                                                             "optim.momentum": 0})
+    trainer = multitask_trainer(
+        model, only_ucf, tmp_path, **{"data.batch_size": 6, "optim.weight_decay": 0, "optim.momentum": 0}
+    )
     hmdb_before = model.heads["hmdb51"].weight.clone()
     ucf_before = model.heads["ucf101"].weight.clone()
-    batch = {"clip": torch.randn(6, 8), "label": torch.tensor([0, 1, 2, 0, 1, 1]),
-             "task": torch.tensor([0, 0, 0, 0, 0, 0])}
+    batch = {
+        "clip": torch.randn(6, 8),
+        "label": torch.tensor([0, 1, 2, 0, 1, 1]),
+        "task": torch.tensor([0, 0, 0, 0, 0, 0]),
+    }
     loss, correct, n = trainer._forward_loss(batch)
     loss.backward()
     trainer._optimizer_step()
@@ -108,8 +115,9 @@ def test_each_head_learns_only_from_its_own_dataset(tmp_path):
     logits = model(batch["clip"])
     mixed_tasks = torch.tensor([0, 1, 0, 1, 0, 1])
     labels = torch.tensor([2, 1, 0, 0, 1, 1])
-    expected = (nn.functional.cross_entropy(logits["ucf101"][mixed_tasks == 0], labels[mixed_tasks == 0])
-                + nn.functional.cross_entropy(logits["hmdb51"][mixed_tasks == 1], labels[mixed_tasks == 1]))
+    expected = nn.functional.cross_entropy(
+        logits["ucf101"][mixed_tasks == 0], labels[mixed_tasks == 0]
+    ) + nn.functional.cross_entropy(logits["hmdb51"][mixed_tasks == 1], labels[mixed_tasks == 1])
     assert multitask_loss(logits, labels, mixed_tasks).item() == pytest.approx(expected.item())
 
 
@@ -117,9 +125,18 @@ def test_trainer_learns_both_tasks(tmp_path):
     torch.manual_seed(0)
     data = MultiTaskDataset([Toy(120, 3, 0, seed=1), Toy(60, 2, 3, seed=2)])
     model = TwoHeads()
-    trainer = multitask_trainer(model, data, tmp_path, **{"multitask.mixing": "balanced", "data.batch_size": 20,
-                                                         "optim.lr": 0.5, "train.epochs": 8,
-                                                         "schedule.kind": "constant"})
+    trainer = multitask_trainer(
+        model,
+        data,
+        tmp_path,
+        **{
+            "multitask.mixing": "balanced",
+            "data.batch_size": 20,
+            "optim.lr": 0.5,
+            "train.epochs": 8,
+            "schedule.kind": "constant",
+        },
+    )
     assert isinstance(trainer.sampler, MixedTaskSampler)
     result = trainer.fit()
     assert result.history[-1]["train_loss"] < 0.5 * result.history[0]["train_loss"]

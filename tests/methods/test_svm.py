@@ -58,9 +58,35 @@ def test_features_then_svm_commands_on_synthetic_videos(synth, tmp_path, capsys)
     broken = synth / "broken.avi"
     broken.write_bytes(b"not a video")
     (tmp_path / "extra.txt").write_text("broken.avi 0\n")
-    args = ["features", "--layout", "ucf101", "--root", str(synth), "--list", str(tmp_path / "extra.txt"),
-            "--model", "res3d10", "--num-classes", "3", "--layer", "pre_logits", "--resize", "32", "32",
-            "--crop", "32", "--window", "8", "--stride", "4", "-o", str(feats), "--no-progress", "--device", "cpu"]
+    args = [
+        "features",
+        "--layout",
+        "ucf101",
+        "--root",
+        str(synth),
+        "--list",
+        str(tmp_path / "extra.txt"),
+        "--model",
+        "res3d10",
+        "--num-classes",
+        "3",
+        "--layer",
+        "pre_logits",
+        "--resize",
+        "32",
+        "32",
+        "--crop",
+        "32",
+        "--window",
+        "8",
+        "--stride",
+        "4",
+        "-o",
+        str(feats),
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
     assert main(args) == 0
     out = capsys.readouterr()
     assert "12 written, 0 already done, 1 failed" in out.out and "broken.avi" in out.err
@@ -75,8 +101,22 @@ def test_features_then_svm_commands_on_synthetic_videos(synth, tmp_path, capsys)
     assert "0 written, 12 already done, 1 failed" in capsys.readouterr().out
 
     report = tmp_path / "svm.json"
-    assert main(["svm", "--features", str(feats), "--train", str(synth / "trainlist01.txt"),
-                 "--test", str(synth / "testlist01.txt"), "--json", str(report)]) == 0
+    assert (
+        main(
+            [
+                "svm",
+                "--features",
+                str(feats),
+                "--train",
+                str(synth / "trainlist01.txt"),
+                "--test",
+                str(synth / "testlist01.txt"),
+                "--json",
+                str(report),
+            ]
+        )
+        == 0
+    )
     metrics = json.loads(report.read_text())
     assert metrics["train_videos"] == 9 and metrics["test_videos"] == 3
     assert 0.0 <= metrics["accuracy"] <= 1.0 and "mean class accuracy" in capsys.readouterr().out

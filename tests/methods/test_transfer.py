@@ -27,8 +27,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def distinct_clips(n: int, seed: int = 1) -> torch.Tensor:
     """Clips with distinct low-frequency content (pure noise pools to the same features for every clip)."""
     g = torch.Generator().manual_seed(seed)
-    base = torch.nn.functional.interpolate(2 * torch.randn(n, 3, 2, 2, 2, generator=g), size=(8, 32, 32),
-                                           mode="trilinear")
+    base = torch.nn.functional.interpolate(
+        2 * torch.randn(n, 3, 2, 2, 2, generator=g), size=(8, 32, 32), mode="trilinear"
+    )
     return base + 0.1 * torch.randn(n, 3, 8, 32, 32, generator=g)
 
 
@@ -80,13 +81,19 @@ def test_real_teacher_and_paper_students_on_tiny_clips(builder):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         teacher = build_teacher()
-    student = builder(num_classes=3, growth_rate=4, num_init_features=8, bn_size=2, ttl_width=8) \
-        if builder is t3d121 else slim_student()
+    student = (
+        builder(num_classes=3, growth_rate=4, num_init_features=8, bn_size=2, ttl_width=8)
+        if builder is t3d121
+        else slim_student()
+    )
     model = SupervisionTransfer(teacher, student, teacher_frames=1)
     assert model.head.mlp[0].in_features == 1024 + student.get_classifier().in_features
     stats = model.teacher.features.norm5.running_mean.clone()
-    out = transfer_step(model, {"clip": torch.randn(2, 3, 8, 32, 32), "index": torch.tensor([0, 1])},
-                        build_optimizer(model, 0.01, 0.9, 1e-4))
+    out = transfer_step(
+        model,
+        {"clip": torch.randn(2, 3, 8, 32, 32), "index": torch.tensor([0, 1])},
+        build_optimizer(model, 0.01, 0.9, 1e-4),
+    )
     assert out["pairs"] == 4 and torch.isfinite(torch.tensor(out["loss"]))
     assert torch.equal(stats, model.teacher.features.norm5.running_mean)
 
@@ -95,8 +102,13 @@ def test_teacher_is_torchvision_densenet121():
     net = densenet121_2d()
     keys = net.state_dict()
     assert sum(p.numel() for p in net.parameters()) == 7_978_856  # torchvision densenet121
-    for key in ("features.conv0.weight", "features.denseblock4.denselayer16.conv2.weight",
-                "features.transition3.norm.running_var", "features.norm5.bias", "classifier.weight"):
+    for key in (
+        "features.conv0.weight",
+        "features.denseblock4.denselayer16.conv2.weight",
+        "features.transition3.norm.running_var",
+        "features.norm5.bias",
+        "classifier.weight",
+    ):
         assert key in keys
     net.eval()
     x = torch.randn(2, 3, 32, 32)
@@ -113,12 +125,14 @@ def test_teacher_without_weights_warns():
 def test_teacher_loads_torchvision_layout_including_old_keys(tmp_path):
     source = densenet121_2d()
     state = source.state_dict()
-    old = {k.replace("norm1", "norm.1").replace("conv2", "conv.2") if "denselayer" in k else k: v
-           for k, v in state.items()}
+    old = {
+        k.replace("norm1", "norm.1").replace("conv2", "conv.2") if "denselayer" in k else k: v for k, v in state.items()
+    }
     torch.save(old, tmp_path / "densenet121.pth")
     teacher = build_teacher(tmp_path / "densenet121.pth")
-    assert torch.equal(teacher.features.denseblock2.denselayer3.norm1.weight,
-                       source.features.denseblock2.denselayer3.norm1.weight)
+    assert torch.equal(
+        teacher.features.denseblock2.denselayer3.norm1.weight, source.features.denseblock2.denselayer3.norm1.weight
+    )
     torch.save({"features.conv0.weight": state["features.conv0.weight"]}, tmp_path / "partial.pth")
     with pytest.raises(ValueError, match="partial.pth"):
         load_torchvision_weights(densenet121_2d(), tmp_path / "partial.pth")
@@ -145,9 +159,31 @@ def test_transfer_command_on_synthetic_videos(tmp_path, capsys):
 
     root = generate_dataset(tmp_path / "synth", num_classes=2, videos_per_class=3, frames=12, size=32)
     out = tmp_path / "student.pt"
-    args = ["transfer", "--root", str(root), "--student", "densenet3d121", "--frames", "8", "--size", "32",
-            "--crop", "32", "--teacher-frames", "2", "--batch-size", "2", "--max-steps", "2", "--lr", "0.01",
-            "--device", "cpu", "-o", str(out)]
+    args = [
+        "transfer",
+        "--root",
+        str(root),
+        "--student",
+        "densenet3d121",
+        "--frames",
+        "8",
+        "--size",
+        "32",
+        "--crop",
+        "32",
+        "--teacher-frames",
+        "2",
+        "--batch-size",
+        "2",
+        "--max-steps",
+        "2",
+        "--lr",
+        "0.01",
+        "--device",
+        "cpu",
+        "-o",
+        str(out),
+    ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # no ImageNet weights here: random teacher
         assert main([*args, "--finetune-epochs", "1"]) == 0
@@ -186,14 +222,17 @@ def test_transfer_runs_in_the_trainer_and_resumes(tmp_path):
     model = SupervisionTransfer(slim_teacher(), slim_student(), teacher_frames=2)
     teacher_before = {k: v.clone() for k, v in model.teacher.state_dict().items()}
     conv_before = model.student.conv0.weight.detach().clone()
-    settings = TransferSettings("densenet3d121", str(tmp_path / "run"), epochs=2, lr=0.01, batch_size=3,
-                                device="cpu", progress=False)
-    result = run_stage(model, ClipSet(), ["a", "b", "c"], settings, model_name="supervision_transfer",
-                       objective=TransferObjective())
+    settings = TransferSettings(
+        "densenet3d121", str(tmp_path / "run"), epochs=2, lr=0.01, batch_size=3, device="cpu", progress=False
+    )
+    result = run_stage(
+        model, ClipSet(), ["a", "b", "c"], settings, model_name="supervision_transfer", objective=TransferObjective()
+    )
     assert (result.epochs, result.step) == (2, 4)
     assert 0.0 <= result.history[-1]["train_acc"] <= 1.0  # the match accuracy
     assert all(torch.equal(v, model.teacher.state_dict()[k].cpu()) for k, v in teacher_before.items())
     assert not torch.equal(conv_before, model.student.conv0.weight.detach())
-    again = run_stage(model, ClipSet(), ["a", "b", "c"], settings, model_name="supervision_transfer",
-                      objective=TransferObjective())
+    again = run_stage(
+        model, ClipSet(), ["a", "b", "c"], settings, model_name="supervision_transfer", objective=TransferObjective()
+    )
     assert again.step == 4  # resumed from last.pt: the budget is spent

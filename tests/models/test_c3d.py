@@ -79,7 +79,12 @@ def test_search_net_counts():
         assert abs(params - paper) / paper < 0.005
     varying = on_meta(c3d_search_net, temporal_depths=[3, 3, 5, 5, 7])
     assert [getattr(varying, f"conv{i}a").kernel_size for i in range(1, 6)] == [
-        (3, 3, 3), (3, 3, 3), (5, 3, 3), (5, 3, 3), (7, 3, 3)]
+        (3, 3, 3),
+        (3, 3, 3),
+        (5, 3, 3),
+        (5, 3, 3),
+        (7, 3, 3),
+    ]
     assert varying.fc6.in_features == 256 * 1 * 4 * 4
     with pytest.raises(ValueError, match="temporal_depths"):
         c3d_search_net(temporal_depths=[3, 3, 5])

@@ -30,11 +30,14 @@ def test_any_model_by_module_path():
     assert torch.allclose(f["0"], net[0](x)) and (f["0"] < 0).any()
 
 
-@pytest.mark.parametrize("name, x, layers, shapes", [
-    ("two_stream_spatial", (1, 3, 224, 224), ["pool5", "full7"], [(1, 512, 6, 6), (1, 2048)]),
-    ("tsn_bninception", (1, 3, 3, 224, 224), ["backbone.inception_5b", "fc"], [(3, 1024, 7, 7), (3, 101)]),
-    ("c3d", (1, 3, 16, 112, 112), ["fc6", "fc7"], [(1, 4096), (1, 4096)]),
-])
+@pytest.mark.parametrize(
+    "name, x, layers, shapes",
+    [
+        ("two_stream_spatial", (1, 3, 224, 224), ["pool5", "full7"], [(1, 512, 6, 6), (1, 2048)]),
+        ("tsn_bninception", (1, 3, 3, 224, 224), ["backbone.inception_5b", "fc"], [(3, 1024, 7, 7), (3, 101)]),
+        ("c3d", (1, 3, 16, 112, 112), ["fc6", "fc7"], [(1, 4096), (1, 4096)]),
+    ],
+)
 def test_works_for_the_registered_models(name, x, layers, shapes):
     with torch.device("meta"):
         net = create(name).eval()

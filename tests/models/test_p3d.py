@@ -47,8 +47,11 @@ def test_p3d199_depth_and_block_cycle():
     assert len(blocks) == 47
     assert "".join(b.block_type for b in blocks) == "ABC" * 15 + "AB"
     assert model.layer2[0].block_type == "A" and model.layer1[2].block_type == "C"  # the cycle runs on across stages
-    weight_layers = [m for name, m in model.named_modules()
-                     if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.Linear)) and "downsample" not in name]
+    weight_layers = [
+        m
+        for name, m in model.named_modules()
+        if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.Linear)) and "downsample" not in name
+    ]
     assert len(weight_layers) == 199
     assert not any(isinstance(m, nn.Conv3d) for m in model.layer4.modules())  # res5 is 2D
 
@@ -68,11 +71,18 @@ def test_p3d199_shapes_at_16x160x160():
 
 
 def test_other_input_sizes_and_depths():
-    assert tuple(meta(p3d63).forward_features(torch.empty(1, 3, 32, 64, 64, device="meta")).shape[1:]) == (2048, 2, 2, 2)
+    assert tuple(meta(p3d63).forward_features(torch.empty(1, 3, 32, 64, 64, device="meta")).shape[1:]) == (
+        2048,
+        2,
+        2,
+        2,
+    )
     assert [len(meta(f).layer3) for f in (p3d63, p3d131, p3d199)] == [6, 23, 36]
 
 
-@pytest.mark.parametrize("block_type, c_coeffs", [("A", (0.5, 0.5)), ("B", (0.5, 0.5)), ("C", (0.5, 0.5)), ("C", (1.0, 1.0))])
+@pytest.mark.parametrize(
+    "block_type, c_coeffs", [("A", (0.5, 0.5)), ("B", (0.5, 0.5)), ("C", (0.5, 0.5)), ("C", (1.0, 1.0))]
+)
 def test_block_nonlinearity_placement(block_type, c_coeffs):
     """Caffe's A/B/C equations (papers.md §4.1): no ReLU on T before the sum in B and C; the C sum
     is weighted 0.5/0.5 as in the prototxts' Eltwise layers (or unweighted on request)."""
@@ -195,12 +205,16 @@ def test_2d_weights_from_local_file(tmp_path):
 
 def _bottleneck_2d(x: torch.Tensor, sd: dict[str, torch.Tensor], p: str) -> torch.Tensor:
     def bn(t, name):
-        return F.batch_norm(t, sd[f"{name}.running_mean"], sd[f"{name}.running_var"], sd[f"{name}.weight"], sd[f"{name}.bias"])
+        return F.batch_norm(
+            t, sd[f"{name}.running_mean"], sd[f"{name}.running_var"], sd[f"{name}.weight"], sd[f"{name}.bias"]
+        )
 
     out = F.relu(bn(F.conv2d(x, sd[f"{p}.conv1.weight"]), f"{p}.bn1"))
     out = F.relu(bn(F.conv2d(out, sd[f"{p}.conv2.weight"], padding=1), f"{p}.bn2"))
     out = bn(F.conv2d(out, sd[f"{p}.conv3.weight"]), f"{p}.bn3")
-    shortcut = bn(F.conv2d(x, sd[f"{p}.downsample.0.weight"]), f"{p}.downsample.1") if f"{p}.downsample.0.weight" in sd else x
+    shortcut = (
+        bn(F.conv2d(x, sd[f"{p}.downsample.0.weight"]), f"{p}.downsample.1") if f"{p}.downsample.0.weight" in sd else x
+    )
     return F.relu(out + shortcut)
 
 

@@ -28,7 +28,11 @@ def stage_shapes(model: Res3D, shape: tuple[int, ...]) -> list[tuple[int, ...]]:
 def test_res3d18_stage_shapes():
     model = meta(res3d18)
     assert stage_shapes(model, (3, 8, 112, 112)) == [
-        (64, 8, 56, 56), (64, 8, 56, 56), (128, 4, 28, 28), (256, 2, 14, 14), (512, 1, 7, 7),
+        (64, 8, 56, 56),
+        (64, 8, 56, 56),
+        (128, 4, 28, 28),
+        (256, 2, 14, 14),
+        (512, 1, 7, 7),
     ]
 
 
@@ -58,8 +62,14 @@ def test_simplified_net():
 
 
 @pytest.mark.parametrize(
-    "builder, blocks", [(res3d10, [1, 1, 1, 1]), (res3d16, [2, 2, 2, 1]), (res3d18, [2, 2, 2, 2]),
-                        (res3d26, [2, 3, 4, 3]), (res3d34, [3, 4, 6, 3])],
+    "builder, blocks",
+    [
+        (res3d10, [1, 1, 1, 1]),
+        (res3d16, [2, 2, 2, 1]),
+        (res3d18, [2, 2, 2, 2]),
+        (res3d26, [2, 3, 4, 3]),
+        (res3d34, [3, 4, 6, 3]),
+    ],
 )
 def test_depths(builder, blocks):
     model = meta(builder)

@@ -43,11 +43,20 @@ def test_bninception_width_scales_every_conv():
         assert params(create("tsn_bninception", width=64)) == 10_373_765
 
 
-@pytest.mark.parametrize("name, key, value", [
-    ("p3d63", "width", 0), ("two_stream_spatial", "width", 0), ("two_stream_temporal", "fc_width", -1),
-    ("tsn_bninception", "width", 0), ("t3d121", "num_init_features", 0), ("t3d121", "ttl_width", 0),
-    ("densenet3d121", "growth_rate", 0), ("t3d121", "ttl_out_channels", 0), ("p3d63", "width", 2.5),
-])
+@pytest.mark.parametrize(
+    "name, key, value",
+    [
+        ("p3d63", "width", 0),
+        ("two_stream_spatial", "width", 0),
+        ("two_stream_temporal", "fc_width", -1),
+        ("tsn_bninception", "width", 0),
+        ("t3d121", "num_init_features", 0),
+        ("t3d121", "ttl_width", 0),
+        ("densenet3d121", "growth_rate", 0),
+        ("t3d121", "ttl_out_channels", 0),
+        ("p3d63", "width", 2.5),
+    ],
+)
 def test_bad_size_is_a_one_line_error_naming_the_key(name, key, value):
     with pytest.raises(ValueError, match=rf"{key}={value!r}: expected a positive int"), torch.device("meta"):
         create(name, **{key: value})

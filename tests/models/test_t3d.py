@@ -43,8 +43,15 @@ def test_densenet3d121_shapes_at_32x224x224():
     assert tuple(x.shape[1:]) == (64, 16, 112, 112)  # conv0 strides in time too
     x = model.stem(x)
     assert tuple(x.shape[1:]) == (64, 8, 56, 56)
-    expected = [(256, 8, 56, 56), (128, 4, 28, 28), (512, 4, 28, 28), (256, 2, 14, 14),
-                (1024, 2, 14, 14), (512, 1, 7, 7), (1024, 1, 7, 7)]
+    expected = [
+        (256, 8, 56, 56),
+        (128, 4, 28, 28),
+        (512, 4, 28, 28),
+        (256, 2, 14, 14),
+        (1024, 2, 14, 14),
+        (512, 1, 7, 7),
+        (1024, 1, 7, 7),
+    ]
     for stage, shape in zip(model.features, expected):
         x = stage(x)
         assert tuple(x.shape[1:]) == shape
@@ -69,8 +76,15 @@ def test_even_kernel_padding_puts_the_extra_frame_at_the_end():
         conv[1].weight.copy_(torch.tensor([1.0, 10.0, 100.0, 1000.0]).view(1, 1, 4, 1, 1))
     x = torch.arange(1.0, 6.0).view(1, 1, 5, 1, 1)
     # output t reads frames t-1 .. t+2 (one before, two after)
-    expected = torch.tensor([0 * 1 + 1 * 10 + 2 * 100 + 3 * 1000, 1 + 20 + 300 + 4000, 2 + 30 + 400 + 5000,
-                             3 + 40 + 500 + 0, 4 + 50 + 0 + 0.0])
+    expected = torch.tensor(
+        [
+            0 * 1 + 1 * 10 + 2 * 100 + 3 * 1000,
+            1 + 20 + 300 + 4000,
+            2 + 30 + 400 + 5000,
+            3 + 40 + 500 + 0,
+            4 + 50 + 0 + 0.0,
+        ]
+    )
     torch.testing.assert_close(conv(x).flatten(), expected)
 
 
@@ -79,8 +93,9 @@ def _ttls(model: nn.Module) -> list[TemporalTransition]:
 
 
 def _depths(model: nn.Module) -> list[list[tuple[int, ...]]]:
-    return [[next(m for m in b.modules() if isinstance(m, nn.Conv3d)).kernel_size for b in t.branches]
-            for t in _ttls(model)]
+    return [
+        [next(m for m in b.modules() if isinstance(m, nn.Conv3d)).kernel_size for b in t.branches] for t in _ttls(model)
+    ]
 
 
 def test_t3d_default_is_the_authors_draft_ttl():

@@ -112,7 +112,9 @@ def test_optim_policies_follow_tsn_pytorch(modality, first_w, first_b):
     net = on_meta(modality=modality)
     policies = net.get_optim_policies()
     assert (group(policies, "first_conv_weight")["lr_mult"], group(policies, "first_conv_bias")["lr_mult"]) == (
-        first_w, first_b)
+        first_w,
+        first_b,
+    )
     assert group(policies, "first_conv_bias")["decay_mult"] == 0
     assert group(policies, "first_conv_weight")["params"][0] is net.backbone.conv1_7x7_s2.weight
     normal_w, normal_b, bn = (group(policies, n) for n in ("normal_weight", "normal_bias", "bn"))
@@ -168,8 +170,10 @@ def test_load_imagenet_weights_into_flow_net(tmp_path):
     assert not report["missing"] and not report["unexpected"]
     rgb_conv1 = imagenet.backbone.conv1_7x7_s2.weight
     assert torch.allclose(flow.backbone.conv1_7x7_s2.weight, rgb_conv1.mean(dim=1, keepdim=True).repeat(1, 10, 1, 1))
-    assert torch.equal(flow.backbone.inception_5b._modules["pool_proj_bn"].running_var,
-                       imagenet.backbone.inception_5b._modules["pool_proj_bn"].running_var)
+    assert torch.equal(
+        flow.backbone.inception_5b._modules["pool_proj_bn"].running_var,
+        imagenet.backbone.inception_5b._modules["pool_proj_bn"].running_var,
+    )
     assert not torch.equal(flow.fc.weight[:1], torch.zeros(1, 1024))  # the ImageNet classifier is not loaded
     torch.save({"something.else": torch.zeros(1)}, tmp_path / "foreign.pth")
     with pytest.raises(ValueError, match="no key matches"):

@@ -25,8 +25,9 @@ def test_registered():
 
 def test_spatial_shapes_need_ceil_pooling():
     net = on_meta(two_stream_spatial).eval()
-    f = extract_features(net, torch.empty(2, 3, 224, 224, device="meta"),
-                         ["conv1", "pool1", "conv2", "pool2", "conv5", "pool5", "full7"])
+    f = extract_features(
+        net, torch.empty(2, 3, 224, 224, device="meta"), ["conv1", "pool1", "conv2", "pool2", "conv5", "pool5", "full7"]
+    )
     assert f["conv1"].shape == (2, 96, 109, 109)
     assert f["pool1"].shape == (2, 96, 54, 54)
     assert f["conv2"].shape == (2, 256, 26, 26)
@@ -48,11 +49,14 @@ def test_temporal_stream_layout():
     assert net.drop6.p == 0.9 and on_meta(two_stream_spatial).drop6.p == 0.5
 
 
-@pytest.mark.parametrize("builder, kwargs, params, gmacs", [
-    (two_stream_spatial, {}, 90_627_813, 1.664),
-    (two_stream_temporal, {}, 90_707_781, 2.614),
-    (two_stream_temporal, {"heads": TASKS}, 90_812_280, 2.614),
-])
+@pytest.mark.parametrize(
+    "builder, kwargs, params, gmacs",
+    [
+        (two_stream_spatial, {}, 90_627_813, 1.664),
+        (two_stream_temporal, {}, 90_707_781, 2.614),
+        (two_stream_temporal, {"heads": TASKS}, 90_812_280, 2.614),
+    ],
+)
 def test_counts(builder, kwargs, params, gmacs):
     c = complexity(on_meta(builder, **kwargs))
     assert c.params == params

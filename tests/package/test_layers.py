@@ -33,7 +33,7 @@ def imported_modules(tree: ast.AST, module_parts: list[str]) -> list[tuple[int, 
             found += [(node.lineno, a.name.split(".")[1:]) for a in node.names if a.name.split(".")[0] == "vidnets"]
         elif isinstance(node, ast.ImportFrom):
             if node.level:  # relative import: resolve against the module's package
-                base = module_parts[:-node.level]
+                base = module_parts[: -node.level]
                 target = base + (node.module.split(".") if node.module else [])
             elif node.module and node.module.split(".")[0] == "vidnets":
                 target = node.module.split(".")[1:]
@@ -54,8 +54,10 @@ def upward_imports() -> list[str]:
         own = LAYERS.index("api") if parts == ["__init__"] else layer_of_module(parts)
         for line, target in imported_modules(ast.parse(path.read_text(), str(path)), parts):
             if layer_of_module(target) > own:
-                problems.append(f"{path.relative_to(PACKAGE.parent)}:{line} ({LAYERS[own]}) imports "
-                                f"vidnets.{'.'.join(target)} ({LAYERS[layer_of_module(target)]})")
+                problems.append(
+                    f"{path.relative_to(PACKAGE.parent)}:{line} ({LAYERS[own]}) imports "
+                    f"vidnets.{'.'.join(target)} ({LAYERS[layer_of_module(target)]})"
+                )
     return problems
 
 
@@ -66,8 +68,10 @@ def test_no_module_imports_a_higher_layer():
 def test_the_checker_sees_upward_imports():
     tree = ast.parse("def f():\n    from vidnets.engine.build import build_model\nimport vidnets.methods.svm\n")
     targets = [layer_of_module(t) for _, t in imported_modules(tree, ["data", "presets"])]
-    assert targets == [LAYERS.index("engine"), LAYERS.index("methods")] or \
-        sorted(targets) == [LAYERS.index("engine"), LAYERS.index("methods")]
+    assert targets == [LAYERS.index("engine"), LAYERS.index("methods")] or sorted(targets) == [
+        LAYERS.index("engine"),
+        LAYERS.index("methods"),
+    ]
     assert layer_of_module(["engine", "commands"]) == LAYERS.index("cli")
 
 

@@ -30,8 +30,22 @@ def _run(args: list, cwd: Path, timeout: float = 120) -> subprocess.CompletedPro
 def installed(tmp_path_factory) -> Path:
     """``bin/`` of a fresh venv holding the wheel built from this tree."""
     work = tmp_path_factory.mktemp("wheel")
-    built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
-                  "-w", work / "dist", REPO], cwd=work)
+    built = _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-q",
+            "-w",
+            work / "dist",
+            REPO,
+        ],
+        cwd=work,
+    )
     assert built.returncode == 0, built.stderr
     wheel = next((work / "dist").glob("vidnets-*.whl"))
     with zipfile.ZipFile(wheel) as z:
@@ -41,8 +55,21 @@ def installed(tmp_path_factory) -> Path:
     venv.EnvBuilder(with_pip=False).create(env_dir)
     packages = next(env_dir.glob("lib/python*/site-packages"))
     (packages / "borrowed.pth").write_text("\n".join(site.getsitepackages()) + "\n")  # torch & co., not vidnets
-    install = _run([sys.executable, "-m", "pip", "--python", env_dir / "bin" / "python", "install", "--no-deps",
-                    "--no-index", "-q", wheel], cwd=work)
+    install = _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            env_dir / "bin" / "python",
+            "install",
+            "--no-deps",
+            "--no-index",
+            "-q",
+            wheel,
+        ],
+        cwd=work,
+    )
     assert install.returncode == 0, install.stderr
     return env_dir / "bin"
 
@@ -59,9 +86,31 @@ def test_installed_wheel_trains_from_any_folder(installed, tmp_path):
     helped = _run([installed / "vidnets", "train", "res3d", "--help"], cwd=elsewhere)
     assert helped.returncode == 0 and "--profile" in helped.stdout, helped.stderr
     root = generate_dataset(tmp_path / "data", num_classes=2, videos_per_class=3, frames=12, size=32)
-    run = _run([installed / "vidnets", "train", "res3d", "--profile", "cpu", "--out", tmp_path / "run",
-                "--set", f"data.root={root}", "--set", "train.epochs=1", "--set", "data.batch_size=2",
-                "--set", "data.num_workers=0", "--set", "train.tensorboard=false", "--set", "train.progress=false",
-                "--set", "train.precision=fp32"], cwd=elsewhere)
+    run = _run(
+        [
+            installed / "vidnets",
+            "train",
+            "res3d",
+            "--profile",
+            "cpu",
+            "--out",
+            tmp_path / "run",
+            "--set",
+            f"data.root={root}",
+            "--set",
+            "train.epochs=1",
+            "--set",
+            "data.batch_size=2",
+            "--set",
+            "data.num_workers=0",
+            "--set",
+            "train.tensorboard=false",
+            "--set",
+            "train.progress=false",
+            "--set",
+            "train.precision=fp32",
+        ],
+        cwd=elsewhere,
+    )
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "run" / "last.pt").is_file() and "trained 1 epochs" in run.stdout

@@ -64,10 +64,13 @@ def test_env_override_invalid_value_names_variable(monkeypatch):
         cpu_has_native_bf16()
 
 
-@pytest.mark.parametrize("flags, capability", [
-    (frozenset({"avx512f", "avx2"}), "AVX512"),   # AVX-512 but no bf16 instructions
-    (BF16_CPU, "AVX2"),                           # torch kernels not built for AVX-512 here
-])
+@pytest.mark.parametrize(
+    "flags, capability",
+    [
+        (frozenset({"avx512f", "avx2"}), "AVX512"),  # AVX-512 but no bf16 instructions
+        (BF16_CPU, "AVX2"),  # torch kernels not built for AVX-512 here
+    ],
+)
 def test_precheck_says_fp32_without_timing(monkeypatch, isolated, flags, capability):
     monkeypatch.setattr(device, "_cpu_flags", lambda: flags)
     monkeypatch.setattr(device, "_cpu_capability", lambda: capability)
@@ -98,8 +101,9 @@ def test_calibration_is_cached_and_read_back_without_timing(monkeypatch, isolate
     monkeypatch.setattr(device, "_measure_bf16_speedup", _no_timing)
     second = cpu_bf16_calibration()
     assert second["source"] == "cache"
-    assert {k: second[k] for k in ("native_bf16", "speedup", "timestamp")} == \
-        {k: first[k] for k in ("native_bf16", "speedup", "timestamp")}
+    assert {k: second[k] for k in ("native_bf16", "speedup", "timestamp")} == {
+        k: first[k] for k in ("native_bf16", "speedup", "timestamp")
+    }
 
 
 def test_cache_entry_is_per_thread_count(monkeypatch, isolated, bf16_isa):
@@ -110,8 +114,7 @@ def test_cache_entry_is_per_thread_count(monkeypatch, isolated, bf16_isa):
     device._calibration.cache_clear()
     monkeypatch.setattr(torch, "get_num_threads", lambda: threads + 1)
     assert cpu_bf16_calibration()["source"] == "measured" and timer.calls == 2
-    assert sorted(e["threads"] for e in json.loads(isolated.read_text())["entries"].values()) == \
-        [threads, threads + 1]
+    assert sorted(e["threads"] for e in json.loads(isolated.read_text())["entries"].values()) == [threads, threads + 1]
 
 
 def _valid_key_with_bad_speedup() -> str:
@@ -119,10 +122,17 @@ def _valid_key_with_bad_speedup() -> str:
     return json.dumps({"format": 1, "entries": {key: {"speedup": float("nan")}}})
 
 
-@pytest.mark.parametrize("content", [
-    "{not json", "[]", '{"format": 1, "entries": []}', '{"format": 99, "entries": {}}', b"\xff\xfe\x00",
-    _valid_key_with_bad_speedup,
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        "[]",
+        '{"format": 1, "entries": []}',
+        '{"format": 99, "entries": {}}',
+        b"\xff\xfe\x00",
+        _valid_key_with_bad_speedup,
+    ],
+)
 def test_corrupt_cache_is_measured_again_and_rewritten(monkeypatch, isolated, bf16_isa, content):
     isolated.parent.mkdir(parents=True)
     content = content() if callable(content) else content

@@ -52,6 +52,7 @@ def test_shards_are_disjoint_and_cover():
 
 def test_atomic_files_get_ordinary_permissions(tmp_path):
     import os
+
     target = tmp_path / "perm.txt"
     atomic_write_text(target, "x")
     mask = os.umask(0)

@@ -121,7 +121,10 @@ class MetadataCache:
             try:
                 atomic_write_json(self.path, {"version": CACHE_VERSION, "entries": self._entries})
             except OSError as e:
-                warnings.warn(f"metadata cache {self.path} not written ({e.strerror or e}); files will be probed "
-                              "again next time (set VIDNETS_CACHE to a writable folder)", stacklevel=2)
+                warnings.warn(
+                    f"metadata cache {self.path} not written ({e.strerror or e}); files will be probed "
+                    "again next time (set VIDNETS_CACHE to a writable folder)",
+                    stacklevel=2,
+                )
                 self.path = None
             self._dirty = False

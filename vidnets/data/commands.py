@@ -45,9 +45,12 @@ def run_check(args: argparse.Namespace) -> int:
                 print(f"BAD  {f}: {r['error']}")
             else:
                 short = r.get("decoded") is not None and r["decoded"] < r["num_frames"]
-                print(f"ok   {f}: {r['num_frames']} frames, {r['fps']:g} fps, {r['width']}x{r['height']}, "
-                      f"{r['codec']}" + (f", rotation {r['rotation']}" if r.get("rotation") else "")
-                      + (f" (decodes {r['decoded']}; the last frame repeats for the rest)" if short else ""))
+                print(
+                    f"ok   {f}: {r['num_frames']} frames, {r['fps']:g} fps, {r['width']}x{r['height']}, "
+                    f"{r['codec']}"
+                    + (f", rotation {r['rotation']}" if r.get("rotation") else "")
+                    + (f" (decodes {r['decoded']}; the last frame repeats for the rest)" if short else "")
+                )
         print(f"{len(files) - bad} ok, {bad} bad", file=sys.stderr)
     return 1 if bad else 0
 
@@ -77,37 +80,59 @@ def run_synth(args: argparse.Namespace) -> int:
     ensure_writable_dir(args.out, "synth output folder")
     start = time.perf_counter()
     try:
-        out = generate_dataset(args.out, num_classes=args.classes, videos_per_class=args.videos_per_class,
-                               frames=args.frames, size=args.size, seed=args.seed, family=args.family)
+        out = generate_dataset(
+            args.out,
+            num_classes=args.classes,
+            videos_per_class=args.videos_per_class,
+            frames=args.frames,
+            size=args.size,
+            seed=args.seed,
+            family=args.family,
+        )
     except ValueError as e:
         print(f"vidnets synth: {e}", file=sys.stderr)
         return 2
     classes = (out / "classInd.txt").read_text().count("\n")
-    print(f"wrote {classes}×{args.videos_per_class} {args.family} videos ({args.frames} frames, {args.size}²) "
-          f"to {out} in {time.perf_counter() - start:.1f} s")
+    print(
+        f"wrote {classes}×{args.videos_per_class} {args.family} videos ({args.frames} frames, {args.size}²) "
+        f"to {out} in {time.perf_counter() - start:.1f} s"
+    )
     return 0
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("check", help="probe videos in parallel; exit 1 if any is bad",
-                              description="Probe each video and decode its key frames and last frame (catches "
-                                          "truncated files and damaged key frames). --deep decodes every frame "
-                                          "and judges the file exactly as training reads it.")
+    p = subparsers.add_parser(
+        "check",
+        help="probe videos in parallel; exit 1 if any is bad",
+        description="Probe each video and decode its key frames and last frame (catches "
+        "truncated files and damaged key frames). --deep decodes every frame "
+        "and judges the file exactly as training reads it.",
+    )
     p.add_argument("paths", nargs="+", help="video files or folders (searched recursively)")
     p.add_argument("--deep", action="store_true", help="decode the whole stream of every file (slower)")
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--json", action="store_true", help="print one JSON record per file")
     p.set_defaults(func=run_check)
 
-    s = subparsers.add_parser("synth", help="write a synthetic action dataset (motion-only, mirrored pairs, "
-                                            "order of events or appearance-only)")
+    s = subparsers.add_parser(
+        "synth",
+        help="write a synthetic action dataset (motion-only, mirrored pairs, order of events or appearance-only)",
+    )
     s.add_argument("out")
-    s.add_argument("--family", choices=("motion", "mirrored", "order", "appearance"), default="motion",
-                   help="motion: 8 motion-only classes; mirrored: pairs a horizontal flip swaps; "
-                        "order: 2 classes that differ only in the order of two events; "
-                        "appearance: 6 classes that differ only in the shape and colour of the objects seen")
-    s.add_argument("--classes", type=int, default=None, help="the family's first N classes "
-                   "(default: 6 for motion, all for the others)")
+    s.add_argument(
+        "--family",
+        choices=("motion", "mirrored", "order", "appearance"),
+        default="motion",
+        help="motion: 8 motion-only classes; mirrored: pairs a horizontal flip swaps; "
+        "order: 2 classes that differ only in the order of two events; "
+        "appearance: 6 classes that differ only in the shape and colour of the objects seen",
+    )
+    s.add_argument(
+        "--classes",
+        type=int,
+        default=None,
+        help="the family's first N classes (default: 6 for motion, all for the others)",
+    )
     s.add_argument("--videos-per-class", type=int, default=32)
     s.add_argument("--frames", type=int, default=32)
     s.add_argument("--size", type=int, default=64)

@@ -76,6 +76,7 @@ class VideoRecord:
 
 # ---------------------------------------------------------------- annotation formats
 
+
 def _classes_from_classind(path: Path) -> list[str]:
     rows = []
     for n, line in enumerate(path.read_text().splitlines(), 1):
@@ -106,8 +107,9 @@ def _load_ucf101(root: Path, ann: Path, split: int, subset: str):
         rel = parts[0]
         cls = rel.replace("\\", "/").split("/")[0]
         if cls not in lookup:
-            raise AnnotationError(f"{list_file}:{n}: class folder {cls!r} is not in {class_ind}; add it there or "
-                                  "fix the line")
+            raise AnnotationError(
+                f"{list_file}:{n}: class folder {cls!r} is not in {class_ind}; add it there or fix the line"
+            )
         records.append(VideoRecord(str(root / rel), lookup[cls]))
     return records, classes
 
@@ -169,8 +171,10 @@ def _load_kinetics(root: Path, ann: Path, split: int, subset: str):
         for n, r in _csv_rows(csv_path, columns):
             label = r[label_at].strip()
             if not r[path_at] or not label or label[0] == "-" and label[1:].isdigit():
-                raise AnnotationError(f"{csv_path}:{n}: expected a path and a label (a class name or a number >= 0), "
-                                      f"found {','.join(r)!r}")
+                raise AnnotationError(
+                    f"{csv_path}:{n}: expected a path and a label (a class name or a number >= 0), "
+                    f"found {','.join(r)!r}"
+                )
             paths.append(os.path.join(base, r[path_at]))
             labels.append(label)
         if all(x.isdigit() and x.isascii() for x in labels):
@@ -182,8 +186,10 @@ def _load_kinetics(root: Path, ann: Path, split: int, subset: str):
             ids = [lookup[x] for x in labels]
         del labels
         return [VideoRecord(p, i) for p, i in zip(paths, ids)], classes
-    raise AnnotationError(f"{csv_path}: expected columns label,youtube_id,time_start,time_end[,split] "
-                          f"or path,label; found {columns or 'no header'}")
+    raise AnnotationError(
+        f"{csv_path}: expected columns label,youtube_id,time_start,time_end[,split] "
+        f"or path,label; found {columns or 'no header'}"
+    )
 
 
 def _csv_header(csv_path: Path) -> list[str]:
@@ -208,8 +214,10 @@ def _csv_rows(csv_path: Path, columns: list[str]):
                 if len(row) != width:
                     if not row:
                         continue
-                    raise AnnotationError(f"{csv_path}:{reader.line_num}: expected {width} comma-separated "
-                                          f"fields ({','.join(columns)}), found {len(row)}")
+                    raise AnnotationError(
+                        f"{csv_path}:{reader.line_num}: expected {width} comma-separated "
+                        f"fields ({','.join(columns)}), found {len(row)}"
+                    )
                 yield reader.line_num, row
     except csv.Error as e:
         raise AnnotationError(f"{csv_path}: not a readable CSV file ({e})") from None
@@ -220,8 +228,10 @@ def _csv_rows(csv_path: Path, columns: list[str]):
 def _require_columns(csv_path: Path, columns: list[str], wanted: tuple[str, ...]) -> None:
     missing = [c for c in wanted if c not in columns]
     if missing:
-        raise AnnotationError(f"{csv_path}: missing column(s) {', '.join(missing)}; expected "
-                              f"{','.join(wanted)}[,split], found {','.join(columns)}")
+        raise AnnotationError(
+            f"{csv_path}: missing column(s) {', '.join(missing)}; expected "
+            f"{','.join(wanted)}[,split], found {','.join(columns)}"
+        )
 
 
 def _check_kinetics_row(csv_path: Path, n: int, row: dict) -> None:
@@ -245,8 +255,12 @@ def _class_dirs(root: Path) -> list[Path]:
 
 def _load_folder(root: Path, ann: Path, split: int, subset: str):
     dirs = _class_dirs(root)
-    records = [VideoRecord(str(f), label) for label, d in enumerate(dirs)
-               for f in sorted(d.iterdir()) if f.suffix.lower() in VIDEO_EXTENSIONS]
+    records = [
+        VideoRecord(str(f), label)
+        for label, d in enumerate(dirs)
+        for f in sorted(d.iterdir())
+        if f.suffix.lower() in VIDEO_EXTENSIONS
+    ]
     return records, [d.name for d in dirs]
 
 
@@ -258,25 +272,40 @@ def _load_rawframes(root: Path, ann: Path, split: int, subset: str):
             parts = line.split()
             if not parts:
                 continue
-            if len(parts) < 3 or not re.fullmatch(r"\d+", parts[1]) or not re.fullmatch(r"\d+", parts[-1]) \
-                    or int(parts[1]) < 1:
-                raise AnnotationError(f"{ann}:{n}: expected '<frame folder> <frames >= 1> <label >= 0>', "
-                                      f"found {line.strip()!r}")
+            if (
+                len(parts) < 3
+                or not re.fullmatch(r"\d+", parts[1])
+                or not re.fullmatch(r"\d+", parts[-1])
+                or int(parts[1]) < 1
+            ):
+                raise AnnotationError(
+                    f"{ann}:{n}: expected '<frame folder> <frames >= 1> <label >= 0>', found {line.strip()!r}"
+                )
             records.append(VideoRecord(str(root / parts[0]), int(parts[-1]), num_frames=int(parts[1])))
         n = max((r.label for r in records), default=-1) + 1
         return records, [str(i) for i in range(n)]
     dirs = _class_dirs(root)
-    records = [VideoRecord(str(v), label) for label, d in enumerate(dirs)
-               for v in sorted(d.iterdir()) if v.is_dir()]
+    records = [VideoRecord(str(v), label) for label, d in enumerate(dirs) for v in sorted(d.iterdir()) if v.is_dir()]
     return records, [d.name for d in dirs]
 
 
-_LAYOUTS: dict[str, Callable] = {"ucf101": _load_ucf101, "hmdb51": _load_hmdb51, "kinetics": _load_kinetics,
-                                 "folder": _load_folder, "rawframes": _load_rawframes}
+_LAYOUTS: dict[str, Callable] = {
+    "ucf101": _load_ucf101,
+    "hmdb51": _load_hmdb51,
+    "kinetics": _load_kinetics,
+    "folder": _load_folder,
+    "rawframes": _load_rawframes,
+}
 
 
-def load_annotations(layout: str, root: str | os.PathLike, *, split: int = 1, subset: str = "train",
-                     annotations: str | os.PathLike | None = None) -> tuple[list[VideoRecord], list[str]]:
+def load_annotations(
+    layout: str,
+    root: str | os.PathLike,
+    *,
+    split: int = 1,
+    subset: str = "train",
+    annotations: str | os.PathLike | None = None,
+) -> tuple[list[VideoRecord], list[str]]:
     """Read a dataset index → (records with 0-based labels, class names).
 
     ``root`` holds the videos; ``annotations`` the split files (UCF101/HMDB51 folder), the CSV or
@@ -292,14 +321,16 @@ def load_annotations(layout: str, root: str | os.PathLike, *, split: int = 1, su
     try:
         return _LAYOUTS[layout](root, ann, split, subset)
     except UnicodeDecodeError as e:
-        raise AnnotationError(f"{layout} annotations under {ann}: a file is not text ({e.reason} at byte "
-                              f"{e.start})") from None
+        raise AnnotationError(
+            f"{layout} annotations under {ann}: a file is not text ({e.reason} at byte {e.start})"
+        ) from None
     except IsADirectoryError as e:
         raise AnnotationError(f"{e.filename}: expected an annotation file, found a folder") from None
 
 
-def annotate_records(records: Sequence[VideoRecord], cache: MetadataCache, *, workers: int = 4
-                     ) -> tuple[list[VideoRecord], dict[str, str]]:
+def annotate_records(
+    records: Sequence[VideoRecord], cache: MetadataCache, *, workers: int = 4
+) -> tuple[list[VideoRecord], dict[str, str]]:
     """Fill ``num_frames``/``fps`` from the metadata cache (probing uncached files in parallel).
     Returns (records, {path: error}) — bad files keep ``num_frames=None`` and are listed."""
     metas = cache.get_many([r.path for r in records], workers=workers)
@@ -315,6 +346,7 @@ def annotate_records(records: Sequence[VideoRecord], cache: MetadataCache, *, wo
 
 
 # ---------------------------------------------------------------- the dataset
+
 
 def _read_torchcodec(path: str, indices: np.ndarray, size) -> np.ndarray:
     """Optional TorchCodec backend (used only when ``torchcodec`` imports)."""
@@ -338,10 +370,20 @@ class VideoDataset(Dataset):
     files once up front, in parallel, so bad files are known before training starts.
     """
 
-    def __init__(self, records: Sequence[VideoRecord], sampler: Callable[..., SampledIndices],
-                 transform: Callable, *, on_error: str = "skip", backend: str = "pyav",
-                 cache: MetadataCache | None = None, decode_size=None, modality: str = "rgb",
-                 decode_threads: int = 1, probe_workers: int = 4):
+    def __init__(
+        self,
+        records: Sequence[VideoRecord],
+        sampler: Callable[..., SampledIndices],
+        transform: Callable,
+        *,
+        on_error: str = "skip",
+        backend: str = "pyav",
+        cache: MetadataCache | None = None,
+        decode_size=None,
+        modality: str = "rgb",
+        decode_threads: int = 1,
+        probe_workers: int = 4,
+    ):
         if on_error not in ("skip", "raise"):
             raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
         if backend not in ("pyav", "torchcodec"):
@@ -350,8 +392,9 @@ class VideoDataset(Dataset):
             try:
                 import torchcodec  # noqa: F401
             except Exception as e:
-                raise ImportError("backend='torchcodec' needs the torchcodec package (not installed); "
-                                  "use backend='pyav'") from e
+                raise ImportError(
+                    "backend='torchcodec' needs the torchcodec package (not installed); use backend='pyav'"
+                ) from e
         self.records = list(records)
         self.bad: dict[str, str] = {}
         if cache is not None:
@@ -418,6 +461,7 @@ class VideoDataset(Dataset):
 
 # ---------------------------------------------------------------- batching and reporting
 
+
 def collate_skip_bad(items: Sequence[dict]) -> dict:
     """Stack the good items; list the skipped (error) and looped paths.
 
@@ -432,8 +476,10 @@ def collate_skip_bad(items: Sequence[dict]) -> dict:
     if good:
         shapes = {tuple(it["clip"].shape) for it in good}
         if len(shapes) > 1:
-            raise ValueError(f"clips of different shapes {sorted(shapes)} in one batch "
-                             "(a varying number of test views?): use batch_size=1")
+            raise ValueError(
+                f"clips of different shapes {sorted(shapes)} in one batch "
+                "(a varying number of test views?): use batch_size=1"
+            )
         clip = torch.stack([it["clip"] for it in good])
     else:
         clip = torch.empty(0)
@@ -445,8 +491,10 @@ def collate_skip_bad(items: Sequence[dict]) -> dict:
         "skipped": [_skip_line(it) for it in bad],
         "skipped_paths": [it["path"] for it in bad],
         "errors": [it["error"] for it in bad],
-        "looped": [f"{it['path']}: looped: {it['looped'] if isinstance(it['looped'], str) else 'shorter than one clip'}"
-                   for it in looped],
+        "looped": [
+            f"{it['path']}: looped: {it['looped'] if isinstance(it['looped'], str) else 'shorter than one clip'}"
+            for it in looped
+        ],
         "looped_paths": [it["path"] for it in looped],
     }
     if any("task" in it for it in good):
@@ -457,7 +505,7 @@ def collate_skip_bad(items: Sequence[dict]) -> dict:
 def _skip_line(item: dict) -> str:
     """``"<path>: <reason>: <detail>"`` for an error item (the detail without the repeated path)."""
     path, error = item["path"], item["error"]
-    detail = error[len(path) + 2:] if error.startswith(f"{path}: ") else error
+    detail = error[len(path) + 2 :] if error.startswith(f"{path}: ") else error
     return f"{path}: {skip_reason(error)}: {detail}"
 
 
@@ -490,8 +538,10 @@ class EpochReport:
         self.skip_count = self.loop_count = 0
 
     def format(self) -> str:
-        lines = [f"skipped {self.skip_count} item(s) from {len(self.skipped)} file(s); "
-                 f"looped {self.loop_count} item(s) from {len(self.looped)} short file(s)"]
+        lines = [
+            f"skipped {self.skip_count} item(s) from {len(self.skipped)} file(s); "
+            f"looped {self.loop_count} item(s) from {len(self.looped)} short file(s)"
+        ]
         lines += [f"  skipped: {err or path}" for path, err in sorted(self.skipped.items())]
         lines += [f"  looped:  {path} (x{n})" for path, n in sorted(self.looped.items())]
         return "\n".join(lines)

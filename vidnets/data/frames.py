@@ -39,8 +39,9 @@ def count_frames(folder: str | os.PathLike, modality: str = "rgb") -> int:
             prefixes[m.group(1).lower()] = prefixes.get(m.group(1).lower(), 0) + 1
     if modality == "rgb":
         return prefixes.get("img_", 0)
-    return max(min(prefixes.get("flow_x_", 0), prefixes.get("flow_y_", 0)),
-               min(prefixes.get("x_", 0), prefixes.get("y_", 0)))
+    return max(
+        min(prefixes.get("flow_x_", 0), prefixes.get("flow_y_", 0)), min(prefixes.get("x_", 0), prefixes.get("y_", 0))
+    )
 
 
 def _resolve_flow_templates(folder: Path) -> tuple[str, str]:
@@ -66,8 +67,9 @@ def _resize(img: np.ndarray, size) -> np.ndarray:
     return scale_flow_vectors(out, out_w / w, out_h / h) if is_flow(out) else out
 
 
-def read_frame_folder(folder: str | os.PathLike, indices: Sequence[int] | np.ndarray, *,
-                      modality: str = "rgb", size=None, start: int = 1) -> np.ndarray:
+def read_frame_folder(
+    folder: str | os.PathLike, indices: Sequence[int] | np.ndarray, *, modality: str = "rgb", size=None, start: int = 1
+) -> np.ndarray:
     """Read frames ``indices`` (0-based) of a raw-frame folder.
 
     ``modality="rgb"`` reads ``img_XXXXX.jpg`` → uint8 (T, H, W, 3) RGB; ``"flow"`` reads the x/y

@@ -71,24 +71,24 @@ RGB_RECIPES = ("c3d", "res3d", "p3d", "t3d", "two_stream_spatial", "tsn_rgb", "t
 class Recipe:
     """The numbers one paper uses; ``build_dataset`` turns them into sampler + transform."""
 
-    kind: str                      # "clip" (3D nets) | "frame" (Two-Stream) | "segments" (TSN)
-    frames: int                    # clip length, or frames per snippet
-    size: int | tuple[int, int]    # resize (short side or (H, W))
+    kind: str  # "clip" (3D nets) | "frame" (Two-Stream) | "segments" (TSN)
+    frames: int  # clip length, or frames per snippet
+    size: int | tuple[int, int]  # resize (short side or (H, W))
     crop: int
     mean: Sequence[float]
     std: Sequence[float]
     stride: int = 1
     segments: int = 1
-    views: int | None = 10         # temporal test views (None = all non-overlapping clips)
-    crops: int = 1                 # spatial test crops
-    train_crop: str = "random"     # "random" | "corner" (fixed-size corner/centre) | "multiscale"
+    views: int | None = 10  # temporal test views (None = all non-overlapping clips)
+    crops: int = 1  # spatial test crops
+    train_crop: str = "random"  # "random" | "corner" (fixed-size corner/centre) | "multiscale"
     scales: tuple[float, ...] = (1.0, 0.875, 0.75, 0.66)
-    test_mode: str = "uniform"     # ClipSampler test mode
+    test_mode: str = "uniform"  # ClipSampler test mode
     flip: bool = True
     jitter: bool = False
     loop: bool = True
     diff: bool = False
-    flip_label_map: dict | None = None   # class index → class index of its mirror image
+    flip_label_map: dict | None = None  # class index → class index of its mirror image
 
 
 def recipe_defaults(recipe: str) -> Recipe:
@@ -100,18 +100,51 @@ def recipe_defaults(recipe: str) -> Recipe:
     if recipe == "p3d":
         return Recipe("clip", 16, (182, 242), 160, CAFFE_BGR_MEAN_AS_RGB, UNIT_STD, views=20)
     if recipe == "t3d":
-        return Recipe("clip", 32, 256, 224, IMAGENET_MEAN, IMAGENET_STD, views=None,
-                      train_crop="corner", test_mode="non_overlapping")
+        return Recipe(
+            "clip",
+            32,
+            256,
+            224,
+            IMAGENET_MEAN,
+            IMAGENET_STD,
+            views=None,
+            train_crop="corner",
+            test_mode="non_overlapping",
+        )
     if recipe == "two_stream_spatial":
         return Recipe("frame", 1, 256, 224, IMAGENET_MEAN, UNIT_STD, views=25, crops=10, jitter=True)
     if recipe == "tsn_rgb":
-        return Recipe("segments", 1, (256, 340), 224, CAFFE_BGR_MEAN_AS_RGB, UNIT_STD, segments=3,
-                      views=25, crops=10, train_crop="multiscale")
+        return Recipe(
+            "segments",
+            1,
+            (256, 340),
+            224,
+            CAFFE_BGR_MEAN_AS_RGB,
+            UNIT_STD,
+            segments=3,
+            views=25,
+            crops=10,
+            train_crop="multiscale",
+        )
     if recipe == "tsn_rgbdiff":
-        return Recipe("segments", 6, (256, 340), 224, CAFFE_BGR_MEAN_AS_RGB, UNIT_STD, segments=3,
-                      views=25, crops=10, train_crop="multiscale", scales=(1.0, 0.875, 0.75), diff=True)
-    raise ValueError(f"unknown RGB recipe {recipe!r}; expected one of {', '.join(RGB_RECIPES)} (flow recipes are "
-                     "built by vidnets.flow.datasets.build_flow_dataset)")
+        return Recipe(
+            "segments",
+            6,
+            (256, 340),
+            224,
+            CAFFE_BGR_MEAN_AS_RGB,
+            UNIT_STD,
+            segments=3,
+            views=25,
+            crops=10,
+            train_crop="multiscale",
+            scales=(1.0, 0.875, 0.75),
+            diff=True,
+        )
+    raise ValueError(
+        f"unknown RGB recipe {recipe!r}; expected one of {', '.join(RGB_RECIPES)} (flow recipes are "
+        "built by vidnets.flow.datasets.build_flow_dataset)"
+    )
 
 
 def _sampler(r: Recipe, train: bool):
@@ -120,10 +153,10 @@ def _sampler(r: Recipe, train: bool):
             return ClipSampler(r.frames, r.stride, mode="random", loop=r.loop)
         return ClipSampler(r.frames, r.stride, mode=r.test_mode, views=r.views, loop=r.loop)
     if r.kind == "frame":
-        return SegmentSampler(1 if train else (r.views or 25), r.frames,
-                              mode="random" if train else "center", as_views=True)
-    return SegmentSampler(r.segments if train else (r.views or 25), r.frames,
-                          mode="random" if train else "center")
+        return SegmentSampler(
+            1 if train else (r.views or 25), r.frames, mode="random" if train else "center", as_views=True
+        )
+    return SegmentSampler(r.segments if train else (r.views or 25), r.frames, mode="random" if train else "center")
 
 
 def _transform(r: Recipe, train: bool) -> ClipTransform:
@@ -158,8 +191,22 @@ class _CornerCrop:
         return out
 
 
-_FIELDS = {"frames", "stride", "size", "crop", "segments", "views", "crops", "scales", "mean", "std",
-           "flip", "jitter", "loop", "flip_label_map"}
+_FIELDS = {
+    "frames",
+    "stride",
+    "size",
+    "crop",
+    "segments",
+    "views",
+    "crops",
+    "scales",
+    "mean",
+    "std",
+    "flip",
+    "jitter",
+    "loop",
+    "flip_label_map",
+}
 _DATASET_KW = {"on_error", "cache", "decode_threads", "backend", "probe_workers"}
 #: every keyword ``build_dataset`` takes besides the recipe's own
 OVERRIDE_KEYS = frozenset(_FIELDS | _DATASET_KW)
@@ -173,8 +220,10 @@ def build_dataset(recipe: str, records: Sequence[VideoRecord], *, train: bool, *
     r = recipe_defaults(recipe)
     unknown = set(overrides) - _FIELDS - _DATASET_KW
     if unknown:
-        raise ValueError(f"build_dataset({recipe!r}): unknown override(s) {sorted(unknown)}; "
-                         f"expected some of {sorted(_FIELDS | _DATASET_KW)}")
+        raise ValueError(
+            f"build_dataset({recipe!r}): unknown override(s) {sorted(unknown)}; "
+            f"expected some of {sorted(_FIELDS | _DATASET_KW)}"
+        )
     fields = {k: v for k, v in overrides.items() if k in _FIELDS}
     if "scales" in fields:
         fields["scales"] = tuple(fields["scales"])

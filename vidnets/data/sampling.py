@@ -59,8 +59,7 @@ class ClipSampler:
     them, or ``views`` evenly chosen ones when ``views`` is set).
     """
 
-    def __init__(self, frames: int, stride: int = 1, *, mode: str = "random", views: int | None = 1,
-                 loop: bool = True):
+    def __init__(self, frames: int, stride: int = 1, *, mode: str = "random", views: int | None = 1, loop: bool = True):
         if mode not in ("random", "center", "uniform", "non_overlapping"):
             raise ValueError(f"ClipSampler mode must be random|center|uniform|non_overlapping, got {mode!r}")
         if frames < 1 or stride < 1:

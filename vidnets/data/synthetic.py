@@ -94,20 +94,32 @@ MIRROR_PAIRS = {"MoveLeft": "MoveRight", "MoveRight": "MoveLeft", "RotateCW": "R
 ORDER = ("CircleThenSquare", "SquareThenCircle")
 SHAPES = ("RedDisks", "GreenSquares", "BlueTriangles", "YellowRings", "MagentaCrosses", "CyanBars")
 #: the hue (OpenCV's 0-179 scale) of each "appearance" class's objects
-_SHAPE_HUES = {"RedDisks": 0, "GreenSquares": 60, "BlueTriangles": 120, "YellowRings": 30, "MagentaCrosses": 150,
-               "CyanBars": 90}
-HUE_JITTER = 8            # "appearance": objects' hue within ±8 (of 180) of their class's hue
+_SHAPE_HUES = {
+    "RedDisks": 0,
+    "GreenSquares": 60,
+    "BlueTriangles": 120,
+    "YellowRings": 30,
+    "MagentaCrosses": 150,
+    "CyanBars": 90,
+}
+HUE_JITTER = 8  # "appearance": objects' hue within ±8 (of 180) of their class's hue
 FAMILIES = {"motion": MOTIONS, "mirrored": MIRRORED, "order": ORDER, "appearance": SHAPES}
 DEFAULT_CLASSES = {"motion": 6, "mirrored": len(MIRRORED), "order": len(ORDER), "appearance": len(SHAPES)}
 # (motion of _motion, side): cv2 rotates counter-clockwise for positive angles, so side +1 is CCW
-_MIRRORED_MOTIONS = {"MoveLeft": (2, -1.0), "MoveRight": (2, 1.0), "RotateCW": (3, -1.0), "RotateCCW": (3, 1.0),
-                     "MoveUp": (0, 1.0), "Expand": (4, 1.0)}
+_MIRRORED_MOTIONS = {
+    "MoveLeft": (2, -1.0),
+    "MoveRight": (2, 1.0),
+    "RotateCW": (3, -1.0),
+    "RotateCCW": (3, 1.0),
+    "MoveUp": (0, 1.0),
+    "Expand": (4, 1.0),
+}
 GOP = 12
-SHIFT = 1 / 16            # content moves size/16 px per frame (2 px at 32²) times the speed factor
+SHIFT = 1 / 16  # content moves size/16 px per frame (2 px at 32²) times the speed factor
 SPEED_RANGE = (0.8, 1.2)  # the per-video speed factor
-CELL = 1 / 4              # scene texture: one random colour per size/4 px, smoothly interpolated
-SPRITES_PER_FRAME = 2     # objects per frame-sized area of the scene
-OBJECT_GRID = 5 / 8       # "appearance": one object per (5·size/8)² cell of the scene
+CELL = 1 / 4  # scene texture: one random colour per size/4 px, smoothly interpolated
+SPRITES_PER_FRAME = 2  # objects per frame-sized area of the scene
+OBJECT_GRID = 5 / 8  # "appearance": one object per (5·size/8)² cell of the scene
 BACKGROUND_CONTRAST = 0.3  # "appearance": the scene texture's contrast, so that the objects stand out
 GENERATOR_VERSION = 5  # bump when the pictures change, so stale sets on disk are regenerated
 
@@ -130,7 +142,7 @@ def _sprite(rng: np.random.Generator, size: int) -> dict:
     c1, c2 = rng.uniform(0, 255, size=(2, 3))
     img = (checker * c1 + (1 - checker) * c2).astype(np.float32)
     if rng.random() < 0.5:
-        mask = ((xx / rng.uniform(0.8, 1.0)) ** 2 + (yy / rng.uniform(0.6, 1.0)) ** 2 <= 1.0)
+        mask = (xx / rng.uniform(0.8, 1.0)) ** 2 + (yy / rng.uniform(0.6, 1.0)) ** 2 <= 1.0
     else:
         mask = (np.abs(xx) <= rng.uniform(0.7, 1.0)) & (np.abs(yy) <= rng.uniform(0.5, 0.9))
     img[(np.abs(yy) < 0.15) & (xx > 0)] = rng.uniform(0, 255, size=3)
@@ -153,13 +165,13 @@ def _appearance(rng: np.random.Generator, size: int, frames: int = 32, sprites: 
         k = sp["image"].shape[0]
         y, x = rng.integers(0, side - k, size=2)
         alpha = sp["mask"][..., None]
-        scene[y:y + k, x:x + k] = scene[y:y + k, x:x + k] * (1 - alpha) + sp["image"] * alpha
+        scene[y : y + k, x : x + k] = scene[y : y + k, x : x + k] * (1 - alpha) + sp["image"] * alpha
     return {
         "scene": scene,
-        "speed": rng.uniform(*SPEED_RANGE),            # shared speed factor
-        "side": float(rng.choice([-1.0, 1.0])),        # left/right, rotation sense
-        "angle": rng.uniform(0, 360),                  # start angle of the view (degrees)
-        "phase": rng.uniform(0, 1),                    # start of the zoom cycle
+        "speed": rng.uniform(*SPEED_RANGE),  # shared speed factor
+        "side": float(rng.choice([-1.0, 1.0])),  # left/right, rotation sense
+        "angle": rng.uniform(0, 360),  # start angle of the view (degrees)
+        "phase": rng.uniform(0, 1),  # start of the zoom cycle
     }
 
 
@@ -167,21 +179,21 @@ def _motion(motion: int, t: int, app: dict, size: int) -> tuple[float, float, fl
     """(dx, dy, angle, scale) of the picture content at frame ``t`` under class ``motion``:
     displacement in pixels (y down), rotation in degrees (positive = counter-clockwise on screen,
     as in cv2) and zoom factor."""
-    shift = SHIFT * size * app["speed"]            # pixels per frame for translations
-    spin = 9.0 * app["speed"]                      # degrees per frame
-    cycle = 0.06 * app["speed"]                    # zoom cycles per frame
+    shift = SHIFT * size * app["speed"]  # pixels per frame for translations
+    spin = 9.0 * app["speed"]  # degrees per frame
+    cycle = 0.06 * app["speed"]  # zoom cycles per frame
     dx = dy = 0.0
     angle, scale = app["angle"], 1.0
-    if motion in (0, 1):                           # up / down
+    if motion in (0, 1):  # up / down
         dy = shift * t * (-1 if motion == 0 else 1)
-    elif motion == 2:                              # sideways
+    elif motion == 2:  # sideways
         dx = shift * t * app["side"]
-    elif motion == 3:                              # rotate
+    elif motion == 3:  # rotate
         angle = app["angle"] + spin * t * app["side"]
-    elif motion in (4, 5):                         # expand / contract
+    elif motion in (4, 5):  # expand / contract
         phase = (app["phase"] + cycle * t * (1 if motion == 4 else -1)) % 1.0
-        scale = 0.7 * (1.6 ** phase)               # 0.7 … 1.12, log-uniform over the cycle
-    else:                                          # diagonal up / down
+        scale = 0.7 * (1.6**phase)  # 0.7 … 1.12, log-uniform over the cycle
+    else:  # diagonal up / down
         d = shift * t / np.sqrt(2)
         dx, dy = d * app["side"], d * (-1 if motion == 6 else 1)
     return dx, dy, angle, scale
@@ -205,8 +217,9 @@ def render_video(motion: int, app: dict, frames: int, size: int) -> np.ndarray:
         rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) / scale
         src = centre - rot @ (half + (dx, dy))
         m = np.hstack([rot, src[:, None]])
-        frame = cv2.warpAffine(scene, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                               borderMode=cv2.BORDER_REFLECT)
+        frame = cv2.warpAffine(
+            scene, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT
+        )
         out[t] = np.clip(frame + 0.5, 0, 255).astype(np.uint8)
     return out
 
@@ -214,8 +227,11 @@ def render_video(motion: int, app: dict, frames: int, size: int) -> np.ndarray:
 def _markers(rng: np.random.Generator, size: int) -> dict:
     """The event markers of an "order" video (shared by its classes): colour, centre and radius."""
     radius = size * rng.uniform(0.16, 0.22)
-    return {"colour": rng.uniform(0, 255, size=3).astype(np.uint8),
-            "centre": rng.uniform(radius + 1, size - radius - 1, size=2), "radius": radius}
+    return {
+        "colour": rng.uniform(0, 255, size=3).astype(np.uint8),
+        "centre": rng.uniform(radius + 1, size - radius - 1, size=2),
+        "radius": radius,
+    }
 
 
 def event_windows(frames: int) -> list[range]:
@@ -227,7 +243,7 @@ def event_windows(frames: int) -> list[range]:
 
 def _draw_marker(frame: np.ndarray, shape: str, marker: dict) -> None:
     """Paint a disk, or a square of the same area, in place."""
-    yy, xx = np.mgrid[:frame.shape[0], :frame.shape[1]] + 0.5
+    yy, xx = np.mgrid[: frame.shape[0], : frame.shape[1]] + 0.5
     (cx, cy), r = marker["centre"], marker["radius"]
     if shape == "circle":
         mask = (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
@@ -247,9 +263,16 @@ def _objects(rng: np.random.Generator, side: int, size: int) -> list[dict]:
         for k in range(count):
             radius = cell * rng.uniform(0.28, 0.38)
             jitter = rng.uniform(-1, 1, size=2) * (cell / 2 - radius)
-            objects.append({"centre": (np.array([k, i]) + 0.5) * cell + jitter, "radius": radius,
-                            "angle": rng.uniform(0, 2 * np.pi), "hue": rng.uniform(-HUE_JITTER, HUE_JITTER),
-                            "saturation": rng.uniform(170, 255), "value": rng.uniform(150, 255)})
+            objects.append(
+                {
+                    "centre": (np.array([k, i]) + 0.5) * cell + jitter,
+                    "radius": radius,
+                    "angle": rng.uniform(0, 2 * np.pi),
+                    "hue": rng.uniform(-HUE_JITTER, HUE_JITTER),
+                    "saturation": rng.uniform(170, 255),
+                    "value": rng.uniform(150, 255),
+                }
+            )
     return objects
 
 
@@ -262,8 +285,9 @@ def _bar(centre: np.ndarray, radius: float, angle: float) -> np.ndarray:
     """A rectangle 2·radius long and 0.6·radius wide, turned by ``angle``."""
     along = np.array([np.cos(angle), np.sin(angle)])
     across = np.array([-along[1], along[0]])
-    return centre + np.array([[a * radius, b * 0.3 * radius] for a, b in ((1, 1), (1, -1), (-1, -1), (-1, 1))]) \
-        @ np.stack([along, across])
+    return centre + np.array(
+        [[a * radius, b * 0.3 * radius] for a, b in ((1, 1), (1, -1), (-1, -1), (-1, 1))]
+    ) @ np.stack([along, across])
 
 
 def _object_colour(obj: dict, hue: float) -> list[float]:
@@ -330,7 +354,7 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, *, fps: int = 25, c
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
         stream.codec_context.gop_size = GOP
-        stream.codec_context.thread_count = 1       # deterministic output
+        stream.codec_context.thread_count = 1  # deterministic output
         # ~4 bits per pixel: high quality at these tiny sizes, so codec noise stays small
         stream.bit_rate = max(200_000, 4 * frames.shape[1] * frames.shape[2] * fps)
         stream.codec_context.flags |= av.codec.context.Flags.bitexact
@@ -365,9 +389,19 @@ def _video_draw(rng: np.random.Generator, family: str, size: int, frames: int) -
     return app
 
 
-def generate_dataset(out_dir: str | os.PathLike, *, num_classes: int | None = None, videos_per_class: int = 32,
-                     frames: int = 32, size: int = 64, seed: int = 0, fps: int = 25,
-                     codec: str = "mpeg4", test_fraction: float = 0.25, family: str = "motion") -> Path:
+def generate_dataset(
+    out_dir: str | os.PathLike,
+    *,
+    num_classes: int | None = None,
+    videos_per_class: int = 32,
+    frames: int = 32,
+    size: int = 64,
+    seed: int = 0,
+    fps: int = 25,
+    codec: str = "mpeg4",
+    test_fraction: float = 0.25,
+    family: str = "motion",
+) -> Path:
     """Write the synthetic dataset (see module doc); returns ``out_dir``.
 
     ``family`` is "motion", "mirrored", "order" or "appearance"; ``num_classes`` takes the family's first classes
@@ -390,8 +424,16 @@ def generate_dataset(out_dir: str | os.PathLike, *, num_classes: int | None = No
     out.mkdir(parents=True, exist_ok=True)
     classes = names[:num_classes]
     # videos already on disk are reused only if they were made with the same settings
-    settings = {"version": GENERATOR_VERSION, "num_classes": num_classes, "videos_per_class": videos_per_class,
-                "frames": frames, "size": size, "seed": seed, "fps": fps, "codec": codec}
+    settings = {
+        "version": GENERATOR_VERSION,
+        "num_classes": num_classes,
+        "videos_per_class": videos_per_class,
+        "frames": frames,
+        "size": size,
+        "seed": seed,
+        "fps": fps,
+        "codec": codec,
+    }
     if family != "motion":  # the default family's manifest stays as it always was
         settings["family"] = family
     manifest = out / "synthetic.json"

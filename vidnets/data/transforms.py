@@ -63,7 +63,7 @@ def _crop(view: View, top: int, left: int, h: int, w: int) -> View:
     H, W = view.shape[1:3]
     if h > H or w > W:
         raise ValueError(f"crop {h}x{w} is larger than the frames {H}x{W}")
-    return view[:, top:top + h, left:left + w]
+    return view[:, top : top + h, left : left + w]
 
 
 def _resize_view(view: View, h: int, w: int) -> View:
@@ -121,8 +121,16 @@ def _corner_offsets(H: int, W: int, h: int, w: int, more: bool = False) -> list[
     sh, sw = (H - h) // 4, (W - w) // 4
     offs = [(2 * sh, 2 * sw), (0, 0), (0, 4 * sw), (4 * sh, 0), (4 * sh, 4 * sw)]
     if more:
-        offs += [(2 * sh, 0), (2 * sh, 4 * sw), (4 * sh, 2 * sw), (0, 2 * sw),
-                 (sh, sw), (sh, 3 * sw), (3 * sh, sw), (3 * sh, 3 * sw)]
+        offs += [
+            (2 * sh, 0),
+            (2 * sh, 4 * sw),
+            (4 * sh, 2 * sw),
+            (0, 2 * sw),
+            (sh, sw),
+            (sh, 3 * sw),
+            (3 * sh, sw),
+            (3 * sh, 3 * sw),
+        ]
     return offs
 
 
@@ -135,8 +143,14 @@ class MultiScaleCrop:
     fixed positions). Mirrors tsn-pytorch ``GroupMultiScaleCrop``.
     """
 
-    def __init__(self, out_size, scales: Sequence[float] = (1, 0.875, 0.75, 0.66), *,
-                 max_distort: int = 1, more_fix_crop: bool = False):
+    def __init__(
+        self,
+        out_size,
+        scales: Sequence[float] = (1, 0.875, 0.75, 0.66),
+        *,
+        max_distort: int = 1,
+        more_fix_crop: bool = False,
+    ):
         self.out_size, self.scales = _pair(out_size), tuple(scales)
         self.max_distort, self.more_fix_crop = max_distort, more_fix_crop
 
@@ -145,8 +159,9 @@ class MultiScaleCrop:
         sizes = [int(min(H, W) * s) for s in self.scales]
         # snap to the output size when close, like tsn-pytorch (within 3 pixels)
         sizes = [self.out_size[0] if abs(s - self.out_size[0]) < 3 else s for s in sizes]
-        return [(sizes[i], sizes[j]) for i in range(len(sizes)) for j in range(len(sizes))
-                if abs(i - j) <= self.max_distort]
+        return [
+            (sizes[i], sizes[j]) for i in range(len(sizes)) for j in range(len(sizes)) if abs(i - j) <= self.max_distort
+        ]
 
     def __call__(self, views: list[View], rng) -> list[View]:
         out = []
@@ -244,8 +259,16 @@ class ClipTransform:
     L frames into its L-1 consecutive differences of the normalised frames.
     """
 
-    def __init__(self, ops: Sequence, *, mean: Sequence[float], std: Sequence[float],
-                 layout: str = "cthw", stack_views: bool = False, diff: bool = False):
+    def __init__(
+        self,
+        ops: Sequence,
+        *,
+        mean: Sequence[float],
+        std: Sequence[float],
+        layout: str = "cthw",
+        stack_views: bool = False,
+        diff: bool = False,
+    ):
         if layout not in ("cthw", "kchw", "chw"):
             raise ValueError(f"layout must be cthw|kchw|chw, got {layout!r}")
         self.ops, self.layout, self.stack_views, self.diff = list(ops), layout, stack_views, diff
@@ -255,8 +278,9 @@ class ClipTransform:
     def __call__(self, frames: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
         return self.labelled(frames, rng, None)[0]
 
-    def labelled(self, frames: np.ndarray, rng: np.random.Generator, label: int | None
-                 ) -> tuple[torch.Tensor, int | None]:
+    def labelled(
+        self, frames: np.ndarray, rng: np.random.Generator, label: int | None
+    ) -> tuple[torch.Tensor, int | None]:
         """The clip tensor and its label, which an op with a ``labelled`` method (a flip with a
         label map) may change."""
         V, S, L = frames.shape[:3]
@@ -270,8 +294,7 @@ class ClipTransform:
         if self.stack_views:
             return torch.stack(tensors), label
         if len(tensors) != 1:
-            raise ValueError(f"{len(tensors)} views but stack_views=False (a training transform "
-                             "expects one view)")
+            raise ValueError(f"{len(tensors)} views but stack_views=False (a training transform expects one view)")
         return tensors[0], label
 
     def _to_tensor(self, view: View, S: int, L: int) -> torch.Tensor:

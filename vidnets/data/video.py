@@ -47,7 +47,6 @@ FRAME_COUNT_TOLERANCE = 4
 _PLACEHOLDER_CODECS = {"mpeg4", "msmpeg4v3", "msmpeg4v2", "msmpeg4", "h263"}
 
 
-
 class VideoError(RuntimeError):
     """A video could not be opened or decoded; the message names the file."""
 
@@ -124,8 +123,7 @@ def _build_index(container, path: str) -> FrameIndex:
         # truncated file: keep what could be read
     if not pts:
         raise VideoError(f"{path}: video stream has no frames")
-    return FrameIndex(np.unique(np.asarray(pts, dtype=np.int64)),
-                      np.unique(np.asarray(keys, dtype=np.int64)), codec)
+    return FrameIndex(np.unique(np.asarray(pts, dtype=np.int64)), np.unique(np.asarray(keys, dtype=np.int64)), codec)
 
 
 @functools.lru_cache(maxsize=256)
@@ -184,9 +182,16 @@ def probe(path: str | os.PathLike) -> VideoMeta:
         rate = stream.average_rate or stream.guessed_rate
         fps = float(rate) if rate else ((n - 1) / span if span > 0 else 0.0)
         duration = (span + 1.0 / fps) if fps > 0 else span
-        return VideoMeta(num_frames=n, fps=round(fps, 4), width=width, height=height,
-                         codec=index.codec, rotation=rotation, duration=round(duration, 4),
-                         has_audio=bool(container.streams.audio))
+        return VideoMeta(
+            num_frames=n,
+            fps=round(fps, 4),
+            width=width,
+            height=height,
+            codec=index.codec,
+            rotation=rotation,
+            duration=round(duration, 4),
+            has_audio=bool(container.streams.audio),
+        )
     finally:
         container.close()
 
@@ -295,8 +300,9 @@ def _clamp_tail(frames: dict, wanted: np.ndarray, n: int, path: str) -> None:
             frames[int(i)] = last
 
 
-def read_frames(path: str | os.PathLike, indices: Sequence[int] | np.ndarray, *, size=None,
-                threads: int = 1) -> np.ndarray:
+def read_frames(
+    path: str | os.PathLike, indices: Sequence[int] | np.ndarray, *, size=None, threads: int = 1
+) -> np.ndarray:
     """Decode frames ``indices`` (any order, repeats allowed) of ``path`` → uint8 (T, H, W, 3) RGB.
 
     Only the wanted frames are converted, and decoding seeks over the parts it does not need.
@@ -311,8 +317,10 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int] | np.ndarray, *,
     index = frame_index(path)
     n = len(index.pts)
     if indices.min() < 0 or indices.max() >= n:
-        raise VideoError(f"{path}: frame index out of range: asked for "
-                         f"{int(indices.min())}..{int(indices.max())}, video has {n} frames")
+        raise VideoError(
+            f"{path}: frame index out of range: asked for "
+            f"{int(indices.min())}..{int(indices.max())}, video has {n} frames"
+        )
     wanted = np.unique(indices)
     container = _open(path)
     try:
@@ -334,8 +342,9 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int] | np.ndarray, *,
             _clamp_tail(frames, wanted, n, path)
         missing = [int(i) for i in wanted if int(i) not in frames]
         if missing:
-            raise VideoError(f"{path}: truncated or corrupt: frames {missing[:5]} could not be "
-                             f"decoded (index says {n} frames)")
+            raise VideoError(
+                f"{path}: truncated or corrupt: frames {missing[:5]} could not be decoded (index says {n} frames)"
+            )
         return np.stack([frames[int(i)] for i in indices])
     finally:
         container.close()
@@ -366,8 +375,9 @@ def check_video(path: str | os.PathLike, *, deep: bool = False) -> dict:
     if deep:
         meta["decoded"] = decoded
         if n - decoded > FRAME_COUNT_TOLERANCE:
-            raise VideoError(f"{path}: truncated or corrupt: decodes {decoded} of the {n} frames its index "
-                             f"lists{error or ''}")
+            raise VideoError(
+                f"{path}: truncated or corrupt: decodes {decoded} of the {n} frames its index lists{error or ''}"
+            )
     else:
         read_frames(path, [n - 1])  # the end of the stream (clamped within the tolerance)
         if error:
@@ -385,8 +395,9 @@ def _video_stream_for_full_decode(container, threads: int):
     return stream
 
 
-def read_frames_sequential(path: str | os.PathLike, indices: Sequence[int] | np.ndarray, *, size=None,
-                           threads: int = 0) -> np.ndarray:
+def read_frames_sequential(
+    path: str | os.PathLike, indices: Sequence[int] | np.ndarray, *, size=None, threads: int = 0
+) -> np.ndarray:
     """Like :func:`read_frames` but decoding every frame from the start up to the last wanted one
     (no seeking; only wanted frames are converted) — the reference the sparse reader is checked
     and benchmarked against."""

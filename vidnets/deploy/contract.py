@@ -78,23 +78,41 @@ def view_shape(cfg: Config, model: nn.Module) -> tuple[int, ...]:
 def _preprocessing(kind: str, s: dict, cfg: Config) -> tuple[dict, dict, str]:
     """(preprocessing, test protocol, modality) in the words of the contract."""
     if kind in ("two_stream", "tsn"):
-        prep = {"flow_root": cfg.data.flow_root, "fields_per_view": s["length"], "crop": s["crop"],
-                "representation": s["representation"], "mean_subtraction": s["mean_subtraction"],
-                "value_range": "optical-flow displacements in pixels of the stored flow (vidnets flow extract)"}
+        prep = {
+            "flow_root": cfg.data.flow_root,
+            "fields_per_view": s["length"],
+            "crop": s["crop"],
+            "representation": s["representation"],
+            "mean_subtraction": s["mean_subtraction"],
+            "value_range": "optical-flow displacements in pixels of the stored flow (vidnets flow extract)",
+        }
         protocol = {"views": s["views"], "crops": s["crops"], "sampling": "evenly spaced windows of fields"}
         return prep, protocol, "flow"
-    prep = {"frames": s["frames"], "stride": s["stride"], "size": s["size"], "crop": s["crop"],
-            "mean": list(s["mean"]), "std": list(s["std"]),
-            "segments_per_view": s["views"] if kind == "segments" else None,
-            "value_range": "0-255 RGB, (x - mean) / std per channel",
-            "size_means": "an int is the short side after resizing, a pair is (height, width)"}
+    prep = {
+        "frames": s["frames"],
+        "stride": s["stride"],
+        "size": s["size"],
+        "crop": s["crop"],
+        "mean": list(s["mean"]),
+        "std": list(s["std"]),
+        "segments_per_view": s["views"] if kind == "segments" else None,
+        "value_range": "0-255 RGB, (x - mean) / std per channel",
+        "size_means": "an int is the short side after resizing, a pair is (height, width)",
+    }
     if s["diff"]:
         prep["rgb_difference"] = "each snippet of `frames` frames becomes frames-1 differences of consecutive frames"
     views = s["views"] if kind != "segments" else 1
-    sampling = {"clip": f"{s['test_mode']} clips of `frames` frames at `stride`",
-                "frame": "evenly spaced single frames", "segments": "evenly spaced snippets as TSN segments"}[kind]
-    protocol = {"views": views, "crops": s["crops"], "sampling": sampling,
-                "crop_positions": "centre" if s["crops"] == 1 else f"{s['crops']} crops (corners, centre, mirrored)"}
+    sampling = {
+        "clip": f"{s['test_mode']} clips of `frames` frames at `stride`",
+        "frame": "evenly spaced single frames",
+        "segments": "evenly spaced snippets as TSN segments",
+    }[kind]
+    protocol = {
+        "views": views,
+        "crops": s["crops"],
+        "sampling": sampling,
+        "crop_positions": "centre" if s["crops"] == 1 else f"{s['crops']} crops (corners, centre, mirrored)",
+    }
     return prep, protocol, "rgbdiff" if s["diff"] else "rgb"
 
 
@@ -108,18 +126,32 @@ def build_contract(state: dict, cfg: Config, class_names: list[str], model: nn.M
 
     return {
         "format": CONTRACT_FORMAT,
-        "model": {"name": state["model_name"], "kwargs": dict(state.get("model_kwargs") or {}),
-                  "num_classes": len(class_names), "task": eval_task(cfg)},
+        "model": {
+            "name": state["model_name"],
+            "kwargs": dict(state.get("model_kwargs") or {}),
+            "num_classes": len(class_names),
+            "task": eval_task(cfg),
+        },
         "class_names": list(class_names),
         "metrics": {k: v for k, v in dict(state.get("metrics") or {}).items() if isinstance(v, (int, float, str))},
         "recipe": cfg.data.recipe,
         "modality": modality,
         "preprocessing": prep,
         "test_protocol": protocol,
-        "input": {"name": "clips", "layout": _LAYOUTS[kind], "shape": [None, *shape], "dtype": "float32",
-                  "dynamic_axes": ["N"]},
-        "output": {"name": "logits", "layout": "NC", "shape": [None, len(class_names)], "dtype": "float32",
-                   "meaning": "class scores before the softmax, in the order of class_names"},
+        "input": {
+            "name": "clips",
+            "layout": _LAYOUTS[kind],
+            "shape": [None, *shape],
+            "dtype": "float32",
+            "dynamic_axes": ["N"],
+        },
+        "output": {
+            "name": "logits",
+            "layout": "NC",
+            "shape": [None, len(class_names)],
+            "dtype": "float32",
+            "meaning": "class scores before the softmax, in the order of class_names",
+        },
         "config": config_to_dict(cfg),
     }
 
@@ -134,8 +166,9 @@ def read_contract(folder: str | Path) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: not valid JSON ({e}); re-run `vidnets export`") from None
     if not isinstance(contract, dict) or contract.get("format") != CONTRACT_FORMAT:
-        raise ValueError(f"{path}: expected \"format\": \"{CONTRACT_FORMAT}\"; re-run `vidnets export` "
-                         "with this version of vidnets")
+        raise ValueError(
+            f"{path}: expected \"format\": \"{CONTRACT_FORMAT}\"; re-run `vidnets export` with this version of vidnets"
+        )
     missing = [k for k in ("class_names", "config", "input", "export") if k not in contract]
     if missing:
         raise ValueError(f"{path}: missing {', '.join(missing)}; re-run `vidnets export`")

@@ -75,8 +75,13 @@ def _exported_program(model: nn.Module, example: torch.Tensor) -> torch.export.E
     return torch.export.export(model, (example,), dynamic_shapes=({0: batch},), strict=False)
 
 
-def export_model(model: nn.Module, example: torch.Tensor, fmt: str, path: str | Path,
-                 program: torch.export.ExportedProgram | None = None) -> dict:
+def export_model(
+    model: nn.Module,
+    example: torch.Tensor,
+    fmt: str,
+    path: str | Path,
+    program: torch.export.ExportedProgram | None = None,
+) -> dict:
     """Write ``model`` (eval mode) in format ``fmt`` to ``path``; returns facts for ``model.json``.
 
     ``example`` is one input batch; ``program`` reuses an ``ExportedProgram`` of the same model (ONNX
@@ -97,8 +102,9 @@ def export_model(model: nn.Module, example: torch.Tensor, fmt: str, path: str | 
         raise ExportError(f"{fmt} cannot express {name}: {type(e).__name__}: {reason}") from e
 
 
-def _write(model: nn.Module, example: torch.Tensor, fmt: str, path: str | Path,
-           program: torch.export.ExportedProgram | None) -> dict:
+def _write(
+    model: nn.Module, example: torch.Tensor, fmt: str, path: str | Path, program: torch.export.ExportedProgram | None
+) -> dict:
     if fmt == "torchscript":
         with torch.no_grad():
             traced = torch.jit.trace(model, (example,), check_trace=False)
@@ -111,12 +117,16 @@ def _write(model: nn.Module, example: torch.Tensor, fmt: str, path: str | Path,
     # keep the exporter's optimiser on: without it bias-free 3D convolutions (DenseNet3D's) get an
     # invalid bias input that onnxruntime refuses
     with _quiet_exporter():
-        onnx_program = torch.onnx.export(program, (example,), input_names=["clips"], output_names=["logits"],
-                                         dynamo=True, verbose=False)
+        onnx_program = torch.onnx.export(
+            program, (example,), input_names=["clips"], output_names=["logits"], dynamo=True, verbose=False
+        )
         onnx_program.save(str(path))
     opsets = {d.domain or "ai.onnx": d.version for d in onnx_program.model_proto.opset_import}
-    return {"method": "torch.onnx.export(torch.export program)", "opset": opsets.get("ai.onnx"),
-            "dynamic_axes": {"clips": {"0": "N"}, "logits": {"0": "N"}}}
+    return {
+        "method": "torch.onnx.export(torch.export program)",
+        "opset": opsets.get("ai.onnx"),
+        "dynamic_axes": {"clips": {"0": "N"}, "logits": {"0": "N"}},
+    }
 
 
 @contextlib.contextmanager
@@ -138,22 +148,33 @@ def check_export(model: nn.Module, fmt: str, path: str | Path, shape: tuple[int,
         with _torch_warnings_off():
             runner = load_runner(fmt, path)
     except Exception as e:  # noqa: BLE001 - a file its own runtime cannot load is a failed export
-        raise ExportError(f"{fmt} export of {type(model).__name__} does not load: {type(e).__name__}: "
-                          f"{' '.join(str(e).split())[:300]}") from e
+        raise ExportError(
+            f"{fmt} export of {type(model).__name__} does not load: {type(e).__name__}: "
+            f"{' '.join(str(e).split())[:300]}"
+        ) from e
     for batch in PARITY_BATCHES:
         x = torch.randn(batch, *shape, generator=generator)
         try:
             report = parity_check(model, runner, x, tolerance=PARITY_TOLERANCES[fmt])
         except Exception as e:  # noqa: BLE001 - the runtime refusing its own file is a failed export
-            raise ExportError(f"{fmt} export of {type(model).__name__} does not run at batch {batch}: "
-                              f"{type(e).__name__}: {' '.join(str(e).split())[:300]}") from e
-        results[str(batch)] = {"rel_error": report.rel_error, "max_abs_error": report.max_abs_error,
-                               "top1_agreement": report.top1_agreement}
+            raise ExportError(
+                f"{fmt} export of {type(model).__name__} does not run at batch {batch}: "
+                f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
+            ) from e
+        results[str(batch)] = {
+            "rel_error": report.rel_error,
+            "max_abs_error": report.max_abs_error,
+            "top1_agreement": report.top1_agreement,
+        }
         if not report.ok:
-            raise ExportError(f"{fmt} export of {type(model).__name__} does not reproduce its eager logits at "
-                              f"batch {batch}: {report}")
-    return {"tolerance": PARITY_TOLERANCES[fmt], "metric": "relative L2 error of the logits vs eager fp32",
-            "batches": results}
+            raise ExportError(
+                f"{fmt} export of {type(model).__name__} does not reproduce its eager logits at batch {batch}: {report}"
+            )
+    return {
+        "tolerance": PARITY_TOLERANCES[fmt],
+        "metric": "relative L2 error of the logits vs eager fp32",
+        "batches": results,
+    }
 
 
 def export_checkpoint(checkpoint: str | Path, fmt: str, out: str | Path, *, overwrite: bool = False) -> Path:
@@ -164,8 +185,12 @@ def export_checkpoint(checkpoint: str | Path, fmt: str, out: str | Path, *, over
     if out.exists() and not overwrite:
         raise FileExistsError(errno.EEXIST, "already exists; choose another --out or pass --overwrite", str(out))
     if out.exists() and not (out / CONTRACT_FILE).is_file():
-        raise FileExistsError(errno.EEXIST, f"exists and is not an export folder (no {CONTRACT_FILE}); --overwrite "
-                                            "replaces only an earlier export; choose another --out", str(out))
+        raise FileExistsError(
+            errno.EEXIST,
+            f"exists and is not an export folder (no {CONTRACT_FILE}); --overwrite "
+            "replaces only an earlier export; choose another --out",
+            str(out),
+        )
     model, contract = load_checkpoint_model(checkpoint)
     shape = tuple(contract["input"]["shape"][1:])
     example = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
@@ -178,9 +203,16 @@ def export_checkpoint(checkpoint: str | Path, fmt: str, out: str | Path, *, over
         parity = check_export(model, fmt, target, shape)
         import vidnets
 
-        contract["export"] = {"format": fmt, "file": FORMATS[fmt], "checkpoint": Path(checkpoint).name,
-                              "torch": torch.__version__, "vidnets": vidnets.__version__, "precision": "fp32",
-                              "parity": parity, **facts}
+        contract["export"] = {
+            "format": fmt,
+            "file": FORMATS[fmt],
+            "checkpoint": Path(checkpoint).name,
+            "torch": torch.__version__,
+            "vidnets": vidnets.__version__,
+            "precision": "fp32",
+            "parity": parity,
+            **facts,
+        }
         atomic_write_json(staging / CONTRACT_FILE, contract)
         _move_into_place(staging, out)
     finally:
@@ -200,4 +232,3 @@ def _move_into_place(staging: Path, out: Path) -> None:
             os.replace(previous, out)
         raise
     shutil.rmtree(previous, ignore_errors=True)
-

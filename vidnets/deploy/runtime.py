@@ -31,8 +31,16 @@ from vidnets.data.video import FRAME_COUNT_TOLERANCE, VideoError, VideoMeta
 from vidnets.deploy.contract import build_contract, contract_config, read_contract
 from vidnets.engine.predict import Prediction, WindowSampler, timeline_windows
 
-__all__ = ["Runner", "load_runner", "load_checkpoint_model", "Deployment", "load_deployment", "BadVideo",
-           "VideoScorer", "Scores"]
+__all__ = [
+    "Runner",
+    "load_runner",
+    "load_checkpoint_model",
+    "Deployment",
+    "load_deployment",
+    "BadVideo",
+    "VideoScorer",
+    "Scores",
+]
 
 #: a network callable: float32 (N, …) views → float32 (N, classes) logits
 Runner = Callable[[torch.Tensor], torch.Tensor]
@@ -113,8 +121,9 @@ def load_deployment(path: str | Path) -> Deployment:
     model, contract = load_checkpoint_model(path)
     train = contract_config(contract).train
     # as `vidnets predict` and `vidnets test` run it: the checkpoint's precision setting and layout
-    fast = prepare_for_inference(model, precision=train.precision, copy=False,
-                                 channels_last=train.channels_last and uses_channels_last(model))
+    fast = prepare_for_inference(
+        model, precision=train.precision, copy=False, channels_last=train.channels_last and uses_channels_last(model)
+    )
     return Deployment(contract, fast, "checkpoint", str(path))
 
 
@@ -154,8 +163,10 @@ class VideoScorer:
     def __init__(self, deployment: Deployment, *, batch_size: int = 16, min_frames: int = 2, max_windows: int = 120):
         self.deployment, self.contract = deployment, deployment.contract
         if self.contract.get("modality") == "flow":
-            raise ValueError(f"{deployment.path}: a flow model reads optical flow computed beforehand "
-                             "(`vidnets flow extract`), not video files; serve its RGB stream instead")
+            raise ValueError(
+                f"{deployment.path}: a flow model reads optical flow computed beforehand "
+                "(`vidnets flow extract`), not video files; serve its RGB stream instead"
+            )
         cfg = contract_config(self.contract)
         # uploads are not part of any dataset: no metadata cache entries for them
         self.cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, metadata_cache=None))
@@ -178,19 +189,27 @@ class VideoScorer:
             text = str(e).replace(path, name)
             if "empty file" in text or "no frames" in text or "demux" in text:
                 raise BadVideo(text, "unusable") from None
-            raise BadVideo(f"{text}; not a video, a format or codec this server cannot decode, or truncated "
-                           "before its index", "unsupported") from None
+            raise BadVideo(
+                f"{text}; not a video, a format or codec this server cannot decode, or truncated before its index",
+                "unsupported",
+            ) from None
         declared = _declared_frames(path)
         if declared - meta.num_frames > FRAME_COUNT_TOLERANCE:
-            raise BadVideo(f"{name}: truncated: its header declares {declared} frames and only {meta.num_frames} "
-                           "are present", "unusable")
+            raise BadVideo(
+                f"{name}: truncated: its header declares {declared} frames and only {meta.num_frames} are present",
+                "unusable",
+            )
         if meta.num_frames < self.min_frames:
-            raise BadVideo(f"{name}: {meta.num_frames} frame(s); at least {self.min_frames} are needed "
-                           "(a single frame is a still image, not a video)", "unusable")
+            raise BadVideo(
+                f"{name}: {meta.num_frames} frame(s); at least {self.min_frames} are needed "
+                "(a single frame is a still image, not a video)",
+                "unusable",
+            )
         return meta
 
-    def score(self, path: str, *, name: str = "video", timeline: bool = False, window: float = 2.0,
-              hop: float = 1.0) -> Scores:
+    def score(
+        self, path: str, *, name: str = "video", timeline: bool = False, window: float = 2.0, hop: float = 1.0
+    ) -> Scores:
         """Probe, decode and score ``path``; ``name`` is what messages call the file."""
         meta = self.probe(path, name)
         fps = meta.fps or 25.0
@@ -206,8 +225,7 @@ class VideoScorer:
         line = None
         if windows:
             spans = [(start / fps, (start + length) / fps) for start, length in windows]
-            line = Prediction(probs[1:], self.class_names, times=np.array([(a + b) / 2 for a, b in spans]),
-                              spans=spans)
+            line = Prediction(probs[1:], self.class_names, times=np.array([(a + b) / 2 for a, b in spans]), spans=spans)
         return Scores(video, line, meta)
 
     def _items(self, dataset, windows: list[tuple[int, int]], path: str, name: str) -> Iterator[torch.Tensor]:
@@ -218,8 +236,9 @@ class VideoScorer:
                 dataset.sampler = WindowSampler(base, start, length)
             item = dataset[0]  # test-mode datasets are deterministic
             if "error" in item:
-                raise BadVideo(f"{name}: cannot be decoded, truncated or damaged "
-                               f"({item['error'].replace(path, name)})", "unusable")
+                raise BadVideo(
+                    f"{name}: cannot be decoded, truncated or damaged ({item['error'].replace(path, name)})", "unusable"
+                )
             yield item["clip"]
 
     def _probs(self, items: Iterator[torch.Tensor], rows: int) -> np.ndarray:
@@ -263,6 +282,10 @@ class VideoScorer:
         for index, frame in zip(indices, frames):
             ok, jpeg = cv2.imencode(".jpg", np.ascontiguousarray(frame[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 80])
             if ok:
-                strip.append({"time": round(float(index / fps), 3),
-                              "jpeg": "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode()})
+                strip.append(
+                    {
+                        "time": round(float(index / fps), 3),
+                        "jpeg": "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode(),
+                    }
+                )
         return strip

@@ -93,8 +93,12 @@ class _UploadLimit:
             if length is None:
                 response = _error(411, "length_required", "the upload must declare its size (Content-Length)")
             elif not length.isdigit() or int(length) > self.limit:
-                response = _error(413, "too_large", f"upload of {length.decode(errors='replace')} bytes is over "
-                                                    f"the limit of {self.limit} bytes ({self.limit / 2**20:.0f} MB)")
+                response = _error(
+                    413,
+                    "too_large",
+                    f"upload of {length.decode(errors='replace')} bytes is over "
+                    f"the limit of {self.limit} bytes ({self.limit / 2**20:.0f} MB)",
+                )
             if response is not None:
                 await response(scope, receive, send)
                 return
@@ -116,16 +120,30 @@ def _topk(probs, class_names: list[str], k: int) -> list[dict]:
 def _timeline_json(scores: Scores, k: int, series_classes: list[int], window: float, hop: float) -> dict:
     line = scores.timeline
     names = line.class_names
-    return {"window": window, "hop": hop,
-            "windows": [{"start": round(a, 3), "end": round(b, 3), "topk": _topk(row, names, k)}
-                        for (a, b), row in zip(line.spans, line.probs)],
-            "series": [{"class": names[c], "probabilities": [round(float(p), 5) for p in line.probs[:, c]]}
-                       for c in series_classes]}
+    return {
+        "window": window,
+        "hop": hop,
+        "windows": [
+            {"start": round(a, 3), "end": round(b, 3), "topk": _topk(row, names, k)}
+            for (a, b), row in zip(line.spans, line.probs)
+        ],
+        "series": [
+            {"class": names[c], "probabilities": [round(float(p), 5) for p in line.probs[:, c]]} for c in series_classes
+        ],
+    }
 
 
-def create_app(source: str | os.PathLike, *, max_upload_bytes: int = 200 * 2**20, queue_size: int = 8,
-               workers: int = 1, batch_size: int = 16, upload_dir: str | os.PathLike | None = None,
-               min_frames: int = 2, max_windows: int = 120) -> FastAPI:
+def create_app(
+    source: str | os.PathLike,
+    *,
+    max_upload_bytes: int = 200 * 2**20,
+    queue_size: int = 8,
+    workers: int = 1,
+    batch_size: int = 16,
+    upload_dir: str | os.PathLike | None = None,
+    min_frames: int = 2,
+    max_windows: int = 120,
+) -> FastAPI:
     """The application serving ``source`` (a checkpoint or an export folder); see the module docstring.
 
     ``upload_dir``: where uploads are written while they are scored (default: a new private folder in
@@ -147,9 +165,12 @@ def create_app(source: str | os.PathLike, *, max_upload_bytes: int = 200 * 2**20
         if own_dir:
             shutil.rmtree(uploads, ignore_errors=True)
 
-    app = FastAPI(title="vidnets", lifespan=lifespan,
-                  description=f"Video action recognition with {contract['model']['name']} "
-                              f"({len(contract['class_names'])} classes).")
+    app = FastAPI(
+        title="vidnets",
+        lifespan=lifespan,
+        description=f"Video action recognition with {contract['model']['name']} "
+        f"({len(contract['class_names'])} classes).",
+    )
     app.state.deployment, app.state.scorer, app.state.upload_dir = deployment, scorer, uploads
     app.add_middleware(_UploadLimit, limit=max_upload_bytes)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -165,8 +186,11 @@ def _add_info_routes(app: FastAPI, contract: dict, gate: _Admission) -> None:
 
     @app.get("/healthz")
     async def healthz() -> dict:
-        return {"status": "ok", "model": contract["model"]["name"],
-                "queue": {"admitted": gate.active, "limit": gate.limit}}
+        return {
+            "status": "ok",
+            "model": contract["model"]["name"],
+            "queue": {"admitted": gate.active, "limit": gate.limit},
+        }
 
     @app.get("/v1/model")
     async def model() -> dict:
@@ -174,24 +198,45 @@ def _add_info_routes(app: FastAPI, contract: dict, gate: _Admission) -> None:
 
 
 def _add_predict_route(app: FastAPI, gate: _Admission, executor: ThreadPoolExecutor, uploads: Path) -> None:
-    @app.post("/v1/predict", responses={413: {"description": "upload over the size limit"},
-                                        415: {"description": "not a video, or a codec that does not decode"},
-                                        422: {"description": "empty, truncated or too short video"},
-                                        503: {"description": "queue full; retry after Retry-After seconds"}})
-    async def predict(file: UploadFile = File(..., description="the video file"),
-                      topk: int = Form(5, ge=1, description="classes to return"),
-                      timeline: bool = Form(False, description="also score windows of the video"),
-                      window: float = Form(2.0, gt=0, le=600, description="timeline window, seconds"),
-                      hop: float = Form(1.0, gt=0, le=600, description="timeline hop, seconds"),
-                      frames: int = Form(0, ge=0, le=32, description="sampled thumbnails to return")):
+    @app.post(
+        "/v1/predict",
+        responses={
+            413: {"description": "upload over the size limit"},
+            415: {"description": "not a video, or a codec that does not decode"},
+            422: {"description": "empty, truncated or too short video"},
+            503: {"description": "queue full; retry after Retry-After seconds"},
+        },
+    )
+    async def predict(
+        file: UploadFile = File(..., description="the video file"),
+        topk: int = Form(5, ge=1, description="classes to return"),
+        timeline: bool = Form(False, description="also score windows of the video"),
+        window: float = Form(2.0, gt=0, le=600, description="timeline window, seconds"),
+        hop: float = Form(1.0, gt=0, le=600, description="timeline hop, seconds"),
+        frames: int = Form(0, ge=0, le=32, description="sampled thumbnails to return"),
+    ):
         if not gate.enter():
-            return _error(503, "busy", f"{gate.limit} requests are already queued; retry later",
-                          headers={"Retry-After": str(gate.retry_after())})
+            return _error(
+                503,
+                "busy",
+                f"{gate.limit} requests are already queued; retry later",
+                headers={"Retry-After": str(gate.retry_after())},
+            )
         started, seconds = time.perf_counter(), None
         name = _display_name(file.filename)
         try:
-            job = functools.partial(_score_upload, app.state.scorer, file.file, name, uploads, topk=topk,
-                                    timeline=timeline, window=window, hop=hop, frames=frames)
+            job = functools.partial(
+                _score_upload,
+                app.state.scorer,
+                file.file,
+                name,
+                uploads,
+                topk=topk,
+                timeline=timeline,
+                window=window,
+                hop=hop,
+                frames=frames,
+            )
             body = await asyncio.get_running_loop().run_in_executor(executor, job)
             seconds = time.perf_counter() - started
             body["seconds"] = round(seconds, 3)
@@ -207,8 +252,18 @@ def _add_predict_route(app: FastAPI, gate: _Admission, executor: ThreadPoolExecu
             gate.leave(seconds)
 
 
-def _score_upload(scorer: VideoScorer, upload, name: str, folder: Path, *, topk: int, timeline: bool,
-                  window: float, hop: float, frames: int) -> dict:
+def _score_upload(
+    scorer: VideoScorer,
+    upload,
+    name: str,
+    folder: Path,
+    *,
+    topk: int,
+    timeline: bool,
+    window: float,
+    hop: float,
+    frames: int,
+) -> dict:
     """Copy the upload to a private temporary file, score it and remove the file (worker thread)."""
     fd, path = tempfile.mkstemp(prefix="upload-", suffix=".video", dir=folder)
     try:
@@ -219,16 +274,27 @@ def _score_upload(scorer: VideoScorer, upload, name: str, folder: Path, *, topk:
         contract = scorer.contract
         names = scorer.class_names
         k = min(topk, len(names))
-        body = {"model": {"name": contract["model"]["name"], "source": scorer.deployment.source,
-                          "classes": len(names), "recorded_metrics": contract.get("metrics") or {},
-                          "recorded_accuracy": recorded_accuracy_line(contract.get("metrics") or {})},
-                "video": {"name": name, "frames": scores.meta.num_frames, "fps": scores.meta.fps,
-                          "duration": scores.meta.duration},
-                "topk": _topk(scores.video.probs, names, k)}
+        body = {
+            "model": {
+                "name": contract["model"]["name"],
+                "source": scorer.deployment.source,
+                "classes": len(names),
+                "recorded_metrics": contract.get("metrics") or {},
+                "recorded_accuracy": recorded_accuracy_line(contract.get("metrics") or {}),
+            },
+            "video": {
+                "name": name,
+                "frames": scores.meta.num_frames,
+                "fps": scores.meta.fps,
+                "duration": scores.meta.duration,
+            },
+            "topk": _topk(scores.video.probs, names, k),
+        }
         if scores.timeline is not None:
-            series = list(scores.video.probs.argsort()[::-1][:min(5, len(names))])
-            real_hop = (scores.timeline.spans[1][0] - scores.timeline.spans[0][0]) if len(scores.timeline.spans) > 1 \
-                else hop
+            series = list(scores.video.probs.argsort()[::-1][: min(5, len(names))])
+            real_hop = (
+                (scores.timeline.spans[1][0] - scores.timeline.spans[0][0]) if len(scores.timeline.spans) > 1 else hop
+            )
             body["timeline"] = _timeline_json(scores, min(3, k), series, window, round(real_hop, 3))
         if frames:
             body["frames"] = scorer.frame_strip(path, scores.meta, count=frames)

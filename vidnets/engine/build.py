@@ -16,9 +16,20 @@ from vidnets.engine.checkpoint import read_checkpoint
 from vidnets.engine.config import Config, ConfigError, eval_task, task_config
 from vidnets.engine.recipes import data_recipe
 
-__all__ = ["load_records", "flip_label_indices", "build_datasets",
-           "build_test_dataset", "build_model", "check_config_leaves", "check_input_shape", "load_pretrained", "metadata_cache",
-           "model_from_checkpoint", "select_task", "holdout_split"]
+__all__ = [
+    "load_records",
+    "flip_label_indices",
+    "build_datasets",
+    "build_test_dataset",
+    "build_model",
+    "check_config_leaves",
+    "check_input_shape",
+    "load_pretrained",
+    "metadata_cache",
+    "model_from_checkpoint",
+    "select_task",
+    "holdout_split",
+]
 
 
 def holdout_split(records: list, subset: str, period: int = 5) -> list:
@@ -82,8 +93,10 @@ def _dataset(cfg: Config, records: list, *, train: bool, **extra):
             kwargs["cache"] = cache
             kwargs.setdefault("probe_workers", max(4, cfg.data.num_workers))
     if recipe.reads_flow and not cfg.data.flow_root:
-        raise ConfigError(f"data.flow_root: recipe {cfg.data.recipe} reads stored optical flow; "
-                          "set data.flow_root (see `vidnets flow extract`)")
+        raise ConfigError(
+            f"data.flow_root: recipe {cfg.data.recipe} reads stored optical flow; "
+            "set data.flow_root (see `vidnets flow extract`)"
+        )
     return recipe.build_dataset(records, train=train, flow_root=cfg.data.flow_root, **kwargs)
 
 
@@ -96,12 +109,15 @@ def flip_label_indices(flip_label_map: dict, classes: list[str]) -> dict[int, in
         for name in (a, b):
             if name not in lookup:
                 shown = ", ".join(classes[:8]) + (", …" if len(classes) > 8 else "")
-                raise ConfigError(f"data.flip_label_map: {name!r} is not a class of this dataset; expected "
-                                  f"class names ({shown})")
+                raise ConfigError(
+                    f"data.flip_label_map: {name!r} is not a class of this dataset; expected class names ({shown})"
+                )
         for x, y in ((lookup[a], lookup[b]), (lookup[b], lookup[a])):
             if out.setdefault(x, y) != y:
-                raise ConfigError(f"data.flip_label_map: {classes[x]!r} maps to both {classes[out[x]]!r} and "
-                                  f"{classes[y]!r}; expected symmetric pairs")
+                raise ConfigError(
+                    f"data.flip_label_map: {classes[x]!r} maps to both {classes[out[x]]!r} and "
+                    f"{classes[y]!r}; expected symmetric pairs"
+                )
     return out
 
 
@@ -111,8 +127,10 @@ def build_datasets(cfg: Config, *, with_test: bool = True):
     flip_map = {}
     if cfg.data.flip_label_map:
         if data_recipe(cfg.data.recipe).reads_flow:
-            raise ConfigError(f"data.flip_label_map: not supported by the flow recipe {cfg.data.recipe}; "
-                              "set data.train_kwargs.flip=false instead")
+            raise ConfigError(
+                f"data.flip_label_map: not supported by the flow recipe {cfg.data.recipe}; "
+                "set data.train_kwargs.flip=false instead"
+            )
         flip_map = {"flip_label_map": flip_label_indices(cfg.data.flip_label_map, classes)}
     train_set = _dataset(cfg, train_records, train=True, **flip_map)
     test_set = None
@@ -149,8 +167,10 @@ def build_model(cfg: Config, num_classes: int, heads: dict[str, int] | None = No
     if heads:
         if "heads" not in inspect.signature(model_info(cfg.model.name).builder).parameters:
             with_heads = [m for m in list_models() if "heads" in inspect.signature(model_info(m).builder).parameters]
-            raise ConfigError(f"multitask.tasks: model {cfg.model.name} has a single classifier; multi-task "
-                              f"learning needs a model with task heads ({', '.join(with_heads)})")
+            raise ConfigError(
+                f"multitask.tasks: model {cfg.model.name} has a single classifier; multi-task "
+                f"learning needs a model with task heads ({', '.join(with_heads)})"
+            )
         kwargs["heads"] = dict(heads)
     seed_everything(cfg.train.seed)
     try:
@@ -198,19 +218,25 @@ def check_config_leaves(cfg: Config) -> None:
         allowed = builder_arguments(model_info(cfg.model.name).builder)
         for key in cfg.model.kwargs if allowed is not None else ():
             if key not in allowed:
-                raise ConfigError(f"model.kwargs.{key}: {cfg.model.name} takes no such argument; allowed: "
-                                  f"{', '.join(sorted(allowed - {'num_classes', 'heads'}))}")
+                raise ConfigError(
+                    f"model.kwargs.{key}: {cfg.model.name} takes no such argument; allowed: "
+                    f"{', '.join(sorted(allowed - {'num_classes', 'heads'}))}"
+                )
     recipe = data_recipe(cfg.data.recipe)
     allowed_data = sorted(recipe.override_keys() - {"cache", "flip_label_map"})
     for field_name in ("train_kwargs", "test_kwargs"):
         kwargs = getattr(cfg.data, field_name)
         for key in kwargs:
             if key not in allowed_data:
-                raise ConfigError(f"data.{field_name}.{key}: the {recipe.name} dataset takes no such setting; "
-                                  f"allowed: {', '.join(allowed_data)}")
+                raise ConfigError(
+                    f"data.{field_name}.{key}: the {recipe.name} dataset takes no such setting; "
+                    f"allowed: {', '.join(allowed_data)}"
+                )
         if "crops" in kwargs and kwargs["crops"] not in CROP_COUNTS:
-            raise ConfigError(f"data.{field_name}.crops: expected one of {', '.join(map(str, CROP_COUNTS))}, "
-                              f"found {kwargs['crops']!r}")
+            raise ConfigError(
+                f"data.{field_name}.crops: expected one of {', '.join(map(str, CROP_COUNTS))}, "
+                f"found {kwargs['crops']!r}"
+            )
 
 
 def check_input_shape(cfg: Config) -> None:
@@ -230,15 +256,18 @@ def check_input_shape(cfg: Config) -> None:
         error = _input_error(model, frames, crop)
         if error is None:
             return
-        hint = " (C3D: model.kwargs.clip_len / crop_size)" if "fc6" in error or cfg.model.name.startswith("c3d") \
-            else ""
+        hint = " (C3D: model.kwargs.clip_len / crop_size)" if "fc6" in error or cfg.model.name.startswith("c3d") else ""
         if "too small" in error:
             size = model.default_input[-1]
-            hint += (f"; its pooling needs larger crops: it is built for {size}×{size}"
-                     f"{' (model.kwargs.input_size)' if 'input_size' in cfg.model.kwargs else ''}")
-        raise ConfigError(f"model {cfg.model.name} cannot take the {frames}-frame {crop}×{crop} training clips of "
-                          f"data.recipe {cfg.data.recipe}: {error}. Make model.kwargs match "
-                          f"data.train_kwargs (frames, crop){hint}")
+            hint += (
+                f"; its pooling needs larger crops: it is built for {size}×{size}"
+                f"{' (model.kwargs.input_size)' if 'input_size' in cfg.model.kwargs else ''}"
+            )
+        raise ConfigError(
+            f"model {cfg.model.name} cannot take the {frames}-frame {crop}×{crop} training clips of "
+            f"data.recipe {cfg.data.recipe}: {error}. Make model.kwargs match "
+            f"data.train_kwargs (frames, crop){hint}"
+        )
 
 
 def _training_frames_and_crop(cfg: Config) -> tuple[int, int]:
@@ -289,8 +318,14 @@ def load_pretrained(model: nn.Module, path: str | Path) -> list[str]:
     own = model.state_dict()
     first = getattr(model, "first_conv", "")
     key = f"{first}.weight"
-    if first and key in state and key in own and state[key].shape != own[key].shape \
-            and state[key].shape[0] == own[key].shape[0] and state[key].shape[2:] == own[key].shape[2:]:
+    if (
+        first
+        and key in state
+        and key in own
+        and state[key].shape != own[key].shape
+        and state[key].shape[0] == own[key].shape[0]
+        and state[key].shape[2:] == own[key].shape[2:]
+    ):
         state = {**state, key: cross_modality_weight(state[key], own[key].shape[1])}
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not usable:
@@ -310,8 +345,10 @@ def model_from_checkpoint(path: str | Path, device: torch.device | str = "cpu") 
 
     bad = nonfinite_tensors(state["model"])
     if bad:
-        raise CheckpointError(f"checkpoint {path}: {len(bad)} model tensors hold NaN or inf (e.g. {bad[0]}); "
-                              "its predictions would be meaningless - use an earlier checkpoint or retrain")
+        raise CheckpointError(
+            f"checkpoint {path}: {len(bad)} model tensors hold NaN or inf (e.g. {bad[0]}); "
+            "its predictions would be meaningless - use an earlier checkpoint or retrain"
+        )
     classes = state.get("class_names") or []
     model = create(state["model_name"], num_classes=len(classes), **state.get("model_kwargs", {}))
     model.load_state_dict(state["model"])

@@ -33,8 +33,18 @@ import torch
 
 from vidnets.utils.io import CheckpointError, atomic_torch_save, load_checkpoint
 
-__all__ = ["FORMAT", "CheckpointError", "rng_state", "set_rng_state", "seed_everything", "save_checkpoint",
-           "read_checkpoint", "unwrap_model", "tensor_checksum", "nonfinite_tensors"]
+__all__ = [
+    "FORMAT",
+    "CheckpointError",
+    "rng_state",
+    "set_rng_state",
+    "seed_everything",
+    "save_checkpoint",
+    "read_checkpoint",
+    "unwrap_model",
+    "tensor_checksum",
+    "nonfinite_tensors",
+]
 
 FORMAT = "vidnets-checkpoint/1"
 
@@ -55,8 +65,13 @@ def rng_state() -> dict:
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached": float(cached),
+        },
         "python": [py_version, list(py_internal), py_gauss],
     }
 
@@ -75,7 +90,7 @@ def set_rng_state(state: dict) -> None:
 def seed_everything(seed: int) -> None:
     """Seed torch (CPU and CUDA), NumPy and Python's ``random``."""
     torch.manual_seed(seed)
-    np.random.seed(seed % (2 ** 32))
+    np.random.seed(seed % (2**32))
     random.seed(seed)
 
 
@@ -103,15 +118,30 @@ def tensor_checksum(state: dict) -> str:
 
 def nonfinite_tensors(state_dict: dict) -> list[str]:
     """Names of the floating-point tensors of ``state_dict`` holding NaN or ±inf."""
-    return [name for name, t in state_dict.items()
-            if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    return [
+        name
+        for name, t in state_dict.items()
+        if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all())
+    ]
 
 
-def save_checkpoint(path: str | Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None,
-                    scheduler: Any = None, scaler: Any = None, epoch: int = 0, step: int = 0,
-                    batch_in_epoch: int = 0, config: dict | None = None, class_names: list[str] | None = None,
-                    model_name: str = "", model_kwargs: dict | None = None, metrics: dict | None = None,
-                    task_classes: dict[str, list[str]] | None = None) -> Path:
+def save_checkpoint(
+    path: str | Path,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any = None,
+    scaler: Any = None,
+    epoch: int = 0,
+    step: int = 0,
+    batch_in_epoch: int = 0,
+    config: dict | None = None,
+    class_names: list[str] | None = None,
+    model_name: str = "",
+    model_kwargs: dict | None = None,
+    metrics: dict | None = None,
+    task_classes: dict[str, list[str]] | None = None,
+) -> Path:
     """Write a checkpoint atomically (temp file + rename): a crash never leaves a half-written file.
 
     ``task_classes`` (multi-task runs) maps each head to its class names. Raises
@@ -120,9 +150,11 @@ def save_checkpoint(path: str | Path, *, model: torch.nn.Module, optimizer: torc
     weights = unwrap_model(model).state_dict()
     bad = nonfinite_tensors(weights)
     if bad:
-        raise CheckpointError(f"checkpoint {path} not written: {len(bad)} of {len(weights)} model tensors hold "
-                              f"NaN or inf (e.g. {bad[0]}); the run diverged - lower optim.lr or set "
-                              "optim.clip_grad_norm")
+        raise CheckpointError(
+            f"checkpoint {path} not written: {len(bad)} of {len(weights)} model tensors hold "
+            f"NaN or inf (e.g. {bad[0]}); the run diverged - lower optim.lr or set "
+            "optim.clip_grad_norm"
+        )
     state = {
         "format": FORMAT,
         "model": weights,
@@ -153,15 +185,21 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"checkpoint {path}: expected a dict, found {type(state).__name__}")
     checksum = state.get("checksum")
     if checksum is not None:
-        if not isinstance(checksum, dict) or checksum.get("algorithm") != "sha256" \
-                or checksum.get("tensors") != tensor_checksum(state):
-            raise CheckpointError(f"checkpoint {path}: damaged - its tensors do not match the SHA-256 checksum "
-                                  "stored when it was written; use an earlier checkpoint or retrain")
+        if (
+            not isinstance(checksum, dict)
+            or checksum.get("algorithm") != "sha256"
+            or checksum.get("tensors") != tensor_checksum(state)
+        ):
+            raise CheckpointError(
+                f"checkpoint {path}: damaged - its tensors do not match the SHA-256 checksum "
+                "stored when it was written; use an earlier checkpoint or retrain"
+            )
     if state.get("format") != FORMAT:
         if all(isinstance(v, torch.Tensor) for v in state.values()):
             return {"model": state, "format": "state_dict"}
         if "state_dict" in state and isinstance(state["state_dict"], dict):
             return {"model": state["state_dict"], "format": "state_dict"}
-        raise CheckpointError(f"checkpoint {path}: not a vidnets checkpoint (no 'format': {FORMAT!r}) "
-                         "and not a plain state_dict")
+        raise CheckpointError(
+            f"checkpoint {path}: not a vidnets checkpoint (no 'format': {FORMAT!r}) and not a plain state_dict"
+        )
     return state

@@ -48,9 +48,25 @@ import yaml
 from vidnets.engine.recipes import RECIPE_NAMES
 
 __all__ = [
-    "ConfigError", "ModelConfig", "DataConfig", "OptimConfig", "ScheduleConfig", "TrainConfig",
-    "TestConfig", "MultiTaskConfig", "Config", "load_config", "task_config", "task_names", "eval_task", "config_from_dict", "config_to_dict", "apply_overrides",
-    "parse_override", "find_recipe", "CONFIG_DIR",
+    "ConfigError",
+    "ModelConfig",
+    "DataConfig",
+    "OptimConfig",
+    "ScheduleConfig",
+    "TrainConfig",
+    "TestConfig",
+    "MultiTaskConfig",
+    "Config",
+    "load_config",
+    "task_config",
+    "task_names",
+    "eval_task",
+    "config_from_dict",
+    "config_to_dict",
+    "apply_overrides",
+    "parse_override",
+    "find_recipe",
+    "CONFIG_DIR",
 ]
 
 #: the recipes shipped as package data
@@ -69,8 +85,9 @@ def _choices(*values: str) -> dict:
     return {"choices": values}
 
 
-def _range(low: float | None = None, high: float | None = None, *, low_open: bool = False,
-           high_open: bool = False) -> dict:
+def _range(
+    low: float | None = None, high: float | None = None, *, low_open: bool = False, high_open: bool = False
+) -> dict:
     """Allowed numeric range of a key (``low_open``/``high_open``: the bound itself is excluded)."""
     return {"range": (low, high, low_open, high_open)}
 
@@ -90,13 +107,13 @@ def _check_range(key: str, value: float, metadata: Any) -> None:
 
     spec = metadata.get("range") if metadata else None
     if isinstance(value, float) and not math.isfinite(value):
-        raise _RangeError(f"{key}: expected a finite number{' ' + _range_text(spec) if spec else ''}, "
-                          f"found {value!r}")
+        raise _RangeError(f"{key}: expected a finite number{' ' + _range_text(spec) if spec else ''}, found {value!r}")
     if not spec:
         return
     low, high, low_open, high_open = spec
-    if (low is not None and (value <= low if low_open else value < low)) or \
-            (high is not None and (value >= high if high_open else value > high)):
+    if (low is not None and (value <= low if low_open else value < low)) or (
+        high is not None and (value >= high if high_open else value > high)
+    ):
         raise _RangeError(f"{key}: expected a number {_range_text(spec)}, found {value!r}")
 
 
@@ -173,7 +190,7 @@ class TrainConfig:
     max_iters: Union[int, None] = field(default=None, metadata=_range(1))
     precision: str = field(default="auto", metadata=_choices("auto", "fp32", "bf16", "fp16"))
     channels_last: bool = True
-    seed: int = field(default=0, metadata=_range(0, 2 ** 63 - 1))
+    seed: int = field(default=0, metadata=_range(0, 2**63 - 1))
     deterministic: bool = False
     device: str = "auto"
     out_dir: str = "runs/train"
@@ -241,6 +258,7 @@ class Config:
 
 # -- parsing ----------------------------------------------------------------------------------
 
+
 def _type_name(tp: Any) -> str:
     if tp is type(None):
         return "null"
@@ -296,8 +314,9 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         where = f"{prefix}." if prefix else ""
-        raise ConfigError(f"unknown key {where}{unknown[0]}; allowed keys{' in ' + prefix if prefix else ''}: "
-                          f"{', '.join(fields)}")
+        raise ConfigError(
+            f"unknown key {where}{unknown[0]}; allowed keys{' in ' + prefix if prefix else ''}: {', '.join(fields)}"
+        )
     kwargs = {}
     for name, value in data.items():
         key = f"{prefix}.{name}" if prefix else name
@@ -311,8 +330,23 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
 
 #: builder / dataset keyword arguments that count things or sizes: each must be a positive int
 #: (or a list of them, e.g. ``size: [112, 112]``)
-POSITIVE_KWARGS = ("width", "frames", "size", "crop", "stride", "segments", "views", "crops", "new_length",
-                   "num_segments", "length", "decode_threads", "probe_workers", "in_channels", "growth_rate")
+POSITIVE_KWARGS = (
+    "width",
+    "frames",
+    "size",
+    "crop",
+    "stride",
+    "segments",
+    "views",
+    "crops",
+    "new_length",
+    "num_segments",
+    "length",
+    "decode_threads",
+    "probe_workers",
+    "in_channels",
+    "growth_rate",
+)
 #: builder keyword arguments that are probabilities
 PROBABILITY_KWARGS = ("dropout", "drop_rate")
 
@@ -323,8 +357,9 @@ def _check_kwargs(prefix: str, kwargs: dict) -> None:
         values = value if isinstance(value, (list, tuple)) else [value]
         if name in POSITIVE_KWARGS and value is not None:
             if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
-                raise ConfigError(f"{key}: expected a positive int{' or a list of them' if name == 'size' else ''}"
-                                  f", found {value!r}")
+                raise ConfigError(
+                    f"{key}: expected a positive int{' or a list of them' if name == 'size' else ''}, found {value!r}"
+                )
         if name in PROBABILITY_KWARGS and value is not None:
             if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1):
                 raise ConfigError(f"{key}: expected a number >= 0 and < 1, found {value!r}")
@@ -337,11 +372,14 @@ def _validate(cfg: Config) -> None:
     if cfg.train.epochs is None and cfg.train.max_iters is None:
         raise ConfigError("train.epochs / train.max_iters: set at least one of them")
     if cfg.schedule.kind in ("step", "halving") and cfg.schedule.step_size <= 0:
-        raise ConfigError(f"schedule.step_size: expected a positive int for kind {cfg.schedule.kind}, "
-                          f"found {cfg.schedule.step_size}")
+        raise ConfigError(
+            f"schedule.step_size: expected a positive int for kind {cfg.schedule.kind}, found {cfg.schedule.step_size}"
+        )
     if cfg.schedule.kind == "multistep":
         if not cfg.schedule.milestones or not all(isinstance(m, int) and m > 0 for m in cfg.schedule.milestones):
-            raise ConfigError(f"schedule.milestones: expected a list of positive ints, found {cfg.schedule.milestones!r}")
+            raise ConfigError(
+                f"schedule.milestones: expected a list of positive ints, found {cfg.schedule.milestones!r}"
+            )
     if cfg.optim.accumulate < 1:
         raise ConfigError(f"optim.accumulate: expected an int >= 1, found {cfg.optim.accumulate}")
     if cfg.test.view_chunk < 1:
@@ -358,8 +396,9 @@ def _validate_multitask(mt: MultiTaskConfig) -> None:
             raise ConfigError(f"multitask.eval_task: {mt.eval_task!r} given, but multitask.tasks is empty")
         return
     if len(mt.tasks) < 2:
-        raise ConfigError(f"multitask.tasks: expected at least two tasks (one head per dataset), found "
-                          f"{list(mt.tasks)}")
+        raise ConfigError(
+            f"multitask.tasks: expected at least two tasks (one head per dataset), found {list(mt.tasks)}"
+        )
     data_hints = typing.get_type_hints(DataConfig)
     data_fields = {f.name: f for f in dataclasses.fields(DataConfig)}
     for name, overlay in mt.tasks.items():
@@ -369,21 +408,28 @@ def _validate_multitask(mt: MultiTaskConfig) -> None:
         if overlay is None:
             mt.tasks[name] = overlay = {}
         if not isinstance(overlay, dict):
-            raise ConfigError(f"{key}: expected a mapping of data keys ({', '.join(TASK_DATA_KEYS)}), "
-                              f"found {overlay!r}")
+            raise ConfigError(
+                f"{key}: expected a mapping of data keys ({', '.join(TASK_DATA_KEYS)}), found {overlay!r}"
+            )
         for k, v in overlay.items():
             if k not in TASK_DATA_KEYS:
                 raise ConfigError(f"unknown key {key}.{k}; allowed keys in {key}: {', '.join(TASK_DATA_KEYS)}")
             overlay[k] = _check_value(f"{key}.{k}", v, data_hints[k], data_fields[k].metadata)
     if isinstance(mt.mixing, str):
         if mt.mixing not in ("proportional", "balanced"):
-            raise ConfigError(f"multitask.mixing: expected proportional, balanced or a list of "
-                              f"{len(mt.tasks)} weights; found {mt.mixing!r}")
-    elif len(mt.mixing) != len(mt.tasks) or not all(
-            isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0 for w in mt.mixing) \
-            or sum(mt.mixing) <= 0:
-        raise ConfigError(f"multitask.mixing: expected {len(mt.tasks)} non-negative weights (task order "
-                          f"{', '.join(mt.tasks)}), not all zero; found {mt.mixing!r}")
+            raise ConfigError(
+                f"multitask.mixing: expected proportional, balanced or a list of "
+                f"{len(mt.tasks)} weights; found {mt.mixing!r}"
+            )
+    elif (
+        len(mt.mixing) != len(mt.tasks)
+        or not all(isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0 for w in mt.mixing)
+        or sum(mt.mixing) <= 0
+    ):
+        raise ConfigError(
+            f"multitask.mixing: expected {len(mt.tasks)} non-negative weights (task order "
+            f"{', '.join(mt.tasks)}), not all zero; found {mt.mixing!r}"
+        )
     if mt.eval_task is not None and mt.eval_task not in mt.tasks:
         raise ConfigError(f"multitask.eval_task: expected one of {', '.join(mt.tasks)}, found {mt.eval_task!r}")
 
@@ -471,8 +517,9 @@ def find_recipe(name_or_path: str | Path) -> Path:
     raise ConfigError(f"config {name_or_path}: no such file or recipe; recipes: {', '.join(known) or 'none found'}")
 
 
-def load_config(source: str | Path | dict | None = None, overrides: list[str] | tuple = (),
-                profile: str | None = None) -> Config:
+def load_config(
+    source: str | Path | dict | None = None, overrides: list[str] | tuple = (), profile: str | None = None
+) -> Config:
     """Read a recipe (path, recipe name, mapping or None for defaults), apply its layout overlay, the
     named ``profile`` overlay (``profiles.<name>`` in the recipe, e.g. ``cpu``) and the ``--set``s."""
     if source is None:
@@ -501,8 +548,9 @@ def load_config(source: str | Path | dict | None = None, overrides: list[str] | 
         data = _deep_merge(data, layouts[layout])
     if profile:
         if profile not in profiles:
-            raise ConfigError(f"--profile {profile}: this recipe has no such profile; available: "
-                              f"{', '.join(profiles) or 'none'}")
+            raise ConfigError(
+                f"--profile {profile}: this recipe has no such profile; available: {', '.join(profiles) or 'none'}"
+            )
         data = _deep_merge(data, profiles[profile])
     data = apply_overrides(data, overrides)
     return config_from_dict(data)

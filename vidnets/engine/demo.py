@@ -78,20 +78,42 @@ def _config(s: DemoSettings, data_root: Path, run_dir: Path, *, two_d: bool, see
     frames = 1 if two_d else s.clip_frames
     kwargs = {"width": s.width, **({"conv_types": "2d"} if two_d else {})}
     data_kwargs = {"frames": frames, "stride": 1 if two_d else s.clip_stride, "size": s.size, "crop": s.crop}
-    return load_config({
-        "recipe": "demo",
-        "source": "vidnets demo: Res3D (arXiv:1708.05038) 3D vs 2D ablation, scaled to a CPU",
-        "model": {"name": "res3d10", "kwargs": kwargs},
-        "data": {"layout": "ucf101", "root": str(data_root), "recipe": "res3d", "batch_size": s.batch_size,
-                 "num_workers": s.num_workers, "train_kwargs": data_kwargs,
-                 "test_kwargs": {**data_kwargs, "views": s.test_views}},
-        "optim": {"lr": s.lr, "momentum": 0.9, "weight_decay": 5e-4},
-        "schedule": {"kind": "multistep", "unit": "epoch", "milestones": [max(1, int(s.epochs * 0.75))],
-                     "gamma": 0.1, "warmup": 1, "warmup_factor": 0.2},
-        "train": {"epochs": s.epochs, "precision": precision, "seed": seed, "out_dir": str(run_dir),
-                  "eval_every": 0, "log_every": 5, "progress": True, "tensorboard": True},
-        "test": {"view_chunk": 40, "batch_size": 8},
-    })
+    return load_config(
+        {
+            "recipe": "demo",
+            "source": "vidnets demo: Res3D (arXiv:1708.05038) 3D vs 2D ablation, scaled to a CPU",
+            "model": {"name": "res3d10", "kwargs": kwargs},
+            "data": {
+                "layout": "ucf101",
+                "root": str(data_root),
+                "recipe": "res3d",
+                "batch_size": s.batch_size,
+                "num_workers": s.num_workers,
+                "train_kwargs": data_kwargs,
+                "test_kwargs": {**data_kwargs, "views": s.test_views},
+            },
+            "optim": {"lr": s.lr, "momentum": 0.9, "weight_decay": 5e-4},
+            "schedule": {
+                "kind": "multistep",
+                "unit": "epoch",
+                "milestones": [max(1, int(s.epochs * 0.75))],
+                "gamma": 0.1,
+                "warmup": 1,
+                "warmup_factor": 0.2,
+            },
+            "train": {
+                "epochs": s.epochs,
+                "precision": precision,
+                "seed": seed,
+                "out_dir": str(run_dir),
+                "eval_every": 0,
+                "log_every": 5,
+                "progress": True,
+                "tensorboard": True,
+            },
+            "test": {"view_chunk": 40, "batch_size": 8},
+        }
+    )
 
 
 def _train_one(cfg, name: str) -> DemoRow:
@@ -102,25 +124,50 @@ def _train_one(cfg, name: str) -> DemoRow:
     start = time.perf_counter()
     train_set, test_set, classes = build_datasets(cfg)
     model, kwargs = build_model(cfg, len(classes))
-    trainer = Trainer(model, train_set, cfg, test_set=test_set, class_names=classes, model_name=cfg.model.name,
-                      model_kwargs=kwargs, collate_fn=collate_skip_bad)
+    trainer = Trainer(
+        model,
+        train_set,
+        cfg,
+        test_set=test_set,
+        class_names=classes,
+        model_name=cfg.model.name,
+        model_kwargs=kwargs,
+        collate_fn=collate_skip_bad,
+    )
     result = trainer.fit()
     return DemoRow(name, result.test_metrics, time.perf_counter() - start, Path(cfg.train.out_dir))
 
 
-def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, seed: int = 0, precision: str = "auto",
-             settings: DemoSettings | None = None) -> list[DemoRow]:
+def run_demo(
+    out: str | Path = "runs/demo",
+    *,
+    quick: bool = False,
+    seed: int = 0,
+    precision: str = "auto",
+    settings: DemoSettings | None = None,
+) -> list[DemoRow]:
     from vidnets.data.synthetic import generate_dataset
 
     s = settings or demo_settings(quick)
     out = Path(out)
     torch.manual_seed(seed)
     t0 = time.perf_counter()
-    data_root = generate_dataset(out / ("data_quick" if quick else "data"), num_classes=s.num_classes,
-                                 videos_per_class=s.videos_per_class, frames=s.frames, size=s.size, seed=seed,
-                                 test_fraction=s.test_fraction)
-    logger.info("data: %s (%d motion classes, %d videos each, %.1fs)", data_root, s.num_classes,
-                s.videos_per_class, time.perf_counter() - t0)
+    data_root = generate_dataset(
+        out / ("data_quick" if quick else "data"),
+        num_classes=s.num_classes,
+        videos_per_class=s.videos_per_class,
+        frames=s.frames,
+        size=s.size,
+        seed=seed,
+        test_fraction=s.test_fraction,
+    )
+    logger.info(
+        "data: %s (%d motion classes, %d videos each, %.1fs)",
+        data_root,
+        s.num_classes,
+        s.videos_per_class,
+        time.perf_counter() - t0,
+    )
     rows = []
     for two_d, name in ((False, "res3d10 3D, 8-frame clips"), (True, "res3d10 2D, single frames")):
         run_dir = out / ("2d_single_frame" if two_d else "3d_clips")
@@ -137,8 +184,10 @@ def format_table(rows: list[DemoRow]) -> str:
     lines = [head, "-" * len(head)]
     for r in rows:
         m = r.metrics
-        lines.append(f"{r.name:<28} {m['clip_top1']:>10.1%} {m['video_top1']:>11.1%} "
-                     f"{m['mean_class_accuracy']:>10.1%} {m['chance']:>7.1%} {r.seconds:>6.0f}s")
+        lines.append(
+            f"{r.name:<28} {m['clip_top1']:>10.1%} {m['video_top1']:>11.1%} "
+            f"{m['mean_class_accuracy']:>10.1%} {m['chance']:>7.1%} {r.seconds:>6.0f}s"
+        )
     lines.append("")
     for r in rows:
         lines.append(f"{r.name}: curves {r.run_dir / 'curves.png'}  confusion {r.run_dir / 'test_confusion.png'}")

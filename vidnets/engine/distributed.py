@@ -19,8 +19,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "setup", "cleanup", "is_main", "barrier", "all_reduce_sum", "all_gather_objects",
-           "wrap_model"]
+__all__ = ["DistInfo", "setup", "cleanup", "is_main", "barrier", "all_reduce_sum", "all_gather_objects", "wrap_model"]
 
 
 @dataclass(frozen=True)

@@ -36,11 +36,12 @@ __all__ = ["EvalResult", "score_views", "evaluate", "write_report", "format_metr
 
 # -- scoring -------------------------------------------------------------------------------------
 
+
 @dataclass
 class EvalResult:
     index: np.ndarray
     label: np.ndarray
-    logits: np.ndarray          # (N, V, C), NaN-padded
+    logits: np.ndarray  # (N, V, C), NaN-padded
     num_views: np.ndarray
     paths: list[str]
     class_names: list[str]
@@ -87,15 +88,21 @@ def _sample_ndim(model: torch.nn.Module) -> int | None:
 
 
 @torch.no_grad()
-def score_views(model: torch.nn.Module, clips: torch.Tensor, *, view_chunk: int = 10,
-                amp_dtype: torch.dtype | None = None, channels_last: bool = False) -> torch.Tensor:
+def score_views(
+    model: torch.nn.Module,
+    clips: torch.Tensor,
+    *,
+    view_chunk: int = 10,
+    amp_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+) -> torch.Tensor:
     """(N, V, …) clips → (N, V, classes) float32 logits, at most ``view_chunk`` views per forward."""
     n, v = clips.shape[:2]
     device = next(model.parameters()).device
     flat = clips.reshape(n * v, *clips.shape[2:])
     out = []
     for start in range(0, n * v, view_chunk):
-        x = flat[start:start + view_chunk].to(device, non_blocking=True)
+        x = flat[start : start + view_chunk].to(device, non_blocking=True)
         if x.is_floating_point() is False:
             x = x.float()
         if channels_last and x.dim() == 5:
@@ -105,9 +112,18 @@ def score_views(model: torch.nn.Module, clips: torch.Tensor, *, view_chunk: int 
     return torch.cat(out).reshape(n, v, -1)
 
 
-def evaluate(model: torch.nn.Module, loader: Iterable[dict], *, class_names: list[str], view_chunk: int = 10,
-             amp_dtype: torch.dtype | None = None, channels_last: bool = False, progress: bool = False,
-             sample_ndim: int | None = None, gather: bool = True) -> EvalResult:
+def evaluate(
+    model: torch.nn.Module,
+    loader: Iterable[dict],
+    *,
+    class_names: list[str],
+    view_chunk: int = 10,
+    amp_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+    progress: bool = False,
+    sample_ndim: int | None = None,
+    gather: bool = True,
+) -> EvalResult:
     """Score every view of every video ``loader`` yields (batches from ``collate_skip_bad``).
 
     Batches hold ``clip`` as (N, V, …) (test protocol views) or (N, …) (one view: treated as V=1);
@@ -174,14 +190,18 @@ def _result_from_rows(rows, class_names, skipped, seconds, loss) -> EvalResult:
 
 # -- reports -----------------------------------------------------------------------------------------
 
+
 def write_report(result: EvalResult, out_dir: str | Path, *, prefix: str = "test", dump_scores: bool = True) -> dict:
     """Write metrics JSON, confusion matrix CSV + PNG and (optionally) the score dump; return the paths."""
     from vidnets.engine.plots import plot_confusion
 
     out_dir = Path(out_dir)
     metrics = result.metrics()
-    paths = {"metrics": out_dir / f"{prefix}_metrics.json", "confusion_csv": out_dir / f"{prefix}_confusion.csv",
-             "confusion_png": out_dir / f"{prefix}_confusion.png"}
+    paths = {
+        "metrics": out_dir / f"{prefix}_metrics.json",
+        "confusion_csv": out_dir / f"{prefix}_confusion.csv",
+        "confusion_png": out_dir / f"{prefix}_confusion.png",
+    }
     atomic_write_json(paths["metrics"], metrics)
     cm = result.confusion()
     with atomic_open(paths["confusion_csv"], "w") as f:
@@ -189,18 +209,21 @@ def write_report(result: EvalResult, out_dir: str | Path, *, prefix: str = "test
         writer.writerow(["true \\ predicted", *result.class_names])
         for name, row in zip(result.class_names, cm):
             writer.writerow([name, *row.tolist()])
-    plot_confusion(cm, result.class_names, paths["confusion_png"],
-                   title=f"{prefix}: video top-1 {metrics['video_top1']:.1%}")
+    plot_confusion(
+        cm, result.class_names, paths["confusion_png"], title=f"{prefix}: video top-1 {metrics['video_top1']:.1%}"
+    )
     if dump_scores:
         paths["scores"] = save_scores(result, out_dir / f"{prefix}_scores.npz")
     return {k: str(v) for k, v in paths.items()}
 
 
 def format_metrics(metrics: dict) -> str:
-    return (f"clip top-1 {metrics['clip_top1']:.1%}  top-5 {metrics['clip_top5']:.1%} | "
-            f"video top-1 {metrics['video_top1']:.1%}  top-5 {metrics['video_top5']:.1%} | "
-            f"mean class acc {metrics['mean_class_accuracy']:.1%} (chance {metrics['chance']:.1%}, "
-            f"{metrics['videos']} videos × {metrics['views']} views)")
+    return (
+        f"clip top-1 {metrics['clip_top1']:.1%}  top-5 {metrics['clip_top5']:.1%} | "
+        f"video top-1 {metrics['video_top1']:.1%}  top-5 {metrics['video_top5']:.1%} | "
+        f"mean class acc {metrics['mean_class_accuracy']:.1%} (chance {metrics['chance']:.1%}, "
+        f"{metrics['videos']} videos × {metrics['views']} views)"
+    )
 
 
 def metrics_json(metrics: dict) -> str:

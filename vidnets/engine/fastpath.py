@@ -109,11 +109,26 @@ from vidnets.utils.device import autocast as _autocast
 from vidnets.utils.device import autocast_dtype
 
 __all__ = [
-    "resolve_precision", "precision_name", "to_channels_last", "model_to_channels_last", "OneDNNConv3d",
-    "use_onednn_conv3d", "PackedConv3d", "pack_conv3d", "max_pool_in_input_dtype", "find_conv_relu_pairs",
+    "resolve_precision",
+    "precision_name",
+    "to_channels_last",
+    "model_to_channels_last",
+    "OneDNNConv3d",
+    "use_onednn_conv3d",
+    "PackedConv3d",
+    "pack_conv3d",
+    "max_pool_in_input_dtype",
+    "find_conv_relu_pairs",
     "fuse_conv_relu",
-    "training_context", "prepare_model", "grad_scaler", "find_conv_bn_pairs",
-    "fold_batchnorm", "InferenceModel", "prepare_for_inference", "ParityReport", "parity_check",
+    "training_context",
+    "prepare_model",
+    "grad_scaler",
+    "find_conv_bn_pairs",
+    "fold_batchnorm",
+    "InferenceModel",
+    "prepare_for_inference",
+    "ParityReport",
+    "parity_check",
     "PARITY_TOLERANCE",
 ]
 
@@ -179,8 +194,13 @@ class OneDNNConv3d(nn.Conv3d):
     """
 
     def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        if input.device.type != "cpu" or input.dim() != 5 or self.padding_mode != "zeros" \
-                or isinstance(self.padding, str) or not torch.backends.mkldnn.is_available():
+        if (
+            input.device.type != "cpu"
+            or input.dim() != 5
+            or self.padding_mode != "zeros"
+            or isinstance(self.padding, str)
+            or not torch.backends.mkldnn.is_available()
+        ):
             return super()._conv_forward(input, weight, bias)
         if torch.is_autocast_enabled("cpu"):
             dtype = torch.get_autocast_dtype("cpu")
@@ -188,8 +208,9 @@ class OneDNNConv3d(nn.Conv3d):
             bias = bias.to(dtype) if bias is not None else None
         if input.dtype not in (torch.float32, torch.bfloat16) or weight.dtype != input.dtype:
             return super()._conv_forward(input, weight, bias)
-        return torch.ops.aten.mkldnn_convolution(input, weight, bias, self.padding, self.stride, self.dilation,
-                                                 self.groups)
+        return torch.ops.aten.mkldnn_convolution(
+            input, weight, bias, self.padding, self.stride, self.dilation, self.groups
+        )
 
 
 def use_onednn_conv3d(model: nn.Module) -> nn.Module:
@@ -238,15 +259,21 @@ class PackedConv3d(OneDNNConv3d):
         if residual is None:
             return _POINTWISE(input, self._packed(input), bias, *args, self.activation, [], "")
         residual = residual.to(dtype).contiguous(memory_format=_memory_format(input))
-        return _POINTWISE.binary(input, residual, self._packed(input), bias, *args, "add", 1.0, self.activation,
-                                 [], "")
+        return _POINTWISE.binary(input, residual, self._packed(input), bias, *args, "add", 1.0, self.activation, [], "")
 
     def _packable(self, input: torch.Tensor, dtype: torch.dtype, autocast: bool) -> bool:
-        return (_POINTWISE is not None and _REORDER is not None and torch.backends.mkldnn.is_available()
-                and input.device.type == "cpu" and input.dim() == 5 and self.padding_mode == "zeros"
-                and not isinstance(self.padding, str) and not self.weight.requires_grad
-                and dtype in (torch.float32, torch.bfloat16)
-                and (self.weight.dtype == dtype or (autocast and self.weight.dtype == torch.float32)))
+        return (
+            _POINTWISE is not None
+            and _REORDER is not None
+            and torch.backends.mkldnn.is_available()
+            and input.device.type == "cpu"
+            and input.dim() == 5
+            and self.padding_mode == "zeros"
+            and not isinstance(self.padding, str)
+            and not self.weight.requires_grad
+            and dtype in (torch.float32, torch.bfloat16)
+            and (self.weight.dtype == dtype or (autocast and self.weight.dtype == torch.float32))
+        )
 
     def _packed(self, input: torch.Tensor) -> torch.Tensor:
         """The weight in ``input``'s dtype, reordered for its shape (cached per shape and weight version)."""
@@ -256,8 +283,14 @@ class PackedConv3d(OneDNNConv3d):
         if packed is None:
             if len(cache) >= _PACKED_SHAPES:
                 cache.clear()
-            packed = cache[key] = _REORDER(self.weight.detach().to(input.dtype), list(self.padding),
-                                           list(self.stride), list(self.dilation), self.groups, list(input.shape))
+            packed = cache[key] = _REORDER(
+                self.weight.detach().to(input.dtype),
+                list(self.padding),
+                list(self.stride),
+                list(self.dilation),
+                self.groups,
+                list(input.shape),
+            )
         return packed
 
     def __getstate__(self) -> dict:
@@ -270,8 +303,11 @@ class PackedConv3d(OneDNNConv3d):
 
 
 def _memory_format(x: torch.Tensor) -> torch.memory_format:
-    return torch.channels_last_3d if x.is_contiguous(memory_format=torch.channels_last_3d) \
-        and not x.is_contiguous() else torch.contiguous_format
+    return (
+        torch.channels_last_3d
+        if x.is_contiguous(memory_format=torch.channels_last_3d) and not x.is_contiguous()
+        else torch.contiguous_format
+    )
 
 
 def pack_conv3d(model: nn.Module) -> nn.Module:
@@ -318,8 +354,9 @@ def training_context(device: torch.device | str, precision: str | torch.dtype | 
     return _autocast(device, dtype)
 
 
-def prepare_model(model: nn.Module, device: torch.device | str, *, channels_last: bool = True,
-                  onednn: bool = True) -> nn.Module:
+def prepare_model(
+    model: nn.Module, device: torch.device | str, *, channels_last: bool = True, onednn: bool = True
+) -> nn.Module:
     """Move ``model`` to ``device`` and (by default) to channels-last weights and oneDNN 3D
     convolutions (:func:`use_onednn_conv3d`), in place: the trainer's fast path, also used by
     ``vidnets test`` and ``predict`` (which keep the model as trained: no folding).
@@ -438,8 +475,13 @@ def _relu_pairs(model: nn.Module, graph: "torch.fx.Graph") -> list[tuple[str, st
     calls = _call_counts(graph)
 
     def single_call(node: Any, kinds: tuple) -> bool:
-        return (isinstance(node, torch.fx.Node) and node.op == "call_module" and calls[node.target] == 1
-                and type(modules.get(node.target)) in kinds and len(node.users) == 1)
+        return (
+            isinstance(node, torch.fx.Node)
+            and node.op == "call_module"
+            and calls[node.target] == 1
+            and type(modules.get(node.target)) in kinds
+            and len(node.users) == 1
+        )
 
     pairs = []
     for node in graph.nodes:
@@ -449,7 +491,8 @@ def _relu_pairs(model: nn.Module, graph: "torch.fx.Graph") -> list[tuple[str, st
         while single_call(src, (nn.Identity,)):
             src = src.args[0]
         if single_call(src, (nn.Conv3d, OneDNNConv3d)) or (
-                single_call(src, (PackedConv3d,)) and modules[src.target].activation == "none"):
+            single_call(src, (PackedConv3d,)) and modules[src.target].activation == "none"
+        ):
             pairs.append((src.target, node.target))
     return pairs
 
@@ -489,8 +532,7 @@ def _fusable_conv(node: Any, modules: dict, calls: dict) -> Any:
     import torch.fx
 
     def single(n: Any) -> bool:
-        return (isinstance(n, torch.fx.Node) and n.op == "call_module" and calls[n.target] == 1
-                and len(n.users) == 1)
+        return isinstance(n, torch.fx.Node) and n.op == "call_module" and calls[n.target] == 1 and len(n.users) == 1
 
     chain = []
     while single(node) and type(modules.get(node.target)) is nn.Identity:
@@ -504,15 +546,24 @@ def _fusable_conv(node: Any, modules: dict, calls: dict) -> Any:
 def _is_relu(node: Any, modules: dict) -> bool:
     if node.op == "call_module":
         return type(modules.get(node.target)) is nn.ReLU
-    return node.op == "call_function" and node.target in (torch.relu, torch.relu_, nn.functional.relu) \
-        and len(node.args) == 1 and not node.kwargs
+    return (
+        node.op == "call_function"
+        and node.target in (torch.relu, torch.relu_, nn.functional.relu)
+        and len(node.args) == 1
+        and not node.kwargs
+    )
 
 
 def _is_add(node: Any) -> bool:
     import operator
 
-    return (node.op == "call_function" and node.target in (operator.add, torch.add) and len(node.args) == 2
-            and not node.kwargs and len(node.users) == 1)
+    return (
+        node.op == "call_function"
+        and node.target in (operator.add, torch.add)
+        and len(node.args) == 2
+        and not node.kwargs
+        and len(node.users) == 1
+    )
 
 
 def _rewrite_relus(module: nn.Module, graph: "torch.fx.Graph") -> list[tuple[str, str]]:
@@ -656,8 +707,7 @@ class InferenceModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         layout = {5: torch.channels_last_3d, 4: torch.channels_last}.get(x.dim()) if self.channels_last else None
         # one copy for device, dtype and layout together
-        x = x.to(self.device, dtype=self.input_dtype, non_blocking=True,
-                 memory_format=layout or torch.preserve_format)
+        x = x.to(self.device, dtype=self.input_dtype, non_blocking=True, memory_format=layout or torch.preserve_format)
         freezing = _freezing() if self.compiled else contextlib.nullcontext()
         first = self.compiled and self.compile_seconds is None
         t0 = time.perf_counter()
@@ -723,6 +773,46 @@ def prepare_for_inference(
     device = torch.device(device)
     model.to(device).eval()
     dtype = resolve_precision(device, precision)
+    folded, fused = _convert_for_inference(
+        model,
+        device,
+        dtype,
+        channels_last=channels_last,
+        fold_bn=fold_bn,
+        onednn=onednn,
+        fuse=fuse,
+        compile=compile,
+        cast_weights=cast_weights,
+    )
+    module: nn.Module = torch.compile(model) if compile else model
+    fast = InferenceModel(
+        module,
+        device=device,
+        dtype=dtype,
+        channels_last=channels_last,
+        folded=folded,
+        compiled=compile,
+        input_dtype=dtype if cast_weights else None,
+        fused=fused,
+    )
+    if example_input is not None:
+        fast(example_input)
+    return fast
+
+
+def _convert_for_inference(
+    model: nn.Module,
+    device: torch.device,
+    dtype: torch.dtype | None,
+    *,
+    channels_last: bool,
+    fold_bn: bool,
+    onednn: bool,
+    fuse: bool,
+    compile: bool,
+    cast_weights: bool,
+) -> tuple[list, list]:
+    """The in-place steps of :func:`prepare_for_inference`, in order; returns (folded, fused) pairs."""
     folded = fold_batchnorm(model) if fold_bn else []
     packed = onednn and fuse and not compile and device.type == "cpu"
     fused = fuse_conv_relu(model) if packed else []
@@ -738,12 +828,7 @@ def prepare_for_inference(
             max_pool_in_input_dtype(model)
     for p in model.parameters():
         p.requires_grad_(False)
-    module: nn.Module = torch.compile(model) if compile else model
-    fast = InferenceModel(module, device=device, dtype=dtype, channels_last=channels_last, folded=folded,
-                          compiled=compile, input_dtype=dtype if cast_weights else None, fused=fused)
-    if example_input is not None:
-        fast(example_input)
-    return fast
+    return folded, fused
 
 
 def _cast_conv_and_linear(model: nn.Module, dtype: torch.dtype) -> None:
@@ -785,9 +870,7 @@ class ParityReport:
 
 
 @torch.no_grad()
-def parity_check(
-    model: nn.Module, fast: nn.Module, x: torch.Tensor, *, tolerance: float | None = None
-) -> ParityReport:
+def parity_check(model: nn.Module, fast: nn.Module, x: torch.Tensor, *, tolerance: float | None = None) -> ParityReport:
     """Compare ``fast(x)`` with the fp32 eval-mode reference ``model(x)``.
 
     The reference runs without autocast on NCDHW inputs, on ``model``'s own device. Top-1

@@ -33,8 +33,18 @@ from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
 from vidnets.utils.io import atomic_open
 
-__all__ = ["topk_accuracy", "confusion_matrix", "mean_class_accuracy", "classification_metrics", "softmax",
-           "video_scores", "SoftmaxMode", "ScoreDump", "save_scores", "load_scores"]
+__all__ = [
+    "topk_accuracy",
+    "confusion_matrix",
+    "mean_class_accuracy",
+    "classification_metrics",
+    "softmax",
+    "video_scores",
+    "SoftmaxMode",
+    "ScoreDump",
+    "save_scores",
+    "load_scores",
+]
 
 SoftmaxMode = Literal["after_mean", "before_mean", "none"]
 
@@ -70,8 +80,10 @@ def classification_metrics(labels: np.ndarray, predictions: np.ndarray) -> tuple
     """``(accuracy, mean class accuracy)`` of non-empty, equally long label and prediction arrays."""
     labels, predictions = np.asarray(labels), np.asarray(predictions)
     if len(labels) == 0 or labels.shape != predictions.shape:
-        raise ValueError(f"metrics: expected equal, non-empty label and prediction arrays, found "
-                         f"{labels.shape} and {predictions.shape}")
+        raise ValueError(
+            f"metrics: expected equal, non-empty label and prediction arrays, found "
+            f"{labels.shape} and {predictions.shape}"
+        )
     return float((labels == predictions).mean()), mean_class_accuracy(predictions, labels)
 
 
@@ -105,9 +117,9 @@ def video_scores(logits: np.ndarray, softmax_mode: SoftmaxMode = "before_mean") 
 class ScoreDump:
     """A score dump as read back (field names as the file's keys)."""
 
-    logits: np.ndarray                 # (N, V, C) NaN-padded, or (N, C)
-    label: np.ndarray                  # (N,)
-    keys: np.ndarray | None = None     # (N,) what aligns streams: paths, else dataset indices; None: neither
+    logits: np.ndarray  # (N, V, C) NaN-padded, or (N, C)
+    label: np.ndarray  # (N,)
+    keys: np.ndarray | None = None  # (N,) what aligns streams: paths, else dataset indices; None: neither
     index: np.ndarray | None = None
     num_views: np.ndarray | None = None
     paths: list[str] = field(default_factory=list)
@@ -123,9 +135,15 @@ def save_scores(scores: Any, path: str | Path) -> Path:
     :class:`ScoreDump`: ``index, label, logits, num_views, paths, class_names``), atomically."""
     path = Path(path)
     with atomic_open(path, "wb") as f:
-        np.savez_compressed(f, index=scores.index, label=scores.label, logits=scores.logits,
-                            num_views=scores.num_views, paths=np.array(scores.paths, dtype=str),
-                            class_names=np.array(scores.class_names, dtype=str))
+        np.savez_compressed(
+            f,
+            index=scores.index,
+            label=scores.label,
+            logits=scores.logits,
+            num_views=scores.num_views,
+            paths=np.array(scores.paths, dtype=str),
+            class_names=np.array(scores.class_names, dtype=str),
+        )
     return path
 
 
@@ -148,17 +166,28 @@ def _load_scores(path: Path) -> ScoreDump:
         score_key = next((k for k in ("logits", "scores") if k in names), None)
         label_key = next((k for k in ("label", "labels") if k in names), None)
         if score_key is None or label_key is None:
-            raise ValueError(f"score dump {path}: expected arrays 'logits' (or 'scores') and 'label' (or 'labels'), "
-                             f"found {sorted(names)}")
+            raise ValueError(
+                f"score dump {path}: expected arrays 'logits' (or 'scores') and 'label' (or 'labels'), "
+                f"found {sorted(names)}"
+            )
         arrays = {k: np.asarray(data[k]) for k in names}
     logits = arrays[score_key].astype(np.float64)
     label = arrays[label_key].astype(np.int64)
     if logits.ndim not in (2, 3) or len(logits) != len(label):
-        raise ValueError(f"score dump {path}: expected scores (N,V,C) or (N,C) with N = len(labels) = {len(label)}, "
-                         f"found {logits.shape}")
+        raise ValueError(
+            f"score dump {path}: expected scores (N,V,C) or (N,C) with N = len(labels) = {len(label)}, "
+            f"found {logits.shape}"
+        )
     keys = next((arrays[k] for k in ("paths", "index") if k in arrays and len(arrays[k])), None)
     if keys is not None and len(keys) != len(label):
         raise ValueError(f"score dump {path}: {len(keys)} paths/index entries for {len(label)} rows")
-    return ScoreDump(logits=logits, label=label, keys=keys, index=arrays.get("index"),
-                     num_views=arrays.get("num_views"), paths=[str(p) for p in arrays.get("paths", [])],
-                     class_names=[str(c) for c in arrays.get("class_names", [])], source=str(path))
+    return ScoreDump(
+        logits=logits,
+        label=label,
+        keys=keys,
+        index=arrays.get("index"),
+        num_views=arrays.get("num_views"),
+        paths=[str(p) for p in arrays.get("paths", [])],
+        class_names=[str(c) for c in arrays.get("class_names", [])],
+        source=str(path),
+    )

@@ -117,8 +117,15 @@ def plot_confusion(cm: np.ndarray, class_names: Sequence[str], path: str | Path,
         for i in range(n):
             for j in range(n):
                 if cm[i, j]:
-                    ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=6,
-                            color="white" if norm[i, j] > 0.5 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        str(cm[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                        color="white" if norm[i, j] > 0.5 else "black",
+                    )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title or "confusion matrix")
@@ -126,8 +133,9 @@ def plot_confusion(cm: np.ndarray, class_names: Sequence[str], path: str | Path,
     return _save(fig, path)
 
 
-def plot_timeline(times: np.ndarray, probs: np.ndarray, class_names: Sequence[str], path: str | Path,
-                  top: int = 5, title: str = "") -> Path:
+def plot_timeline(
+    times: np.ndarray, probs: np.ndarray, class_names: Sequence[str], path: str | Path, top: int = 5, title: str = ""
+) -> Path:
     """Probability over time of the ``top`` classes with the highest mean probability."""
     plt = _pyplot()
     order = np.argsort(-probs.mean(axis=0))[:top]

@@ -31,12 +31,12 @@ class Prediction:
     with ``times`` and ``spans`` in seconds); ``files`` are the paths written (the timeline's PNG
     and CSV), ``recorded_metrics`` the checkpoint's own test metrics."""
 
-    probs: np.ndarray            # (C,) for a video, (W, C) for a timeline
+    probs: np.ndarray  # (C,) for a video, (W, C) for a timeline
     class_names: list[str]
     times: np.ndarray | None = None  # window centres in seconds (timeline)
     spans: list[tuple[float, float]] | None = None
     video: str = ""
-    k: int = 5                   # how many classes the repr shows
+    k: int = 5  # how many classes the repr shows
     files: dict[str, Path] = field(default_factory=dict)
     recorded_metrics: dict = field(default_factory=dict)
 
@@ -48,8 +48,9 @@ class Prediction:
         """A timeline's windows averaged into one whole-video prediction (itself for a video)."""
         if not self.is_timeline:
             return self
-        return Prediction(self.probs.mean(0), self.class_names, video=self.video, k=self.k,
-                          recorded_metrics=self.recorded_metrics)
+        return Prediction(
+            self.probs.mean(0), self.class_names, video=self.video, k=self.k, recorded_metrics=self.recorded_metrics
+        )
 
     def __repr__(self) -> str:
         best = ", ".join(f"{name} {p:.1%}" for name, p in self.mean().topk(self.k))
@@ -93,9 +94,13 @@ class Predictor:
         self.model, self.cfg, self.class_names = select_task(model, state, load_config(state["config"], overrides))
         #: the test metrics the checkpoint was saved with (empty when it was never tested)
         self.recorded_metrics: dict = dict(state.get("metrics") or {})
-        self.model = prepare_for_inference(self.model, device=self.device, precision=self.cfg.train.precision,
-                                           channels_last=self.cfg.train.channels_last and uses_channels_last(model),
-                                           copy=False)
+        self.model = prepare_for_inference(
+            self.model,
+            device=self.device,
+            precision=self.cfg.train.precision,
+            channels_last=self.cfg.train.channels_last and uses_channels_last(model),
+            copy=False,
+        )
 
     def _dataset(self, path: str | Path):
         from vidnets.data.datasets import VideoRecord
@@ -117,8 +122,10 @@ class Predictor:
         flow_root = getattr(self.cfg.data, "flow_root", None)
         if not flow_root:
             return ""
-        return (f" (this is a flow model: it reads precomputed flow from {flow_root}; run "
-                f"`vidnets flow extract {video} --out {flow_root}` first)")
+        return (
+            f" (this is a flow model: it reads precomputed flow from {flow_root}; run "
+            f"`vidnets flow extract {video} --out {flow_root}` first)"
+        )
 
     def video(self, path: str | Path) -> Prediction:
         return Prediction(self._probs(self._dataset(path)), self.class_names)

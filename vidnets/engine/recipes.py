@@ -22,24 +22,27 @@ class DataRecipe:
     """One row of the table."""
 
     name: str
-    modality: str                 # "rgb": decoded frames; "flow": stored optical flow
-    models: tuple[str, ...]       # registered model names (prefixes) trained on it
-    protocol: str                 # the test protocol, in words
-    segments: bool = False        # TSN: a training item is K segments, not one clip
+    modality: str  # "rgb": decoded frames; "flow": stored optical flow
+    models: tuple[str, ...]  # registered model names (prefixes) trained on it
+    protocol: str  # the test protocol, in words
+    segments: bool = False  # TSN: a training item is K segments, not one clip
 
     @property
     def reads_flow(self) -> bool:
         return self.modality == "flow"
 
-    def build_dataset(self, records: Sequence[Any], *, train: bool, flow_root: str | Path | None = None,
-                      **overrides: Any):
+    def build_dataset(
+        self, records: Sequence[Any], *, train: bool, flow_root: str | Path | None = None, **overrides: Any
+    ):
         """The recipe's dataset of ``records`` (training items, or test items with views stacked in front)."""
         if self.reads_flow:
             from vidnets.flow.datasets import build_flow_dataset
 
             if not flow_root:
-                raise ValueError(f"recipe {self.name} reads stored optical flow: give flow_root "
-                                 "(data.flow_root; see `vidnets flow extract`)")
+                raise ValueError(
+                    f"recipe {self.name} reads stored optical flow: give flow_root "
+                    "(data.flow_root; see `vidnets flow extract`)"
+                )
             return build_flow_dataset(self.name, records, train=train, flow_root=flow_root, **overrides)
         from vidnets.data.presets import build_dataset
 
@@ -64,17 +67,20 @@ class DataRecipe:
         return recipe_defaults(self.name)
 
 
-RECIPES: dict[str, DataRecipe] = {r.name: r for r in (
-    DataRecipe("c3d", "rgb", ("c3d",), "10 clips × centre crop, softmax averaged"),
-    DataRecipe("res3d", "rgb", ("res3d",), "10 clips × centre crop, softmax averaged"),
-    DataRecipe("p3d", "rgb", ("p3d",), "20 clips × centre crop, softmax averaged"),
-    DataRecipe("t3d", "rgb", ("t3d", "densenet3d"), "every non-overlapping 32-frame clip × centre crop"),
-    DataRecipe("two_stream_spatial", "rgb", ("two_stream_spatial",), "25 frames × 10 crops"),
-    DataRecipe("tsn_rgb", "rgb", ("tsn_bninception",), "25 segments × 10 crops", segments=True),
-    DataRecipe("tsn_rgbdiff", "rgb", ("tsn_bninception",), "25 segments × 10 crops", segments=True),
-    DataRecipe("two_stream_temporal", "flow", ("two_stream_temporal",), "25 flow stacks × 10 crops"),
-    DataRecipe("tsn_flow", "flow", ("tsn_bninception",), "25 segments × 10 crops", segments=True),
-)}
+RECIPES: dict[str, DataRecipe] = {
+    r.name: r
+    for r in (
+        DataRecipe("c3d", "rgb", ("c3d",), "10 clips × centre crop, softmax averaged"),
+        DataRecipe("res3d", "rgb", ("res3d",), "10 clips × centre crop, softmax averaged"),
+        DataRecipe("p3d", "rgb", ("p3d",), "20 clips × centre crop, softmax averaged"),
+        DataRecipe("t3d", "rgb", ("t3d", "densenet3d"), "every non-overlapping 32-frame clip × centre crop"),
+        DataRecipe("two_stream_spatial", "rgb", ("two_stream_spatial",), "25 frames × 10 crops"),
+        DataRecipe("tsn_rgb", "rgb", ("tsn_bninception",), "25 segments × 10 crops", segments=True),
+        DataRecipe("tsn_rgbdiff", "rgb", ("tsn_bninception",), "25 segments × 10 crops", segments=True),
+        DataRecipe("two_stream_temporal", "flow", ("two_stream_temporal",), "25 flow stacks × 10 crops"),
+        DataRecipe("tsn_flow", "flow", ("tsn_bninception",), "25 segments × 10 crops", segments=True),
+    )
+}
 RECIPE_NAMES = tuple(RECIPES)
 
 

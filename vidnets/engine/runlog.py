@@ -40,17 +40,39 @@ def check_run_folder(out_dir: str | Path, *, resume: bool = False, overwrite: bo
     out_dir = Path(out_dir)
     found = [name for name in RUN_MARKERS if (out_dir / name).exists()]
     if found and not resume and not overwrite:
-        raise RunFolderError(f"{out_dir} already holds a run ({', '.join(found)}); continue it with --resume auto, "
-                             "replace it with --overwrite, or choose another --out")
+        raise RunFolderError(
+            f"{out_dir} already holds a run ({', '.join(found)}); continue it with --resume auto, "
+            "replace it with --overwrite, or choose another --out"
+        )
+
 
 STEP_FIELDS = ["step", "epoch", "loss", "lr", "clips_per_s", "skipped_steps"]
-EPOCH_FIELDS = ["epoch", "step", "train_loss", "train_acc", "skipped_steps", "test_loss", "test_clip_top1", "test_video_top1",
-                "test_video_top5", "test_mean_class_accuracy", "chance", "seconds"]
+EPOCH_FIELDS = [
+    "epoch",
+    "step",
+    "train_loss",
+    "train_acc",
+    "skipped_steps",
+    "test_loss",
+    "test_clip_top1",
+    "test_video_top1",
+    "test_video_top5",
+    "test_mean_class_accuracy",
+    "chance",
+    "seconds",
+]
 
 
 class RunLog:
-    def __init__(self, out_dir: str | Path, *, enabled: bool = True, tensorboard: bool = True, resume_step: int = 0,
-                 extra_epoch_fields: list[str] | tuple = ()):
+    def __init__(
+        self,
+        out_dir: str | Path,
+        *,
+        enabled: bool = True,
+        tensorboard: bool = True,
+        resume_step: int = 0,
+        extra_epoch_fields: list[str] | tuple = (),
+    ):
         """``extra_epoch_fields``: more ``epochs.csv`` columns (per-task test metrics of multi-task runs)."""
         self.out_dir = Path(out_dir)
         self.enabled = enabled
@@ -90,8 +112,18 @@ class RunLog:
         """``skipped_steps``: optimizer steps skipped for non-finite values since the run started."""
         if not self.enabled:
             return
-        self._append("log.csv", self.step_fields, {"step": step, "epoch": epoch, "loss": f"{loss:.6f}", "lr": f"{lr:.6g}",
-                                              "clips_per_s": f"{clips_per_s:.3f}", "skipped_steps": skipped_steps})
+        self._append(
+            "log.csv",
+            self.step_fields,
+            {
+                "step": step,
+                "epoch": epoch,
+                "loss": f"{loss:.6f}",
+                "lr": f"{lr:.6g}",
+                "clips_per_s": f"{clips_per_s:.3f}",
+                "skipped_steps": skipped_steps,
+            },
+        )
         if self._tb:
             self._tb.add_scalar("train/loss", loss, step)
             self._tb.add_scalar("train/lr", lr, step)

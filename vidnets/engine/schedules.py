@@ -26,8 +26,15 @@ from vidnets.engine.config import ScheduleConfig
 __all__ = ["lr_factor_fn", "build_scheduler"]
 
 
-def lr_factor_fn(kind: str, *, step_size: int = 0, milestones: list[int] | tuple = (), gamma: float = 0.1,
-                 warmup: int = 0, warmup_factor: float = 0.1) -> Callable[[int], float]:
+def lr_factor_fn(
+    kind: str,
+    *,
+    step_size: int = 0,
+    milestones: list[int] | tuple = (),
+    gamma: float = 0.1,
+    warmup: int = 0,
+    warmup_factor: float = 0.1,
+) -> Callable[[int], float]:
     """The function ``step -> lr factor`` for a schedule (steps count optimizer steps from 0)."""
     milestones = sorted(int(m) for m in milestones)
     if kind in ("step", "halving") and step_size <= 0:
@@ -53,10 +60,17 @@ def lr_factor_fn(kind: str, *, step_size: int = 0, milestones: list[int] | tuple
     return factor
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: ScheduleConfig,
-                    steps_per_epoch: int = 1) -> torch.optim.lr_scheduler.LambdaLR:
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: ScheduleConfig, steps_per_epoch: int = 1
+) -> torch.optim.lr_scheduler.LambdaLR:
     """A ``LambdaLR`` stepped once per optimizer step; epoch-based schedules are scaled to steps."""
     scale = steps_per_epoch if cfg.unit == "epoch" else 1
-    fn = lr_factor_fn(cfg.kind, step_size=cfg.step_size * scale, milestones=[m * scale for m in cfg.milestones],
-                      gamma=cfg.gamma, warmup=cfg.warmup * scale, warmup_factor=cfg.warmup_factor)
+    fn = lr_factor_fn(
+        cfg.kind,
+        step_size=cfg.step_size * scale,
+        milestones=[m * scale for m in cfg.milestones],
+        gamma=cfg.gamma,
+        warmup=cfg.warmup * scale,
+        warmup_factor=cfg.warmup_factor,
+    )
     return torch.optim.lr_scheduler.LambdaLR(optimizer, fn)

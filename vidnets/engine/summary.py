@@ -45,9 +45,15 @@ def run_header(trainer: Any, config_file: str | Path | None = None) -> RunHeader
 
         device += f"; torchrun: backend {dist.get_backend()}, world size {info.world_size}"
     precision = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(trainer.amp_dtype, "fp32")
-    rows = [("config", f"{config} (recipe {cfg.recipe})"), ("out", str(trainer.out_dir)), ("device", device),
-            ("precision", f"{precision} ({precision_reason(trainer.device, cfg.train.precision)})"),
-            ("model", _model_text(trainer)), ("data", _data_text(trainer)), ("steps", _steps_text(trainer))]
+    rows = [
+        ("config", f"{config} (recipe {cfg.recipe})"),
+        ("out", str(trainer.out_dir)),
+        ("device", device),
+        ("precision", f"{precision} ({precision_reason(trainer.device, cfg.train.precision)})"),
+        ("model", _model_text(trainer)),
+        ("data", _data_text(trainer)),
+        ("steps", _steps_text(trainer)),
+    ]
     return RunHeader(rows)
 
 
@@ -82,15 +88,19 @@ def _data_text(trainer: Any) -> str:
         tested = ", ".join(f"{task} {len(d)}" for task, d in test.items()) + " test videos"
     else:
         tested = f"{len(test)} test videos" if test is not None else "no test set"
-    return (f"{trainer.cfg.data.layout} {trainer.cfg.data.root or ''}: {len(trainer.train_set)} training videos, "
-            f"{tested}, {len(trainer.class_names)} classes").replace(" :", ":")
+    return (
+        f"{trainer.cfg.data.layout} {trainer.cfg.data.root or ''}: {len(trainer.train_set)} training videos, "
+        f"{tested}, {len(trainer.class_names)} classes"
+    ).replace(" :", ":")
 
 
 def _steps_text(trainer: Any) -> str:
     cfg = trainer.cfg
-    return (f"{trainer.steps_per_epoch} per epoch × {trainer.total_epochs} epoch(s) = {trainer.total_steps} "
-            f"(batch {cfg.data.batch_size} × accumulate {cfg.optim.accumulate} × {trainer.info.world_size} "
-            f"process(es))")
+    return (
+        f"{trainer.steps_per_epoch} per epoch × {trainer.total_epochs} epoch(s) = {trainer.total_steps} "
+        f"(batch {cfg.data.batch_size} × accumulate {cfg.optim.accumulate} × {trainer.info.world_size} "
+        f"process(es))"
+    )
 
 
 @dataclass
@@ -109,11 +119,15 @@ class DryRun:
         return self.seconds_per_step * self.total_steps + self.test_seconds * self.tests
 
     def __str__(self) -> str:
-        text = (f"dry run: {self.steps_timed} step(s) timed, {self.seconds_per_step:.2f} s per step → "
-                f"{self.total_steps} steps take about {format_duration(self.seconds_per_step * self.total_steps)}")
+        text = (
+            f"dry run: {self.steps_timed} step(s) timed, {self.seconds_per_step:.2f} s per step → "
+            f"{self.total_steps} steps take about {format_duration(self.seconds_per_step * self.total_steps)}"
+        )
         if self.tests:
-            text += (f"; {self.tests} test(s) of about {format_duration(self.test_seconds)} each; "
-                     f"whole run about {format_duration(self.eta_seconds)}")
+            text += (
+                f"; {self.tests} test(s) of about {format_duration(self.test_seconds)} each; "
+                f"whole run about {format_duration(self.eta_seconds)}"
+            )
         return text + ". Nothing was written."
 
 
@@ -156,10 +170,15 @@ def _time_one_test_video(trainer: Any) -> float:
 
         model = TaskView(model, task)
     start = time.perf_counter()
-    evaluate(model, torch.utils.data.DataLoader(one, batch_size=1, collate_fn=trainer.collate_fn),
-             class_names=trainer.task_classes.get(task, trainer.class_names) if task else trainer.class_names,
-             view_chunk=trainer.cfg.test.view_chunk, amp_dtype=trainer.amp_dtype,
-             channels_last=trainer.channels_last, progress=False)
+    evaluate(
+        model,
+        torch.utils.data.DataLoader(one, batch_size=1, collate_fn=trainer.collate_fn),
+        class_names=trainer.task_classes.get(task, trainer.class_names) if task else trainer.class_names,
+        view_chunk=trainer.cfg.test.view_chunk,
+        amp_dtype=trainer.amp_dtype,
+        channels_last=trainer.channels_last,
+        progress=False,
+    )
     return time.perf_counter() - start
 
 

@@ -56,8 +56,18 @@ from vidnets.utils.io import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Trainer", "Objective", "FitResult", "TrainingError", "ResumableSampler", "SeededItems", "build_optimizer",
-           "uses_channels_last", "seed_worker", "MAX_SKIPPED_FRACTION"]
+__all__ = [
+    "Trainer",
+    "Objective",
+    "FitResult",
+    "TrainingError",
+    "ResumableSampler",
+    "SeededItems",
+    "build_optimizer",
+    "uses_channels_last",
+    "seed_worker",
+    "MAX_SKIPPED_FRACTION",
+]
 
 #: a run stops when more than this share of its optimizer steps had non-finite loss or gradients
 MAX_SKIPPED_FRACTION = 0.01
@@ -89,7 +99,7 @@ class SeededItems(Dataset):
 
     def __getitem__(self, index: int) -> Any:
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(_epoch_seed(self.seed, self.epoch, 0) ^ (int(index) * 2654435761 % 2 ** 61))
+            torch.manual_seed(_epoch_seed(self.seed, self.epoch, 0) ^ (int(index) * 2654435761 % 2**61))
             return self.dataset[index]
 
 
@@ -102,7 +112,7 @@ class ResumableSampler(DistributedSampler):
 
     def __iter__(self):
         indices = list(super().__iter__())
-        return iter(indices[self.skip:])
+        return iter(indices[self.skip :])
 
     def __len__(self) -> int:
         return max(super().__len__() - self.skip, 0)
@@ -112,7 +122,7 @@ def seed_worker(worker_id: int) -> None:
     """DataLoader worker init: NumPy and ``random`` follow the worker's torch seed."""
     import random
 
-    seed = torch.initial_seed() % 2 ** 32
+    seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
 
@@ -123,8 +133,9 @@ def uses_channels_last(model: nn.Module) -> bool:
     return len(getattr(inner, "default_input", ())) == 4 and any(isinstance(m, nn.Conv3d) for m in inner.modules())
 
 
-def build_optimizer(model: nn.Module, lr: float, momentum: float, weight_decay: float,
-                    nesterov: bool = False) -> torch.optim.SGD:
+def build_optimizer(
+    model: nn.Module, lr: float, momentum: float, weight_decay: float, nesterov: bool = False
+) -> torch.optim.SGD:
     """SGD; a model's ``get_optim_policies()`` (TSN) gives per-group ``lr_mult`` / ``decay_mult``."""
     inner = unwrap_model(model)
     if hasattr(inner, "get_optim_policies"):
@@ -133,9 +144,14 @@ def build_optimizer(model: nn.Module, lr: float, momentum: float, weight_decay: 
             params = [p for p in policy["params"] if p.requires_grad]
             if not params:
                 continue
-            groups.append({"params": params, "lr": lr * policy.get("lr_mult", 1.0),
-                           "weight_decay": weight_decay * policy.get("decay_mult", 1.0),
-                           "name": policy.get("name", "")})
+            groups.append(
+                {
+                    "params": params,
+                    "lr": lr * policy.get("lr_mult", 1.0),
+                    "weight_decay": weight_decay * policy.get("decay_mult", 1.0),
+                    "name": policy.get("name", ""),
+                }
+            )
     else:
         groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
     return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
@@ -151,8 +167,9 @@ class Objective:
 
     def sampler(self, dataset: Dataset, cfg: Config, info: distributed.DistInfo) -> Any:
         """The epoch's sampler; it must offer ``set_epoch(e)``, ``skip`` and ``len`` (this rank's share)."""
-        return ResumableSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True,
-                                seed=cfg.train.seed, drop_last=True)
+        return ResumableSampler(
+            dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=cfg.train.seed, drop_last=True
+        )
 
     def forward(self, model: nn.Module, clips: torch.Tensor, batch: dict) -> Any:
         """The model's output for a batch (runs under autocast)."""
@@ -194,12 +211,21 @@ class Trainer:
     ``{task: logits}``.
     """
 
-    def __init__(self, model: nn.Module, train_set: Dataset, cfg: Config, *,
-                 test_set: Dataset | dict[str, Dataset] | None = None,
-                 class_names: list[str] | dict[str, list[str]] | None = None, model_name: str = "",
-                 model_kwargs: dict | None = None,
-                 collate_fn: Callable | None = None, dist_info: distributed.DistInfo | None = None,
-                 out_dir: str | Path | None = None, objective: Objective | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        train_set: Dataset,
+        cfg: Config,
+        *,
+        test_set: Dataset | dict[str, Dataset] | None = None,
+        class_names: list[str] | dict[str, list[str]] | None = None,
+        model_name: str = "",
+        model_kwargs: dict | None = None,
+        collate_fn: Callable | None = None,
+        dist_info: distributed.DistInfo | None = None,
+        out_dir: str | Path | None = None,
+        objective: Objective | None = None,
+    ):
         self.cfg = cfg
         self.info = dist_info or distributed.setup(cfg.train.device)
         self.device = self.info.device
@@ -212,8 +238,8 @@ class Trainer:
         self._set_determinism()
         self._set_model(model)
         self._set_schedule(train_set)
-        self.epoch = 0          # epochs completed
-        self.step = 0           # optimizer steps done
+        self.epoch = 0  # epochs completed
+        self.step = 0  # optimizer steps done
         self.batch_in_epoch = 0  # batches of the current epoch done (mid-epoch checkpoints)
         self.history: list[dict] = []
         self.skipped: list[str] = []
@@ -231,9 +257,11 @@ class Trainer:
             self.class_names = list(class_names or [])
             return
         if not isinstance(class_names, dict) or not hasattr(train_set, "task_ids") or objective is None:
-            raise ValueError("multitask.tasks is set: train_set must be a MultiTaskDataset, class_names a "
-                             "{task: class names} mapping and objective a MultiTaskObjective "
-                             "(vidnets.methods.multitask.build_multitask_datasets)")
+            raise ValueError(
+                "multitask.tasks is set: train_set must be a MultiTaskDataset, class_names a "
+                "{task: class names} mapping and objective a MultiTaskObjective "
+                "(vidnets.methods.multitask.build_multitask_datasets)"
+            )
         self.task_classes = {task: list(names) for task, names in class_names.items()}
         self.class_names = self.task_classes[self.eval_task]
 
@@ -255,8 +283,9 @@ class Trainer:
         self.model = distributed.wrap_model(model, self.info, sync_bn=cfg.model.sync_bn)
         self.amp_dtype = distributed.from_rank0(autocast_dtype(self.device, cfg.train.precision))
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
-        self.optimizer = build_optimizer(self.model, cfg.optim.lr, cfg.optim.momentum, cfg.optim.weight_decay,
-                                         cfg.optim.nesterov)
+        self.optimizer = build_optimizer(
+            self.model, cfg.optim.lr, cfg.optim.momentum, cfg.optim.weight_decay, cfg.optim.nesterov
+        )
 
     def _set_schedule(self, train_set: Dataset) -> None:
         """Sampler, steps per epoch, learning-rate schedule and the run's length in steps and epochs."""
@@ -265,8 +294,10 @@ class Trainer:
         batches = len(self.sampler) // cfg.data.batch_size
         self.steps_per_epoch = batches // cfg.optim.accumulate
         if self.steps_per_epoch < 1:
-            raise ValueError(f"data.batch_size {cfg.data.batch_size} × optim.accumulate {cfg.optim.accumulate} × "
-                             f"{self.info.world_size} process(es) exceeds the {len(train_set)} training clips")
+            raise ValueError(
+                f"data.batch_size {cfg.data.batch_size} × optim.accumulate {cfg.optim.accumulate} × "
+                f"{self.info.world_size} process(es) exceeds the {len(train_set)} training clips"
+            )
         self.scheduler = build_scheduler(self.optimizer, cfg.schedule, self.steps_per_epoch)
         total = [] if cfg.train.epochs is None else [cfg.train.epochs * self.steps_per_epoch]
         if cfg.train.max_iters is not None:
@@ -276,10 +307,20 @@ class Trainer:
 
     # -- checkpoints ------------------------------------------------------------------------------
     def checkpoint_state(self) -> dict:
-        return dict(model=self.model, optimizer=self.optimizer, scheduler=self.scheduler, scaler=self.scaler,
-                    epoch=self.epoch, step=self.step, batch_in_epoch=self.batch_in_epoch,
-                    config=config_to_dict(self.cfg), class_names=self.class_names, model_name=self.model_name,
-                    model_kwargs=self.model_kwargs, task_classes=self.task_classes)
+        return dict(
+            model=self.model,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            scaler=self.scaler,
+            epoch=self.epoch,
+            step=self.step,
+            batch_in_epoch=self.batch_in_epoch,
+            config=config_to_dict(self.cfg),
+            class_names=self.class_names,
+            model_name=self.model_name,
+            model_kwargs=self.model_kwargs,
+            task_classes=self.task_classes,
+        )
 
     def save(self, name: str = "last.pt", metrics: dict | None = None) -> Path | None:
         """Write ``out_dir/name`` (and keep ``last.pt`` current); rank 0 only."""
@@ -293,8 +334,10 @@ class Trainer:
         """Continue from a checkpoint: weights, optimizer, schedule, scaler, RNG, epoch / step / batch."""
         state = read_checkpoint(path, map_location=self.device)
         if state.get("format") == "state_dict":
-            raise ValueError(f"--resume {path}: a bare state_dict has no optimizer/epoch state; "
-                             "use model.pretrained to start from weights")
+            raise ValueError(
+                f"--resume {path}: a bare state_dict has no optimizer/epoch state; "
+                "use model.pretrained to start from weights"
+            )
         unwrap_model(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -310,10 +353,18 @@ class Trainer:
         self.sampler.set_epoch(epoch)
         self.sampler.skip = self.batch_in_epoch * cfg.data.batch_size
         generator = torch.Generator().manual_seed(_epoch_seed(cfg.train.seed, epoch, self.info.rank))
-        return DataLoader(self.train_set, batch_size=cfg.data.batch_size, sampler=self.sampler,
-                          num_workers=cfg.data.num_workers, collate_fn=self.collate_fn, drop_last=True,
-                          pin_memory=self.device.type == "cuda", worker_init_fn=seed_worker, generator=generator,
-                          persistent_workers=False)
+        return DataLoader(
+            self.train_set,
+            batch_size=cfg.data.batch_size,
+            sampler=self.sampler,
+            num_workers=cfg.data.num_workers,
+            collate_fn=self.collate_fn,
+            drop_last=True,
+            pin_memory=self.device.type == "cuda",
+            worker_init_fn=seed_worker,
+            generator=generator,
+            persistent_workers=False,
+        )
 
     def _forward_loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, int]:
         x = batch["clip"].to(self.device, non_blocking=True)
@@ -367,18 +418,30 @@ class Trainer:
         finally:
             self.log.close()
         if self.nonfinite_steps and self.info.is_main:
-            logger.warning("skipped %d of %d optimizer step(s) with non-finite loss or gradients (first in %s)",
-                           self.nonfinite_steps, self.step, self.first_nonfinite)
+            logger.warning(
+                "skipped %d of %d optimizer step(s) with non-finite loss or gradients (first in %s)",
+                self.nonfinite_steps,
+                self.step,
+                self.first_nonfinite,
+            )
         if self.info.is_main:
             from vidnets.engine.plots import plot_curves
 
             plot_curves(self.out_dir, title=f"{self.model_name or cfg.model.name} ({cfg.recipe})")
             if self.skipped or self.looped:
-                atomic_write_text(self.out_dir / "skipped.txt", "".join(f"{line}\n" for line in
-                                                                        sorted(set(self.skipped)) + sorted(set(self.looped))))
-        return FitResult(epochs=self.epoch, step=self.step, history=self.history, test_metrics=last_metrics,
-                         checkpoint=str(self.out_dir / "last.pt"), seconds=time.perf_counter() - start_time,
-                         skipped=sorted(set(self.skipped)))
+                atomic_write_text(
+                    self.out_dir / "skipped.txt",
+                    "".join(f"{line}\n" for line in sorted(set(self.skipped)) + sorted(set(self.looped))),
+                )
+        return FitResult(
+            epochs=self.epoch,
+            step=self.step,
+            history=self.history,
+            test_metrics=last_metrics,
+            checkpoint=str(self.out_dir / "last.pt"),
+            seconds=time.perf_counter() - start_time,
+            skipped=sorted(set(self.skipped)),
+        )
 
     def _start_epoch(self, epoch: int) -> None:
         if self._resume_rng is not None:
@@ -401,8 +464,11 @@ class Trainer:
         batches_wanted = self.steps_per_epoch * accumulate - self.batch_in_epoch
         sums = torch.zeros(3, device=self.device)  # loss sum, correct, clips
         window = _Window()
-        bar = _progress(cfg.train.progress and self.info.is_main, total=batches_wanted // accumulate,
-                        desc=f"epoch {epoch + 1}/{self.total_epochs}")
+        bar = _progress(
+            cfg.train.progress and self.info.is_main,
+            total=batches_wanted // accumulate,
+            desc=f"epoch {epoch + 1}/{self.total_epochs}",
+        )
         last_good: dict | None = None
         for batch in itertools.islice(self._loader(epoch), batches_wanted):
             self.skipped.extend(batch.get("skipped") or [])  # "path: reason: detail"
@@ -417,8 +483,9 @@ class Trainer:
             weight = 0.0 if empty else 1.0  # an all-bad batch still joins DDP's gradient all-reduce
             self.scaler.scale(loss * weight / accumulate).backward()
             if not empty:
-                sums += torch.stack([loss.detach().float() * n, correct.float(),
-                                      torch.tensor(float(n), device=self.device)])
+                sums += torch.stack(
+                    [loss.detach().float() * n, correct.float(), torch.tensor(float(n), device=self.device)]
+                )
                 window.add(loss.detach(), n * self.info.world_size)
             self.batch_in_epoch += 1
             if self.batch_in_epoch % accumulate:
@@ -426,8 +493,11 @@ class Trainer:
             self._optimizer_step()
             bar.update(1)
             self._log_step(epoch, window, bar)
-            if cfg.train.checkpoint_every_iters and self.step % cfg.train.checkpoint_every_iters == 0 \
-                    and self.batch_in_epoch < self.steps_per_epoch * accumulate:
+            if (
+                cfg.train.checkpoint_every_iters
+                and self.step % cfg.train.checkpoint_every_iters == 0
+                and self.batch_in_epoch < self.steps_per_epoch * accumulate
+            ):
                 self._check_weights()
                 self.save("last.pt")
             if self.step >= self.total_steps:
@@ -444,8 +514,12 @@ class Trainer:
         mean_loss, rate = window.take()
         lr = self.optimizer.param_groups[0]["lr"]
         self.log.step(self.step, epoch, mean_loss, lr, rate, skipped_steps=self.nonfinite_steps)
-        bar.set_postfix(loss=f"{mean_loss:.3f}", lr=f"{lr:.3g}", clips_s=f"{rate:.1f}",
-                        **({"skipped": self.nonfinite_steps} if self.nonfinite_steps else {}))
+        bar.set_postfix(
+            loss=f"{mean_loss:.3f}",
+            lr=f"{lr:.3g}",
+            clips_s=f"{rate:.1f}",
+            **({"skipped": self.nonfinite_steps} if self.nonfinite_steps else {}),
+        )
 
     def _end_epoch(self, totals: torch.Tensor, start_time: float) -> dict:
         """Epoch row, test when due, log, checkpoint; returns the test metrics if it tested."""
@@ -453,10 +527,14 @@ class Trainer:
         self._check_weights()
         self.epoch += 1
         self.batch_in_epoch = 0
-        row = {"epoch": self.epoch, "step": self.step, "train_loss": float(totals[0] / max(totals[2], 1)),
-               "train_acc": float(totals[1] / max(totals[2], 1)),
-               "skipped_steps": self.nonfinite_steps - self._nonfinite_at_epoch_start,
-               "seconds": round(time.perf_counter() - start_time, 2)}
+        row = {
+            "epoch": self.epoch,
+            "step": self.step,
+            "train_loss": float(totals[0] / max(totals[2], 1)),
+            "train_acc": float(totals[1] / max(totals[2], 1)),
+            "skipped_steps": self.nonfinite_steps - self._nonfinite_at_epoch_start,
+            "seconds": round(time.perf_counter() - start_time, 2),
+        }
         final = self.step >= self.total_steps
         due = cfg.train.eval_every > 0 and self.epoch % cfg.train.eval_every == 0
         metrics: dict = {}
@@ -491,7 +569,8 @@ class Trainer:
                 f"(first in {self.first_nonfinite}; more than {MAX_SKIPPED_FRACTION:.0%} of the run's "
                 f"{self.total_steps} steps); precision {_precision_name(self.amp_dtype)}, lr "
                 f"{self.cfg.optim.lr:g}. Try --set train.precision=fp32, a lower optim.lr, or "
-                "--set optim.clip_grad_norm=40; nothing was saved from the failing steps")
+                "--set optim.clip_grad_norm=40; nothing was saved from the failing steps"
+            )
 
     def _zero_grad(self) -> None:
         """Under DDP the gradients are views into its buckets (:func:`distributed.wrap_model`): zeroed
@@ -501,21 +580,29 @@ class Trainer:
     def _count_nonfinite_step(self) -> None:
         self.nonfinite_steps += 1
         if not self.first_nonfinite:
-            bad = [name for name, p in unwrap_model(self.model).named_parameters()
-                   if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
-            self.first_nonfinite = f"step {self.step + 1}: " + (", ".join(bad[:3]) + (" …" if len(bad) > 3 else "")
-                                                               if bad else "the loss")
-            logger.warning("optimizer step %d skipped: non-finite gradients in %s", self.step + 1,
-                           self.first_nonfinite)
+            bad = [
+                name
+                for name, p in unwrap_model(self.model).named_parameters()
+                if p.grad is not None and not bool(torch.isfinite(p.grad).all())
+            ]
+            self.first_nonfinite = f"step {self.step + 1}: " + (
+                ", ".join(bad[:3]) + (" …" if len(bad) > 3 else "") if bad else "the loss"
+            )
+            logger.warning("optimizer step %d skipped: non-finite gradients in %s", self.step + 1, self.first_nonfinite)
 
     def _check_weights(self) -> None:
         """Refuse to go on (or save) with non-finite weights: the model could never be used."""
-        bad = [name for name, p in unwrap_model(self.model).state_dict().items()
-               if p.is_floating_point() and not bool(torch.isfinite(p).all())]
+        bad = [
+            name
+            for name, p in unwrap_model(self.model).state_dict().items()
+            if p.is_floating_point() and not bool(torch.isfinite(p).all())
+        ]
         if bad:
-            raise TrainingError(f"weights became non-finite by step {self.step} ({', '.join(bad[:3])}"
-                                f"{' …' if len(bad) > 3 else ''}); no checkpoint written. Try a lower optim.lr, "
-                                "--set optim.clip_grad_norm=40 or --set train.precision=fp32")
+            raise TrainingError(
+                f"weights became non-finite by step {self.step} ({', '.join(bad[:3])}"
+                f"{' …' if len(bad) > 3 else ''}); no checkpoint written. Try a lower optim.lr, "
+                "--set optim.clip_grad_norm=40 or --set train.precision=fp32"
+            )
 
     def _test_every_task(self, row: dict, write: bool) -> dict:
         """Test each task (one, unless multi-task), add the metrics to the epoch ``row`` and, when
@@ -531,12 +618,22 @@ class Trainer:
             if task == self.eval_task:
                 main_metrics = metrics
             if write and self.info.is_main:
-                write_report(result, self.out_dir, prefix="test" if task is None else f"test_{task}",
-                             dump_scores=self.cfg.test.dump_scores)
-        row.update({"test_loss": main_metrics["loss"], "test_clip_top1": main_metrics["clip_top1"],
-                    "test_video_top1": main_metrics["video_top1"], "test_video_top5": main_metrics["video_top5"],
-                    "test_mean_class_accuracy": main_metrics["mean_class_accuracy"],
-                    "chance": main_metrics["chance"]})
+                write_report(
+                    result,
+                    self.out_dir,
+                    prefix="test" if task is None else f"test_{task}",
+                    dump_scores=self.cfg.test.dump_scores,
+                )
+        row.update(
+            {
+                "test_loss": main_metrics["loss"],
+                "test_clip_top1": main_metrics["clip_top1"],
+                "test_video_top1": main_metrics["video_top1"],
+                "test_video_top5": main_metrics["video_top5"],
+                "test_mean_class_accuracy": main_metrics["mean_class_accuracy"],
+                "chance": main_metrics["chance"],
+            }
+        )
         return main_metrics
 
     def evaluate(self, progress: bool = True, task: str | None = None):
@@ -551,17 +648,29 @@ class Trainer:
             task = task or self.eval_task
             model, test_set, class_names = TaskView(model, task), self.test_set[task], self.task_classes[task]
         shard = Subset(test_set, list(range(self.info.rank, len(test_set), self.info.world_size)))
-        loader = DataLoader(shard, batch_size=self.cfg.test.batch_size, shuffle=False,
-                            num_workers=self.cfg.data.num_workers, collate_fn=self.collate_fn)
-        return evaluate(model, loader, class_names=class_names,
-                        view_chunk=self.cfg.test.view_chunk, amp_dtype=self.amp_dtype,
-                        channels_last=self.channels_last, progress=progress and self.info.is_main)
+        loader = DataLoader(
+            shard,
+            batch_size=self.cfg.test.batch_size,
+            shuffle=False,
+            num_workers=self.cfg.data.num_workers,
+            collate_fn=self.collate_fn,
+        )
+        return evaluate(
+            model,
+            loader,
+            class_names=class_names,
+            view_chunk=self.cfg.test.view_chunk,
+            amp_dtype=self.amp_dtype,
+            channels_last=self.channels_last,
+            progress=progress and self.info.is_main,
+        )
 
 
 # -- helpers ------------------------------------------------------------------------------------------
 
+
 def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
-    return (seed * 1_000_003 + epoch * 1009 + rank * 7919) % 2 ** 63
+    return (seed * 1_000_003 + epoch * 1009 + rank * 7919) % 2**63
 
 
 def _enable_partial_bn(model: nn.Module) -> None:
@@ -576,9 +685,13 @@ def _enable_partial_bn(model: nn.Module) -> None:
 def _make_log(trainer: Trainer, resume_step: int):
     from vidnets.engine.runlog import RunLog
 
-    return RunLog(trainer.out_dir, enabled=trainer.info.is_main, tensorboard=trainer.cfg.train.tensorboard,
-                  resume_step=resume_step,
-                  extra_epoch_fields=[f"test_{task}_video_top1" for task in trainer.task_classes])
+    return RunLog(
+        trainer.out_dir,
+        enabled=trainer.info.is_main,
+        tensorboard=trainer.cfg.train.tensorboard,
+        resume_step=resume_step,
+        extra_epoch_fields=[f"test_{task}_video_top1" for task in trainer.task_classes],
+    )
 
 
 def _read_history(out_dir: Path) -> list[dict]:
@@ -612,9 +725,11 @@ def _precision_name(dtype: torch.dtype | None) -> str:
 def _no_usable_clip_message(epoch: int, skipped: list[str]) -> str:
     reasons = sorted(set(skipped))
     listed = "; ".join(reasons[:3]) + (f"; … ({len(reasons)} files)" if len(reasons) > 3 else "")
-    return (f"epoch {epoch}: no training clip could be read ({listed or 'every batch was empty'}). "
-            "Check data.root and the annotation files with `vidnets check`, and that the crop "
-            "(data.train_kwargs.crop) fits the frames")
+    return (
+        f"epoch {epoch}: no training clip could be read ({listed or 'every batch was empty'}). "
+        "Check data.root and the annotation files with `vidnets check`, and that the crop "
+        "(data.train_kwargs.crop) fits the frames"
+    )
 
 
 class _NoBar:
@@ -632,8 +747,12 @@ def _progress(enabled: bool, total: int, desc: str):
 
 
 def _log_epoch(row: dict) -> None:
-    parts = [f"epoch {row['epoch']}", f"step {row['step']}", f"loss {row['train_loss']:.3f}",
-             f"train acc {row['train_acc']:.1%}"]
+    parts = [
+        f"epoch {row['epoch']}",
+        f"step {row['step']}",
+        f"loss {row['train_loss']:.3f}",
+        f"train acc {row['train_acc']:.1%}",
+    ]
     if "test_video_top1" in row:
         parts += [f"test clip {row['test_clip_top1']:.1%}", f"video {row['test_video_top1']:.1%}"]
     parts.append(f"{row['seconds']:.0f}s")

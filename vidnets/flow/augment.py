@@ -15,8 +15,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["flip_flow", "crop", "resize_flow", "random_crop_params", "multiscale_crop_params", "five_crop_boxes",
-           "test_views"]
+__all__ = [
+    "flip_flow",
+    "crop",
+    "resize_flow",
+    "random_crop_params",
+    "multiscale_crop_params",
+    "five_crop_boxes",
+    "test_views",
+]
 
 
 def flip_flow(stack: torch.Tensor) -> torch.Tensor:
@@ -28,7 +35,7 @@ def flip_flow(stack: torch.Tensor) -> torch.Tensor:
 
 
 def crop(stack: torch.Tensor, top: int, left: int, height: int, width: int) -> torch.Tensor:
-    return stack[..., top:top + height, left:left + width]
+    return stack[..., top : top + height, left : left + width]
 
 
 def resize_flow(stack: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -54,9 +61,13 @@ def random_crop_params(height: int, width: int, size: int, generator: torch.Gene
     return top, left, size, size
 
 
-def multiscale_crop_params(height: int, width: int, generator: torch.Generator,
-                           scales: tuple[float, ...] = (1.0, 0.875, 0.75, 0.66), max_distort: int = 1
-                           ) -> tuple[int, int, int, int]:
+def multiscale_crop_params(
+    height: int,
+    width: int,
+    generator: torch.Generator,
+    scales: tuple[float, ...] = (1.0, 0.875, 0.75, 0.66),
+    max_distort: int = 1,
+) -> tuple[int, int, int, int]:
     """TSN's corner-cropping multi-scale crop: side lengths from ``scales`` × short side (aspect distortion
     up to ``max_distort`` scale steps), placed at one of 5 fixed positions (corners, centre)."""
     base = min(height, width)
@@ -73,8 +84,13 @@ def five_crop_boxes(height: int, width: int, crop_h: int, crop_w: int | None = N
     if height < crop_h or width < crop_w:
         raise ValueError(f"flow of size {height}x{width} is smaller than the crop {crop_h}x{crop_w}")
     bottom, right = height - crop_h, width - crop_w
-    return [(bottom // 2, right // 2, crop_h, crop_w), (0, 0, crop_h, crop_w), (0, right, crop_h, crop_w),
-            (bottom, 0, crop_h, crop_w), (bottom, right, crop_h, crop_w)]
+    return [
+        (bottom // 2, right // 2, crop_h, crop_w),
+        (0, 0, crop_h, crop_w),
+        (0, right, crop_h, crop_w),
+        (bottom, 0, crop_h, crop_w),
+        (bottom, right, crop_h, crop_w),
+    ]
 
 
 def test_views(stack: torch.Tensor, size: int, crops: int) -> torch.Tensor:

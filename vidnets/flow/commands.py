@@ -22,18 +22,29 @@ def register(subparsers) -> None:
 
     extract = commands.add_parser("extract", help="compute dense flow for videos, store as quantised JPEG")
     extract.add_argument("videos", nargs="+", help="video files (or text files with one path per line, @list.txt)")
-    extract.add_argument("--out", required=True,
-                         help="output root: one folder per video, named after its stem (its relative path when "
-                              "two videos share a stem)")
-    extract.add_argument("--method", default="tvl1", choices=["tvl1", "farneback", "dis"],
-                         help="tvl1 (default: most accurate, TSN's method), dis (about 80× faster) or farneback; "
-                              "error and speed of each in BENCHMARKS.md")
-    extract.add_argument("--dis-preset", default="medium", choices=["ultrafast", "fast", "medium"],
-                         help="DIS preset (default medium)")
-    extract.add_argument("--tvl1-scales", type=int, default=0,
-                         help="TV-L1 pyramid levels (step 0.8); 0 (default): as many as keep the short side "
-                              ">= 16 px; 5: dense_flow's (TSN), which misses motions beyond about 3 px on fine "
-                              "texture")
+    extract.add_argument(
+        "--out",
+        required=True,
+        help="output root: one folder per video, named after its stem (its relative path when two videos share a stem)",
+    )
+    extract.add_argument(
+        "--method",
+        default="tvl1",
+        choices=["tvl1", "farneback", "dis"],
+        help="tvl1 (default: most accurate, TSN's method), dis (about 80× faster) or farneback; "
+        "error and speed of each in BENCHMARKS.md",
+    )
+    extract.add_argument(
+        "--dis-preset", default="medium", choices=["ultrafast", "fast", "medium"], help="DIS preset (default medium)"
+    )
+    extract.add_argument(
+        "--tvl1-scales",
+        type=int,
+        default=0,
+        help="TV-L1 pyramid levels (step 0.8); 0 (default): as many as keep the short side "
+        ">= 16 px; 5: dense_flow's (TSN), which misses motions beyond about 3 px on fine "
+        "texture",
+    )
     extract.add_argument("--bound", type=float, default=20.0, help="clip |flow| to this many pixels (default 20)")
     extract.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
     sizing = extract.add_mutually_exclusive_group()
@@ -44,17 +55,22 @@ def register(subparsers) -> None:
     extract.add_argument("--warp", action="store_true", help="warped flow: camera homography compensated (TSN)")
     extract.add_argument("--workers", type=int, default=1, help="processes (one video each)")
     extract.add_argument("--shard", help="i/n: do every n-th video from i (default: RANK/WORLD_SIZE or all)")
-    extract.add_argument("--overwrite", action="store_true",
-                         help="recompute videos that are already complete; without it, a folder holding flow "
-                              "with other settings or of another video stops the run before any work")
+    extract.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="recompute videos that are already complete; without it, a folder holding flow "
+        "with other settings or of another video stops the run before any work",
+    )
     extract.set_defaults(func=run_extract)
 
     show = commands.add_parser(
-        "show", help="colour-coded flow PNGs and an RGB|flow strip",
+        "show",
+        help="colour-coded flow PNGs and an RGB|flow strip",
         description="Colour each flow field (hue: direction, brightness: speed, full at the 99th percentile "
-                    "of the magnitude over the fields shown) and write flow_00001.png … and strip.png (RGB "
-                    "frames above their flow) with a colour key: the wheel's rim is the speed in px/frame "
-                    "that shows at full brightness.")
+        "of the magnitude over the fields shown) and write flow_00001.png … and strip.png (RGB "
+        "frames above their flow) with a colour key: the wheel's rim is the speed in px/frame "
+        "that shows at full brightness.",
+    )
     show.add_argument("source", help="a flow folder (flow_x_00001.jpg …) or a video")
     show.add_argument("--out", required=True, help="folder for flow_00001.png … and strip.png")
     show.add_argument("--max-fields", type=int, default=16, help="the first N flow fields (default 16)")
@@ -85,16 +101,26 @@ def run_extract(args) -> int:
     missing = [v for v in videos if not Path(v).is_file()]
     if videos and len(missing) == len(videos):  # nothing to extract: a wrong path, not a damaged video
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        print(f"vidnets flow extract: no such video file {missing[0]}{more}; check the paths or the @list file",
-              file=sys.stderr)
+        print(
+            f"vidnets flow extract: no such video file {missing[0]}{more}; check the paths or the @list file",
+            file=sys.stderr,
+        )
         return 2
     try:
-        options = FlowOptions(method=args.method, bound=args.bound, jpeg_quality=args.quality,
-                              short_side=None if (args.keep_size or args.size) else args.short_side,
-                              size=args.size, backward=args.backward, warp=args.warp,
-                              tvl1=TVL1Params(scales=args.tvl1_scales), dis_preset=args.dis_preset)
-        results = extract_videos(videos, args.out, options, workers=args.workers, shard=args.shard,
-                                 overwrite=args.overwrite)
+        options = FlowOptions(
+            method=args.method,
+            bound=args.bound,
+            jpeg_quality=args.quality,
+            short_side=None if (args.keep_size or args.size) else args.short_side,
+            size=args.size,
+            backward=args.backward,
+            warp=args.warp,
+            tvl1=TVL1Params(scales=args.tvl1_scales),
+            dis_preset=args.dis_preset,
+        )
+        results = extract_videos(
+            videos, args.out, options, workers=args.workers, shard=args.shard, overwrite=args.overwrite
+        )
     except ValueError as error:  # e.g. two videos with the same stem, a malformed --shard
         print(f"vidnets flow extract: {error}", file=sys.stderr)
         return 2
@@ -113,8 +139,14 @@ def run_show(args) -> int:
     if args.max_fields < 1:
         raise ValueError(f"flow show: --max-fields must be >= 1, found {args.max_fields}")
     ensure_writable_dir(args.out, "flow show output folder")
-    written = show(args.source, args.out, max_fields=args.max_fields, method=args.method, video=args.video,
-                   field_legend=args.field_legend)
+    written = show(
+        args.source,
+        args.out,
+        max_fields=args.max_fields,
+        method=args.method,
+        video=args.video,
+        field_legend=args.field_legend,
+    )
     print(f"wrote {len(written)} images to {args.out} (strip: {written[-1]})")
     return 0
 

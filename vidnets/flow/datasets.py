@@ -41,16 +41,35 @@ LAYOUTS = ("two_stream", "tsn")
 
 RECIPES: dict[str, dict[str, Any]] = {
     # Simonyan & Zisserman 2014 §3.1, §5: L=10, 224 crops, 25 frames × 10 crops at test.
-    "two_stream_temporal": dict(layout="two_stream", length=10, segments=1, views=25, crops=10, crop=224,
-                                representation="stack", mean_subtraction=True, multiscale=False),
+    "two_stream_temporal": dict(
+        layout="two_stream",
+        length=10,
+        segments=1,
+        views=25,
+        crops=10,
+        crop=224,
+        representation="stack",
+        mean_subtraction=True,
+        multiscale=False,
+    ),
     # Wang et al. 2016: new_length 5 (10 channels), K=3 segments, 25 × 10 crops at test.
-    "tsn_flow": dict(layout="tsn", length=5, segments=3, views=25, crops=10, crop=224,
-                     representation="stack", mean_subtraction=False, multiscale=True),
+    "tsn_flow": dict(
+        layout="tsn",
+        length=5,
+        segments=3,
+        views=25,
+        crops=10,
+        crop=224,
+        representation="stack",
+        mean_subtraction=False,
+        multiscale=True,
+    ),
 }
 
 
-def window_starts(num_fields: int, length: int, count: int, *, train: bool,
-                  generator: torch.Generator | None = None) -> list[int]:
+def window_starts(
+    num_fields: int, length: int, count: int, *, train: bool, generator: torch.Generator | None = None
+) -> list[int]:
     """First field of ``count`` windows of ``length`` fields.
 
     Train: one random start per equal segment of the valid range (TSN segment sampling; count=1 is a
@@ -71,10 +90,26 @@ def window_starts(num_fields: int, length: int, count: int, *, train: bool,
 class FlowStackDataset(Dataset):
     """Flow stacks per video; see the module docstring for shapes and the recipes."""
 
-    def __init__(self, records: Sequence[Any], flow_root: str | Path, *, train: bool, layout: str = "two_stream",
-                 length: int = 10, segments: int = 1, views: int = 25, crops: int = 10, crop: int = 224,
-                 representation: str = "stack", mean_subtraction: bool | str = False, multiscale: bool = False,
-                 flip: bool = True, scale: float = 1.0, bound: float | None = None, on_error: str = "skip"):
+    def __init__(
+        self,
+        records: Sequence[Any],
+        flow_root: str | Path,
+        *,
+        train: bool,
+        layout: str = "two_stream",
+        length: int = 10,
+        segments: int = 1,
+        views: int = 25,
+        crops: int = 10,
+        crop: int = 224,
+        representation: str = "stack",
+        mean_subtraction: bool | str = False,
+        multiscale: bool = False,
+        flip: bool = True,
+        scale: float = 1.0,
+        bound: float | None = None,
+        on_error: str = "skip",
+    ):
         if layout not in LAYOUTS:
             raise ValueError(f"layout: expected one of {LAYOUTS}, found {layout!r}")
         if representation not in REPRESENTATIONS:
@@ -100,8 +135,12 @@ class FlowStackDataset(Dataset):
     def _stack(self, flow: FlowFrames, start: int) -> np.ndarray:
         indices = [min(start + k, flow.num_fields - 1) for k in range(self.length)]
         backward = flow.read_many(indices, backward=True) if self.representation == "bidirectional" else None
-        return build_stack(flow.read_many(indices), self.representation, backward_fields=backward,
-                           mean_subtraction=self.mean_subtraction)
+        return build_stack(
+            flow.read_many(indices),
+            self.representation,
+            backward_fields=backward,
+            mean_subtraction=self.mean_subtraction,
+        )
 
     def _train_view(self, stacks: torch.Tensor) -> torch.Tensor:
         height, width = stacks.shape[-2:]
@@ -136,8 +175,11 @@ class FlowStackDataset(Dataset):
         except Exception as error:
             if self.on_error == "raise":
                 raise
-            return {"error": f"{self.flow_dir(index)}: {type(error).__name__}: {error}",
-                    "path": str(record.path), "index": index}
+            return {
+                "error": f"{self.flow_dir(index)}: {type(error).__name__}: {error}",
+                "path": str(record.path),
+                "index": index,
+            }
         return {"clip": clip, "label": int(record.label), "index": index, "path": str(record.path)}
 
 
@@ -146,8 +188,9 @@ def override_keys(recipe: str) -> frozenset[str]:
     return frozenset(RECIPES[recipe]) | {"flip", "scale", "bound", "on_error", "frames", "size"}
 
 
-def build_flow_dataset(recipe: str, records: Sequence[Any], *, train: bool, flow_root: str | Path,
-                       **overrides: Any) -> FlowStackDataset:
+def build_flow_dataset(
+    recipe: str, records: Sequence[Any], *, train: bool, flow_root: str | Path, **overrides: Any
+) -> FlowStackDataset:
     """The flow dataset of a paper recipe ("two_stream_temporal" or "tsn_flow").
 
     Overrides: ``length`` (L), ``segments``, ``views`` (test windows), ``crops`` (1, 5, 10), ``crop`` (side),

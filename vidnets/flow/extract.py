@@ -51,9 +51,24 @@ import numpy as np
 
 from vidnets.flow import store
 
-__all__ = ["METHODS", "FlowSettingsError", "FlowOptions", "VideoResult", "TVL1Params", "TVL1_DEFAULT", "TSN_TVL1",
-           "OPENCV_DEFAULT_TVL1", "DIS_PRESETS", "method_params", "make_flow_fn", "compute_flow", "decode_size",
-           "iter_gray_frames", "extract_video", "extract_videos"]
+__all__ = [
+    "METHODS",
+    "FlowSettingsError",
+    "FlowOptions",
+    "VideoResult",
+    "TVL1Params",
+    "TVL1_DEFAULT",
+    "TSN_TVL1",
+    "OPENCV_DEFAULT_TVL1",
+    "DIS_PRESETS",
+    "method_params",
+    "make_flow_fn",
+    "compute_flow",
+    "decode_size",
+    "iter_gray_frames",
+    "extract_video",
+    "extract_videos",
+]
 
 METHODS = ("tvl1", "farneback", "dis")
 FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -110,10 +125,17 @@ class TVL1Params:
         import cv2
 
         return cv2.optflow.DualTVL1OpticalFlow_create(
-            tau=self.tau, lambda_=self.lambda_, theta=self.theta, nscales=self.scales_for(height, width),
-            warps=self.warps, epsilon=self.epsilon, innnerIterations=self.inner_iterations,
-            outerIterations=self.outer_iterations, scaleStep=self.scale_step,
-            medianFiltering=self.median_filtering)
+            tau=self.tau,
+            lambda_=self.lambda_,
+            theta=self.theta,
+            nscales=self.scales_for(height, width),
+            warps=self.warps,
+            epsilon=self.epsilon,
+            innnerIterations=self.inner_iterations,
+            outerIterations=self.outer_iterations,
+            scaleStep=self.scale_step,
+            medianFiltering=self.median_filtering,
+        )
 
 
 MIN_PYRAMID_SIDE = 16  # OpenCV's TV-L1 stops its pyramid below 16 px, IPOL's at about 16 px
@@ -153,8 +175,9 @@ class FlowOptions:
         if self.dis_preset not in DIS_PRESETS:
             raise ValueError(f"--dis-preset: expected one of {', '.join(DIS_PRESETS)}, found {self.dis_preset!r}")
         if self.tvl1.scales < 0:
-            raise ValueError(f"--tvl1-scales must be >= 0 (0: as many as the frame size allows), "
-                             f"found {self.tvl1.scales}")
+            raise ValueError(
+                f"--tvl1-scales must be >= 0 (0: as many as the frame size allows), found {self.tvl1.scales}"
+            )
         if not 1 <= int(self.jpeg_quality) <= 100:
             raise ValueError(f"jpeg quality must be in 1..100, found {self.jpeg_quality}")
         if not (self.bound > 0 and self.bound != float("inf")):
@@ -171,9 +194,15 @@ class FlowOptions:
 
     def settings(self) -> dict:
         """What :func:`vidnets.flow.store.flow_settings` reads from a folder written with these options."""
-        return {"method": self.method, "bound": float(self.bound), "jpeg_quality": int(self.jpeg_quality),
-                "resize": self.resize, "backward": bool(self.backward), "warp": bool(self.warp),
-                "params": self.method_params()}
+        return {
+            "method": self.method,
+            "bound": float(self.bound),
+            "jpeg_quality": int(self.jpeg_quality),
+            "resize": self.resize,
+            "backward": bool(self.backward),
+            "warp": bool(self.warp),
+            "params": self.method_params(),
+        }
 
     def method_params(self) -> dict:
         """The flow method's own parameters, as ``meta.json`` records them."""
@@ -255,8 +284,9 @@ def iter_gray_frames(path: str | Path, size=None) -> Iterator[np.ndarray]:
         yield cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
-def _pair_flows(frames: Iterator[np.ndarray], options: FlowOptions
-                ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+def _pair_flows(
+    frames: Iterator[np.ndarray], options: FlowOptions
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
     """Yield (first frame, forward flow, backward flow or None) for each consecutive pair."""
     from vidnets.flow.warp import warped_flow
 
@@ -285,8 +315,11 @@ def conflict(folder: Path, video: str | Path, options: FlowOptions) -> str | Non
         stored["params"] = unrecorded_params(meta.method)
     if stored != wanted:
         diff = ", ".join(_describe(k, stored[k], wanted[k]) for k in wanted if stored[k] != wanted[k])
-        older = " (written by an older vidnets, which used these without recording them)" \
-            if meta.params is None and stored["params"] != wanted["params"] else ""
+        older = (
+            " (written by an older vidnets, which used these without recording them)"
+            if meta.params is None and stored["params"] != wanted["params"]
+            else ""
+        )
         return f"{folder} holds flow with other settings: {diff}{older}"
     return None
 
@@ -301,8 +334,9 @@ def _describe(key: str, stored, wanted) -> str:
     """One setting that differs, for the error message."""
     if key != "params" or not isinstance(stored, dict):
         return f"{key} {stored!r} (asked {wanted!r})"
-    return "parameters " + ", ".join(f"{k} {stored.get(k)!r} (asked {v!r})" for k, v in wanted.items()
-                                     if stored.get(k) != v)
+    return "parameters " + ", ".join(
+        f"{k} {stored.get(k)!r} (asked {v!r})" for k, v in wanted.items() if stored.get(k) != v
+    )
 
 
 @contextlib.contextmanager
@@ -320,8 +354,9 @@ def video_lock(out_root: Path, vid: str):
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def extract_video(video: str | Path, out_root: str | Path, options: FlowOptions,
-                  *, overwrite: bool = False, vid: str | None = None) -> VideoResult:
+def extract_video(
+    video: str | Path, out_root: str | Path, options: FlowOptions, *, overwrite: bool = False, vid: str | None = None
+) -> VideoResult:
     """Extract one video into ``out_root/<vid>/`` (default id: its stem) atomically, holding its lock;
     never raises for a bad video."""
     vid = vid or store.video_id(video)
@@ -338,28 +373,41 @@ def _extract_locked(video: str | Path, final: Path, options: FlowOptions, overwr
         problem = conflict(final, video, options)
         if problem is None:
             return VideoResult(str(video), "skipped", fields=store.read_meta(final).num_fields)
-        return VideoResult(str(video), "failed", error=f"FlowSettingsError: {problem}; rerun with --overwrite "
-                                                        "to recompute, or use another --out")
+        return VideoResult(
+            str(video),
+            "failed",
+            error=f"FlowSettingsError: {problem}; rerun with --overwrite to recompute, or use another --out",
+        )
     partial = final.parent / f".{final.name}.partial"
     try:
         shutil.rmtree(partial, ignore_errors=True)  # left by a killed run
         partial.mkdir(parents=True)
         count, written, shape = 0, 0, None
-        for _, forward, backward in _pair_flows(
-                iter_gray_frames(video, decode_size(options)), options):
+        for _, forward, backward in _pair_flows(iter_gray_frames(video, decode_size(options)), options):
             written += store.write_field(partial, count, forward, options.bound, options.jpeg_quality)
             if backward is not None:
-                written += store.write_field(partial, count, backward, options.bound, options.jpeg_quality,
-                                             backward=True)
+                written += store.write_field(
+                    partial, count, backward, options.bound, options.jpeg_quality, backward=True
+                )
             shape = forward.shape
             count += 1
         if count == 0:
             raise ValueError(f"{video}: fewer than 2 decodable frames")
-        meta = store.FlowMeta(video=str(video), method=options.method, bound=float(options.bound),
-                              jpeg_quality=int(options.jpeg_quality), width=int(shape[1]), height=int(shape[0]),
-                              num_frames=count + 1, num_fields=count, backward=options.backward,
-                              warp=options.warp, resize=options.resize, source=os.path.realpath(video),
-                              params=options.method_params())
+        meta = store.FlowMeta(
+            video=str(video),
+            method=options.method,
+            bound=float(options.bound),
+            jpeg_quality=int(options.jpeg_quality),
+            width=int(shape[1]),
+            height=int(shape[0]),
+            num_frames=count + 1,
+            num_fields=count,
+            backward=options.backward,
+            warp=options.warp,
+            resize=options.resize,
+            source=os.path.realpath(video),
+            params=options.method_params(),
+        )
         # Plain write is enough: the folder only becomes visible by the rename below.
         (partial / store.META_NAME).write_text(json.dumps(store.meta_to_json(meta), indent=2))
         if final.exists():  # an incomplete folder from another tool, or --overwrite
@@ -384,9 +432,16 @@ def check_existing(videos: Sequence[str | Path], ids: dict[str, str], out_root: 
         raise FlowSettingsError(f"{problems[0]}{more}; rerun with --overwrite to recompute, or use another --out")
 
 
-def extract_videos(videos: Sequence[str | Path], out_root: str | Path, options: FlowOptions, *,
-                   workers: int = 1, shard: str | None = None, overwrite: bool = False,
-                   progress: bool = True) -> list[VideoResult]:
+def extract_videos(
+    videos: Sequence[str | Path],
+    out_root: str | Path,
+    options: FlowOptions,
+    *,
+    workers: int = 1,
+    shard: str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> list[VideoResult]:
     """Extract this shard's videos with ``workers`` processes; complete folders are skipped (resume)."""
     from tqdm import tqdm
 
@@ -407,18 +462,18 @@ def extract_videos(videos: Sequence[str | Path], out_root: str | Path, options: 
             results.append(VideoResult(str(video), "skipped"))
         else:
             todo.append(video)
-    bar = tqdm(total=len(mine), initial=len(results), unit="video", desc=f"flow {options.method}",
-               disable=not progress)
+    bar = tqdm(total=len(mine), initial=len(results), unit="video", desc=f"flow {options.method}", disable=not progress)
     if workers <= 1:
         for video in todo:
-            results.append(_report(extract_video(video, out_root, options, overwrite=overwrite, vid=ids[video]),
-                                   bar))
+            results.append(_report(extract_video(video, out_root, options, overwrite=overwrite, vid=ids[video]), bar))
     else:
         import multiprocessing
 
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(extract_video, video, out_root, options, overwrite=overwrite, vid=ids[video])
-                       for video in todo]
+            futures = [
+                pool.submit(extract_video, video, out_root, options, overwrite=overwrite, vid=ids[video])
+                for video in todo
+            ]
             for future in as_completed(futures):
                 results.append(_report(future.result(), bar))
     bar.close()

@@ -28,8 +28,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["REPRESENTATIONS", "flow_stack", "trajectory_stack", "bidirectional_stack", "subtract_mean_flow",
-           "field_means", "build_stack", "MEAN_SUBTRACTION"]
+__all__ = [
+    "REPRESENTATIONS",
+    "flow_stack",
+    "trajectory_stack",
+    "bidirectional_stack",
+    "subtract_mean_flow",
+    "field_means",
+    "build_stack",
+    "MEAN_SUBTRACTION",
+]
 
 REPRESENTATIONS = ("stack", "trajectory", "bidirectional")
 MEAN_SUBTRACTION = ("none", "field", "channel")
@@ -92,13 +100,20 @@ def mean_subtraction_mode(mean_subtraction: bool | str) -> str:
     if mean_subtraction is False or mean_subtraction is None:
         return "none"
     if mean_subtraction not in MEAN_SUBTRACTION:
-        raise ValueError(f"mean_subtraction: expected true, false or one of {', '.join(MEAN_SUBTRACTION)}, "
-                         f"found {mean_subtraction!r}")
+        raise ValueError(
+            f"mean_subtraction: expected true, false or one of {', '.join(MEAN_SUBTRACTION)}, "
+            f"found {mean_subtraction!r}"
+        )
     return str(mean_subtraction)
 
 
-def build_stack(fields: np.ndarray, representation: str = "stack", *, backward_fields: np.ndarray | None = None,
-                mean_subtraction: bool | str = False) -> np.ndarray:
+def build_stack(
+    fields: np.ndarray,
+    representation: str = "stack",
+    *,
+    backward_fields: np.ndarray | None = None,
+    mean_subtraction: bool | str = False,
+) -> np.ndarray:
     """One temporal-stream input from a window of L fields (and, for "bidirectional", their backward fields).
 
     For "bidirectional" the window's first L/2 pairs are taken from ``backward_fields`` and the last L/2
@@ -120,8 +135,7 @@ def build_stack(fields: np.ndarray, representation: str = "stack", *, backward_f
         used = np.concatenate([_check_fields(backward_fields)[:half], fields[half:]])
         stack = bidirectional_stack(used[:half], used[half:])
     else:
-        raise ValueError(f"flow representation: expected one of {', '.join(REPRESENTATIONS)}, "
-                         f"found {representation!r}")
+        raise ValueError(f"flow representation: expected one of {', '.join(REPRESENTATIONS)}, found {representation!r}")
     if mode == "channel":
         return subtract_mean_flow(stack)
     if mode == "field":

@@ -96,9 +96,15 @@ class FlowMeta:
 def flow_settings(meta: FlowMeta) -> dict:
     """What must match for stored flow to be reused: method and its parameters, bound, quality, size,
     backward, warp."""
-    return {"method": meta.method, "bound": float(meta.bound), "jpeg_quality": int(meta.jpeg_quality),
-            "resize": meta.resize, "backward": bool(meta.backward), "warp": bool(meta.warp),
-            "params": meta.params}
+    return {
+        "method": meta.method,
+        "bound": float(meta.bound),
+        "jpeg_quality": int(meta.jpeg_quality),
+        "resize": meta.resize,
+        "backward": bool(meta.backward),
+        "warp": bool(meta.warp),
+        "params": meta.params,
+    }
 
 
 def same_video(meta: FlowMeta, video: str | Path) -> bool:
@@ -176,8 +182,9 @@ def field_name(prefix: str, index: int) -> str:
     return f"{prefix}_{index + 1:05d}.jpg"
 
 
-def write_field(directory: Path, index: int, flow: np.ndarray, bound: float, quality: int,
-                backward: bool = False) -> int:
+def write_field(
+    directory: Path, index: int, flow: np.ndarray, bound: float, quality: int, backward: bool = False
+) -> int:
     """Write one (H, W, 2) float field as two JPEGs; returns the bytes written."""
     import cv2
 
@@ -185,8 +192,7 @@ def write_field(directory: Path, index: int, flow: np.ndarray, bound: float, qua
     q = quantize(flow, bound)
     total = 0
     for prefix, channel in ((x_prefix, 0), (y_prefix, 1)):
-        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(q[..., channel]),
-                               [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(q[..., channel]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
         if not ok:
             raise RuntimeError(f"JPEG encoding failed for {directory / field_name(prefix, index)}")
         (directory / field_name(prefix, index)).write_bytes(buf.tobytes())

@@ -27,8 +27,9 @@ def flow_to_color(flow: np.ndarray, max_magnitude: float | None = None) -> np.nd
         flow = flow.transpose(1, 2, 0)
     if flow.ndim != 3 or flow.shape[-1] != 2:
         raise ValueError(f"flow must be (2, H, W) or (H, W, 2), found {flow.shape}")
-    magnitude, angle = cv2.cartToPolar(np.ascontiguousarray(flow[..., 0]), np.ascontiguousarray(flow[..., 1]),
-                                       angleInDegrees=True)
+    magnitude, angle = cv2.cartToPolar(
+        np.ascontiguousarray(flow[..., 0]), np.ascontiguousarray(flow[..., 1]), angleInDegrees=True
+    )
     if max_magnitude is None:
         max_magnitude = float(np.percentile(magnitude, 99))
     value = np.clip(magnitude / max(max_magnitude, 1e-6), 0, 1)
@@ -69,11 +70,11 @@ def legend(max_magnitude: float, size: tuple[int, int] = LEGEND_SIZE) -> np.ndar
     height, width = size
     panel = np.full((height, width, 3), 64, np.uint8)
     radius = min(width - 20, height - 70) // 2
-    ys, xs = np.mgrid[-radius:radius + 1, -radius:radius + 1].astype(np.float32)
+    ys, xs = np.mgrid[-radius : radius + 1, -radius : radius + 1].astype(np.float32)
     wheel = flow_to_color(np.stack([xs, ys]) / radius, max_magnitude=1.0)
-    inside = xs ** 2 + ys ** 2 <= radius ** 2
+    inside = xs**2 + ys**2 <= radius**2
     top, left = 8, (width - 2 * radius - 1) // 2
-    region = panel[top:top + 2 * radius + 1, left:left + 2 * radius + 1]
+    region = panel[top : top + 2 * radius + 1, left : left + 2 * radius + 1]
     region[inside] = wheel[inside]
     centre = (left + radius, top + radius)
     cv2.circle(panel, centre, radius, (255, 255, 255), 1, cv2.LINE_AA)
@@ -85,8 +86,16 @@ def legend(max_magnitude: float, size: tuple[int, int] = LEGEND_SIZE) -> np.ndar
         cv2.putText(panel, text, at, cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
     lines = ("colour: direction of motion", "brightness: speed", f"rim: {max_magnitude:.2f} px/frame")
     for i, text in enumerate(lines):
-        cv2.putText(panel, text, (6, top + 2 * radius + 18 + 16 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.38,
-                    (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(
+            panel,
+            text,
+            (6, top + 2 * radius + 18 + 16 * i),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.38,
+            (255, 255, 255),
+            1,
+            cv2.LINE_AA,
+        )
     return panel
 
 
@@ -117,8 +126,16 @@ def _rawframes(folder: Path, limit: int) -> list[np.ndarray]:
     return [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in names]
 
 
-def show(source: str | Path, out_dir: str | Path, *, max_fields: int = 16, method: str = "dis",
-         short_side: int | None = 256, video: str | Path | None = None, field_legend: bool = False) -> list[Path]:
+def show(
+    source: str | Path,
+    out_dir: str | Path,
+    *,
+    max_fields: int = 16,
+    method: str = "dis",
+    short_side: int | None = 256,
+    video: str | Path | None = None,
+    field_legend: bool = False,
+) -> list[Path]:
     """Write colour PNGs and ``strip.png`` for a flow folder or a video; returns the written paths.
 
     For a flow folder the RGB frames come from ``video`` if given, else the video named in meta.json,

@@ -22,8 +22,14 @@ import numpy as np
 __all__ = ["estimate_homography", "warp_to_first", "warped_flow"]
 
 
-def estimate_homography(first: np.ndarray, second: np.ndarray, *, max_corners: int = 1000,
-                        ransac_threshold: float = 1.0, min_matches: int = 12) -> np.ndarray:
+def estimate_homography(
+    first: np.ndarray,
+    second: np.ndarray,
+    *,
+    max_corners: int = 1000,
+    ransac_threshold: float = 1.0,
+    min_matches: int = 12,
+) -> np.ndarray:
     """3×3 homography mapping pixel coordinates of ``first`` onto ``second`` (grayscale uint8 images)."""
     import cv2
 
@@ -43,12 +49,18 @@ def warp_to_first(second: np.ndarray, homography: np.ndarray) -> np.ndarray:
     import cv2
 
     height, width = second.shape[:2]
-    return cv2.warpPerspective(second, homography, (width, height),
-                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpPerspective(
+        second,
+        homography,
+        (width, height),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
 
 
-def warped_flow(first: np.ndarray, second: np.ndarray,
-                flow_fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+def warped_flow(
+    first: np.ndarray, second: np.ndarray, flow_fn: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> np.ndarray:
     """Dense flow (H, W, 2) between ``first`` and ``second`` with the camera homography compensated."""
     homography = estimate_homography(first, second)
     return flow_fn(first, warp_to_first(second, homography))

@@ -45,12 +45,14 @@ def _write_json(path: str | None, obj: dict) -> None:
 # -- fuse ---------------------------------------------------------------------------------------
 def _register_fuse(subparsers) -> None:
     p = subparsers.add_parser(
-        "fuse", help="fuse per-stream test scores (weighted average or linear SVM)",
+        "fuse",
+        help="fuse per-stream test scores (weighted average or linear SVM)",
         description="Fuse the score dumps of several streams (one per modality, from `vidnets test`). "
-                    "Presets: two-stream = 1 1 (Two-Stream, averaging); tsn = 1 1.5 (RGB : flow, TSN); "
-                    "tsn-warped = 1 1 0.5 (RGB : flow : warped flow, TSN). "
-                    "--method svm fits a linear SVM on the stacked L2-normalised softmax scores of the "
-                    "--train-dumps and evaluates on the given (test) dumps (Two-Stream).")
+        "Presets: two-stream = 1 1 (Two-Stream, averaging); tsn = 1 1.5 (RGB : flow, TSN); "
+        "tsn-warped = 1 1 0.5 (RGB : flow : warped flow, TSN). "
+        "--method svm fits a linear SVM on the stacked L2-normalised softmax scores of the "
+        "--train-dumps and evaluates on the given (test) dumps (Two-Stream).",
+    )
     p.add_argument("dumps", nargs="+", help="score dumps (.npz), one per stream, in the order of --weights")
     weights = p.add_mutually_exclusive_group()
     weights.add_argument("--weights", nargs="+", type=float, help="one weight per stream (default: all 1)")
@@ -58,9 +60,13 @@ def _register_fuse(subparsers) -> None:
     p.add_argument("--method", choices=("average", "svm"), default="average")
     p.add_argument("--train-dumps", nargs="+", help="--method svm: train-split dumps, same stream order")
     p.add_argument("--C", type=float, default=1.0, help="--method svm: SVM regularisation (default 1)")
-    p.add_argument("--softmax", choices=("before_mean", "after_mean", "none"), default="before_mean",
-                   help="how views become a video score: softmax each view then average (default, as "
-                        "`vidnets test`), average then softmax (TSN's eval_scores.py), or as stored")
+    p.add_argument(
+        "--softmax",
+        choices=("before_mean", "after_mean", "none"),
+        default="before_mean",
+        help="how views become a video score: softmax each view then average (default, as "
+        "`vidnets test`), average then softmax (TSN's eval_scores.py), or as stored",
+    )
     p.add_argument("--output", help="the .npz file to write the fused scores, predictions and labels to")
     p.add_argument("--json", help="write the metrics to this JSON file")
     p.set_defaults(func=_run_fuse)
@@ -88,9 +94,15 @@ def _run_fuse(args) -> int:
             return 2
         result = fuse_weighted(dumps, weights, softmax=args.softmax)
     print(result.summary())
-    metrics = {"method": args.method, "weights": weights, "dumps": list(args.dumps), "accuracy": result.accuracy,
-               "mean_class_accuracy": result.mean_class_accuracy, "stream_accuracy": list(result.stream_accuracy),
-               "videos": int(len(result.labels))}
+    metrics = {
+        "method": args.method,
+        "weights": weights,
+        "dumps": list(args.dumps),
+        "accuracy": result.accuracy,
+        "mean_class_accuracy": result.mean_class_accuracy,
+        "stream_accuracy": list(result.stream_accuracy),
+        "videos": int(len(result.labels)),
+    }
     _write_json(args.json, metrics)
     if args.output:
         extra = {"paths": result.keys} if result.keys is not None else {}
@@ -102,12 +114,14 @@ def _run_fuse(args) -> int:
 # -- features -----------------------------------------------------------------------------------
 def _register_features(subparsers) -> None:
     p = subparsers.add_parser(
-        "features", help="extract video descriptors (C3D fc6 over sliding windows)",
+        "features",
+        help="extract video descriptors (C3D fc6 over sliding windows)",
         description="Run a model over sliding windows of each whole video, read one named layer (fc6 by "
-                    "default; C3D's fc6 is post-ReLU), pool the windows into one descriptor per video and "
-                    "write one file per video, named after its path relative to the dataset root. "
-                    "Resumable (existing files are skipped); bad videos are reported and listed in "
-                    "OUT/failed.txt.")
+        "default; C3D's fc6 is post-ReLU), pool the windows into one descriptor per video and "
+        "write one file per video, named after its path relative to the dataset root. "
+        "Resumable (existing files are skipped); bad videos are reported and listed in "
+        "OUT/failed.txt.",
+    )
     p.add_argument("videos", nargs="*", help="video files (or --layout/--root, or --list)")
     p.add_argument("--layout", help="dataset layout for load_annotations (ucf101, hmdb51, kinetics, folder)")
     p.add_argument("--root", help="dataset folder; output names are relative to it")
@@ -115,27 +129,44 @@ def _register_features(subparsers) -> None:
     p.add_argument("--split", type=int, default=1)
     p.add_argument("--subset", choices=("train", "test", "all"), default="all", help="with --layout (default all)")
     p.add_argument("--list", help="'relative/path.avi [label]' lines (UCF101 split-list format), relative to --root")
-    p.add_argument("--out", help="folder for the descriptors: one file per video, named after its path "
-                                 "relative to --root (and failed.txt)")
+    p.add_argument(
+        "--out",
+        help="folder for the descriptors: one file per video, named after its path relative to --root (and failed.txt)",
+    )
     p.add_argument("--output", "-o", dest="out", help=argparse.SUPPRESS)  # the earlier spelling of --out
     p.add_argument("--model", default="c3d", help="registered model name (default c3d)")
     p.add_argument("--num-classes", type=int, help="classes of the model's last layer (default: the builder's)")
     p.add_argument("--weights", help="converted Sports-1M C3D weights (conv1.weight … fc8.bias), local file")
-    p.add_argument("--checkpoint", help="a vidnets training checkpoint to load instead (its architecture, classes, "
-                                        "weights and test preprocessing)")
-    p.add_argument("--layer", default="fc6",
-                   help="layer to read (default fc6; e.g. fc7), or pre_logits: the pooled vector "
-                        "before any model's classifier")
-    p.add_argument("--window", type=int, help="frames per window (default 16, C3D's; with --checkpoint: the "
-                                             "clip length it was trained on)")
+    p.add_argument(
+        "--checkpoint",
+        help="a vidnets training checkpoint to load instead (its architecture, classes, "
+        "weights and test preprocessing)",
+    )
+    p.add_argument(
+        "--layer",
+        default="fc6",
+        help="layer to read (default fc6; e.g. fc7), or pre_logits: the pooled vector before any model's classifier",
+    )
+    p.add_argument(
+        "--window",
+        type=int,
+        help="frames per window (default 16, C3D's; with --checkpoint: the clip length it was trained on)",
+    )
     p.add_argument("--stride", type=int, default=8, help="frames between window starts (default 8)")
-    p.add_argument("--normalize", choices=("mean_l2", "l2_mean_l2", "none"), default="mean_l2",
-                   help="average then L2-normalise (the paper's order, default), L2 each window then average "
-                        "and re-normalise, or plain average")
+    p.add_argument(
+        "--normalize",
+        choices=("mean_l2", "l2_mean_l2", "none"),
+        default="mean_l2",
+        help="average then L2-normalise (the paper's order, default), L2 each window then average "
+        "and re-normalise, or plain average",
+    )
     p.add_argument("--format", choices=("npz", "h5", "npy"), default="npz")
     p.add_argument("--keep-windows", action="store_true", help="also store every window's features (npz/h5)")
-    p.add_argument("--recipe", help="data recipe giving resize/crop/mean/std (default: the checkpoint's test "
-                                    "settings, else the recipe of --model)")
+    p.add_argument(
+        "--recipe",
+        help="data recipe giving resize/crop/mean/std (default: the checkpoint's test "
+        "settings, else the recipe of --model)",
+    )
     p.add_argument("--resize", type=int, nargs=2, metavar=("H", "W"), help="frame size before cropping")
     p.add_argument("--crop", type=int, help="centre crop size")
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
@@ -167,8 +198,9 @@ def _video_items(args) -> list:
             raise ValueError("features: --layout needs --root")
         subsets = ("train", "test") if args.subset == "all" else (args.subset,)
         for subset in subsets:
-            records, _ = load_annotations(args.layout, root, split=args.split, subset=subset,
-                                          annotations=args.annotations)
+            records, _ = load_annotations(
+                args.layout, root, split=args.split, subset=subset, annotations=args.annotations
+            )
             items += [VideoItem(r.path, _relative_key(r.path, root), r.label) for r in records]
     if args.list:
         base = root or Path(args.list).parent
@@ -185,8 +217,10 @@ def _video_items(args) -> list:
     for item in items:  # a video listed twice is extracted once; two videos never share a key
         other = unique.setdefault(item.key, item)
         if os.path.realpath(other.path) != os.path.realpath(item.path):
-            raise ValueError(f"features: {other.path} and {item.path} would both be written as {item.key}; "
-                             "give --root so names keep their folders")
+            raise ValueError(
+                f"features: {other.path} and {item.path} would both be written as {item.key}; "
+                "give --root so names keep their folders"
+            )
     return list(unique.values())
 
 
@@ -200,7 +234,9 @@ def _features_model(args, device):
         from vidnets.engine.config import load_config
 
         if args.num_classes:
-            raise ValueError("features: --num-classes does not go with --checkpoint (the checkpoint's classes are used)")
+            raise ValueError(
+                "features: --num-classes does not go with --checkpoint (the checkpoint's classes are used)"
+            )
         model, state = model_from_checkpoint(args.checkpoint)
         return _for_evaluation(model, device), load_config(state["config"])
     try:
@@ -209,8 +245,10 @@ def _features_model(args, device):
         raise ValueError(f"features: --model {e.args[0] if e.args else args.model}") from None
     if args.weights:
         if not args.model.startswith("c3d"):
-            raise ValueError(f"--weights loads converted Sports-1M C3D weights; model is {args.model!r} "
-                             "(use --checkpoint for vidnets checkpoints)")
+            raise ValueError(
+                f"--weights loads converted Sports-1M C3D weights; model is {args.model!r} "
+                "(use --checkpoint for vidnets checkpoints)"
+            )
         from vidnets.models.c3d import load_c3d_sports1m
 
         print(load_c3d_sports1m(model, args.weights))
@@ -223,8 +261,7 @@ def _for_evaluation(model, device):
     outputs too) stay as trained; the layers are read from the prepared network itself."""
     from vidnets.engine.fastpath import prepare_for_inference
 
-    return prepare_for_inference(model, device=device, precision="fp32", fold_bn=False, fuse=False,
-                                 copy=False).module
+    return prepare_for_inference(model, device=device, precision="fp32", fold_bn=False, fuse=False, copy=False).module
 
 
 def _window_settings(args, cfg):
@@ -245,12 +282,15 @@ def _window_settings(args, cfg):
         known = {k: v for k, v in cfg.data.test_kwargs.items() if k in ("frames", "size", "crop", "mean", "std")}
         settings = dataclasses.replace(settings, **known)
     size = tuple(args.resize) if args.resize else settings.size
-    settings = dataclasses.replace(settings, size=tuple(size) if isinstance(size, list) else size,
-                                   crop=args.crop or settings.crop)
+    settings = dataclasses.replace(
+        settings, size=tuple(size) if isinstance(size, list) else size, crop=args.crop or settings.crop
+    )
     short_side = settings.size if isinstance(settings.size, int) else min(settings.size)
     if settings.crop > short_side:  # every video would fail alike
-        raise ValueError(f"features: crop {settings.crop} is larger than the frames, resized to {settings.size} "
-                         "(short side, or H W); give a smaller --crop or a larger --resize")
+        raise ValueError(
+            f"features: crop {settings.crop} is larger than the frames, resized to {settings.size} "
+            "(short side, or H W); give a smaller --crop or a larger --resize"
+        )
     window = args.window or (settings.frames if from_checkpoint and settings.kind == "clip" else 16)
     return settings, window
 
@@ -281,8 +321,10 @@ def _run_features(args) -> int:
     for folder in {Path(args.out) / Path(item.key).parent for item in items}:
         remove_stale_temps(folder, min_age_s=3600)  # another shard may be writing here right now
     if any(v is not None and v < 1 for v in (args.window, args.stride, args.batch_size)):
-        raise ValueError(f"features: --window, --stride and --batch-size must be >= 1, found {args.window}, "
-                         f"{args.stride}, {args.batch_size}")
+        raise ValueError(
+            f"features: --window, --stride and --batch-size must be >= 1, found {args.window}, "
+            f"{args.stride}, {args.batch_size}"
+        )
     device = default_device(args.device)
     model, cfg = _features_model(args, device)
     settings, window = _window_settings(args, cfg)
@@ -296,16 +338,30 @@ def _run_features(args) -> int:
         return transform(np.stack(frames)[None, None], rng)  # (3, window, crop, crop)
 
     try:
-        report = extract_to_dir(model, items, read_frames, args.out, to_clip, layer=args.layer,
-                                window=window, stride=args.stride, normalize=args.normalize, fmt=args.format,
-                                keep_windows=args.keep_windows, batch_size=args.batch_size, device=device,
-                                progress=not args.no_progress,
-                                failed_file="failed.txt" if shards == 1 else f"failed-{shard}of{shards}.txt")
+        report = extract_to_dir(
+            model,
+            items,
+            read_frames,
+            args.out,
+            to_clip,
+            layer=args.layer,
+            window=window,
+            stride=args.stride,
+            normalize=args.normalize,
+            fmt=args.format,
+            keep_windows=args.keep_windows,
+            batch_size=args.batch_size,
+            device=device,
+            progress=not args.no_progress,
+            failed_file="failed.txt" if shards == 1 else f"failed-{shard}of{shards}.txt",
+        )
     except KeyError as e:  # a layer the model does not have
         raise ValueError(f"features: --layer {args.layer}: {e.args[0] if e.args else e}") from None
     except ModelInputError as e:  # every video would fail alike: stop at the first
-        raise ValueError(f"features: {e}; stopped at the first video. Give the frames and crop the model is "
-                         f"built for (--window, --crop, --resize){_size_hint(args)}") from None
+        raise ValueError(
+            f"features: {e}; stopped at the first video. Give the frames and crop the model is "
+            f"built for (--window, --crop, --resize){_size_hint(args)}"
+        ) from None
     print(f"features {args.layer} → {args.out}: {report.summary()}")
     for key, reason in report.failed:
         print(f"  skipped {key}: {reason}", file=sys.stderr)
@@ -323,9 +379,11 @@ def _size_hint(args) -> str:
 # -- svm ----------------------------------------------------------------------------------------
 def _register_svm(subparsers) -> None:
     p = subparsers.add_parser(
-        "svm", help="train and test a linear SVM on extracted video descriptors",
+        "svm",
+        help="train and test a linear SVM on extracted video descriptors",
         description="C3D's protocol: a linear SVM (scikit-learn LinearSVC) fitted on the train split's "
-                    "descriptors and scored on the test split; reports accuracy and mean class accuracy.")
+        "descriptors and scored on the test split; reports accuracy and mean class accuracy.",
+    )
     p.add_argument("--features", required=True, help="folder written by `vidnets features`")
     p.add_argument("--train", required=True, help="train split list ('relative/path.avi [label]' lines)")
     p.add_argument("--test", required=True, help="test split list")
@@ -346,21 +404,31 @@ def _run_svm(args) -> int:
     if missing:
         print(f"svm: {len(missing)} listed videos have no features (e.g. {missing[:3]}); left out", file=sys.stderr)
     print(result.summary())
-    _write_json(args.json, {"accuracy": result.accuracy, "mean_class_accuracy": result.mean_class_accuracy,
-                            "train_videos": result.num_train, "test_videos": result.num_test, "C": args.C,
-                            "missing": missing})
+    _write_json(
+        args.json,
+        {
+            "accuracy": result.accuracy,
+            "mean_class_accuracy": result.mean_class_accuracy,
+            "train_videos": result.num_train,
+            "test_videos": result.num_test,
+            "C": args.C,
+            "missing": missing,
+        },
+    )
     return 0
 
 
 # -- transfer -----------------------------------------------------------------------------------
 def _register_transfer(subparsers) -> None:
     p = subparsers.add_parser(
-        "transfer", help="T3D supervision transfer: train a 3D student against a frozen 2D teacher",
+        "transfer",
+        help="T3D supervision transfer: train a 3D student against a frozen 2D teacher",
         description="T3D's 2D→3D transfer: a frozen ImageNet DenseNet-121 (2D) and a 3D student learn whether "
-                    "frames and a clip come from the same moment of the same video (only the student and "
-                    "the small match head are updated). The student is saved as a checkpoint that "
-                    "`vidnets train` starts from (model.pretrained); --finetune-epochs also fine-tunes it "
-                    "for classification here.")
+        "frames and a clip come from the same moment of the same video (only the student and "
+        "the small match head are updated). The student is saved as a checkpoint that "
+        "`vidnets train` starts from (model.pretrained); --finetune-epochs also fine-tunes it "
+        "for classification here.",
+    )
     p.add_argument("--root", required=True, help="dataset folder (videos; labels are used only for fine-tuning)")
     p.add_argument("--layout", default="ucf101", help="annotation layout for load_annotations (default ucf101)")
     p.add_argument("--annotations", help="the split files or CSVs (default: inside --root)")
@@ -405,16 +473,32 @@ def _run_transfer(args) -> int:
     kwargs = {"num_classes": max(len(class_names), 2)}
     student = create(args.student, **kwargs)
     model = SupervisionTransfer(build_teacher(args.teacher_weights), student, teacher_frames=args.teacher_frames)
-    settings = TransferSettings(args.student, f"{args.output}.transfer", args.epochs, args.lr, args.max_steps,
-                                args.batch_size, args.momentum, args.weight_decay, args.num_workers, args.device,
-                                args.seed)
-    done = run_stage(model, dataset, class_names, settings, model_name="supervision_transfer",
-                     objective=TransferObjective())
+    settings = TransferSettings(
+        args.student,
+        f"{args.output}.transfer",
+        args.epochs,
+        args.lr,
+        args.max_steps,
+        args.batch_size,
+        args.momentum,
+        args.weight_decay,
+        args.num_workers,
+        args.device,
+        args.seed,
+    )
+    done = run_stage(
+        model, dataset, class_names, settings, model_name="supervision_transfer", objective=TransferObjective()
+    )
     print(f"transfer: {done.step} steps, {done.epochs} epoch(s), {_last_loss(done)}")
     metrics = {"transfer_loss": _last_value(done, "train_loss")}
     if args.finetune_epochs:
-        finetune = dataclasses.replace(settings, out_dir=f"{args.output}.finetune", epochs=args.finetune_epochs,
-                                       lr=args.finetune_lr, max_steps=None)
+        finetune = dataclasses.replace(
+            settings,
+            out_dir=f"{args.output}.finetune",
+            epochs=args.finetune_epochs,
+            lr=args.finetune_lr,
+            max_steps=None,
+        )
         tuned = run_stage(student, dataset, class_names, finetune, model_name=args.student, model_kwargs=kwargs)
         accuracy = _last_value(tuned, "train_acc")
         print(f"fine-tune: last epoch train accuracy {100 * accuracy:.1f}%")
@@ -446,8 +530,9 @@ def _check_transfer_args(args) -> None:
             raise ValueError(f"transfer: --{flag.replace('_', '-')} must be >= 1, found {value}")
     for flag in ("lr", "finetune_lr"):
         if not 0 < getattr(args, flag) < float("inf"):
-            raise ValueError(f"transfer: --{flag.replace('_', '-')} must be a finite number > 0, "
-                             f"found {getattr(args, flag)}")
+            raise ValueError(
+                f"transfer: --{flag.replace('_', '-')} must be a finite number > 0, found {getattr(args, flag)}"
+            )
     if args.num_workers < 0 or args.finetune_epochs < 0:
         raise ValueError("transfer: --num-workers and --finetune-epochs must be >= 0")
 
@@ -457,7 +542,8 @@ def _transfer_clips(args):
     from vidnets.data.datasets import load_annotations
     from vidnets.data.presets import build_dataset
 
-    records, class_names = load_annotations(args.layout, args.root, split=args.split, subset="train",
-                                            annotations=args.annotations)
+    records, class_names = load_annotations(
+        args.layout, args.root, split=args.split, subset="train", annotations=args.annotations
+    )
     overrides = {k: v for k, v in (("frames", args.frames), ("size", args.size), ("crop", args.crop)) if v}
     return build_dataset("t3d", records, train=True, **overrides), class_names

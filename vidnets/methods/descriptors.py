@@ -42,10 +42,25 @@ from torch import nn
 
 from vidnets.utils.io import atomic_open, atomic_write_text
 
-__all__ = ["FORMATS", "PRE_LOGITS", "window_starts", "sliding_windows", "stack_frames", "video_descriptor",
-           "feature_path", "feature_file", "write_feature_file", "read_feature_file", "feature_source",
-           "windows_features", "window_features", "VideoItem", "ExtractionReport", "ModelInputError",
-           "extract_to_dir"]
+__all__ = [
+    "FORMATS",
+    "PRE_LOGITS",
+    "window_starts",
+    "sliding_windows",
+    "stack_frames",
+    "video_descriptor",
+    "feature_path",
+    "feature_file",
+    "write_feature_file",
+    "read_feature_file",
+    "feature_source",
+    "windows_features",
+    "window_features",
+    "VideoItem",
+    "ExtractionReport",
+    "ModelInputError",
+    "extract_to_dir",
+]
 
 F = TypeVar("F")  # a decoded frame, in whatever form the caller's ``to_clip`` accepts
 FORMATS = ("npz", "h5", "npy")
@@ -98,17 +113,26 @@ def feature_file(out_dir: str | Path, video: str) -> Path | None:
     return None
 
 
-def write_feature_file(path: str | Path, feature: np.ndarray, label: int = -1, layer: str = "",
-                       window_feats: np.ndarray | None = None, starts: Sequence[int] | None = None,
-                       source: str = "") -> None:
+def write_feature_file(
+    path: str | Path,
+    feature: np.ndarray,
+    label: int = -1,
+    layer: str = "",
+    window_feats: np.ndarray | None = None,
+    starts: Sequence[int] | None = None,
+    source: str = "",
+) -> None:
     """Write one video's descriptor atomically in the format given by ``path``'s suffix.
 
     ``source`` (the video's real path) is kept in npz and h5 files, so a later run can tell the
     file of another video with the same name from its own (:func:`feature_source`)."""
     path = Path(path)
     fmt = path.suffix.lstrip(".")
-    arrays = {"feature": np.asarray(feature, dtype=np.float32), "label": np.int64(label),
-              "num_windows": np.int64(0 if window_feats is None else len(window_feats))}
+    arrays = {
+        "feature": np.asarray(feature, dtype=np.float32),
+        "label": np.int64(label),
+        "num_windows": np.int64(0 if window_feats is None else len(window_feats)),
+    }
     if window_feats is not None:
         arrays["window_features"] = np.asarray(window_feats, dtype=np.float32)
         arrays["window_starts"] = np.asarray(starts if starts is not None else [], dtype=np.int64)
@@ -202,8 +226,13 @@ class ModelInputError(ValueError):
 
 
 @torch.no_grad()
-def windows_features(model: nn.Module, clips: Iterable[tuple[int, torch.Tensor]], layer: str,
-                     batch_size: int = 8, device: torch.device | str = "cpu") -> tuple[np.ndarray, list[int]]:
+def windows_features(
+    model: nn.Module,
+    clips: Iterable[tuple[int, torch.Tensor]],
+    layer: str,
+    batch_size: int = 8,
+    device: torch.device | str = "cpu",
+) -> tuple[np.ndarray, list[int]]:
     """Activations of ``layer`` for ``(start, clip (C, T, H, W))`` windows, ``batch_size`` at a time.
 
     ``layer`` is a submodule name (``extract_features``; C3D's ``"fc6"`` is the post-ReLU blob) or
@@ -222,8 +251,9 @@ def windows_features(model: nn.Module, clips: Iterable[tuple[int, torch.Tensor]]
                 out = extract_features(model, x, [layer])[layer]
         except (RuntimeError, ValueError) as e:  # a size mismatch inside the net
             shape = "×".join(map(str, x.shape[1:]))
-            raise ModelInputError(f"{type(model).__name__} cannot take windows of {shape} (C×T×H×W): "
-                                  f"{str(e).splitlines()[0]}") from e
+            raise ModelInputError(
+                f"{type(model).__name__} cannot take windows of {shape} (C×T×H×W): {str(e).splitlines()[0]}"
+            ) from e
         return out.flatten(1).float().cpu()
 
     outputs, starts, pending = [], [], []
@@ -240,8 +270,15 @@ def windows_features(model: nn.Module, clips: Iterable[tuple[int, torch.Tensor]]
     return torch.cat(outputs).numpy(), starts
 
 
-def window_features(model: nn.Module, clip: torch.Tensor, layer: str, window: int = 16, stride: int = 8,
-                    batch_size: int = 8, device: torch.device | str = "cpu") -> tuple[np.ndarray, list[int]]:
+def window_features(
+    model: nn.Module,
+    clip: torch.Tensor,
+    layer: str,
+    window: int = 16,
+    stride: int = 8,
+    batch_size: int = 8,
+    device: torch.device | str = "cpu",
+) -> tuple[np.ndarray, list[int]]:
     """:func:`windows_features` over the sliding windows of one preprocessed clip ``(C, T, H, W)``."""
     if clip.ndim != 4:
         raise ValueError(f"expected a clip (C, T, H, W), found shape {tuple(clip.shape)}")
@@ -251,8 +288,8 @@ def window_features(model: nn.Module, clip: torch.Tensor, layer: str, window: in
 
 @dataclass(frozen=True)
 class VideoItem:
-    path: str   # file to read
-    key: str    # path relative to the dataset root: names the output file
+    path: str  # file to read
+    key: str  # path relative to the dataset root: names the output file
     label: int = -1
 
 
@@ -263,8 +300,7 @@ class ExtractionReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (key, reason)
 
     def summary(self) -> str:
-        return (f"{len(self.written)} written, {len(self.skipped_done)} already done, "
-                f"{len(self.failed)} failed")
+        return f"{len(self.written)} written, {len(self.skipped_done)} already done, {len(self.failed)} failed"
 
 
 def extract_to_dir(
@@ -303,23 +339,35 @@ def extract_to_dir(
         if existing is not None:
             source = feature_source(existing)
             if source and source != os.path.realpath(item.path):
-                report.failed.append((item.key, f"{existing} holds the features of another video, {source}; "
-                                                "give --root so names keep their folders, or another --out"))
+                report.failed.append(
+                    (
+                        item.key,
+                        f"{existing} holds the features of another video, {source}; "
+                        "give --root so names keep their folders, or another --out",
+                    )
+                )
             else:
                 report.skipped_done.append(item.key)
             continue
         try:
-            windows = ((start, to_clip(frames))
-                       for start, frames in sliding_windows(read_frames(item.path), window, stride))
+            windows = (
+                (start, to_clip(frames)) for start, frames in sliding_windows(read_frames(item.path), window, stride)
+            )
             feats, starts = windows_features(model, windows, layer, batch_size, device)
         except (KeyError, TypeError, ModelInputError):  # a wrong layer name or model: not the video's fault
             raise
         except Exception as e:  # noqa: BLE001 - a bad video must not stop a long job
             report.failed.append((item.key, f"{type(e).__name__}: {e}"))
             continue
-        write_feature_file(feature_path(out_dir, item.key, fmt), video_descriptor(feats, normalize), item.label,
-                           layer, feats if keep_windows else None, starts if keep_windows else None,
-                           source=os.path.realpath(item.path))
+        write_feature_file(
+            feature_path(out_dir, item.key, fmt),
+            video_descriptor(feats, normalize),
+            item.label,
+            layer,
+            feats if keep_windows else None,
+            starts if keep_windows else None,
+            source=os.path.realpath(item.path),
+        )
         report.written.append(item.key)
     failed_path = Path(out_dir) / failed_file
     if report.failed:

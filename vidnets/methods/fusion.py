@@ -39,12 +39,20 @@ import numpy as np
 from vidnets.engine.metrics import ScoreDump, SoftmaxMode, classification_metrics, video_scores
 from vidnets.methods.svm import fit_linear_svm
 
-__all__ = ["FUSION_PRESETS", "align_dumps", "weighted_fusion", "svm_fusion_features", "FusionResult", "fuse_weighted", "fuse_svm"]
+__all__ = [
+    "FUSION_PRESETS",
+    "align_dumps",
+    "weighted_fusion",
+    "svm_fusion_features",
+    "FusionResult",
+    "fuse_weighted",
+    "fuse_svm",
+]
 
 FUSION_PRESETS: dict[str, tuple[float, ...]] = {
-    "two-stream": (1.0, 1.0),         # Two-Stream §2: average spatial and temporal softmax scores
-    "tsn": (1.0, 1.5),                # TSN §3.4: RGB 1, flow 1.5
-    "tsn-warped": (1.0, 1.0, 0.5),    # TSN §3.4: RGB 1, flow 1, warped flow 0.5
+    "two-stream": (1.0, 1.0),  # Two-Stream §2: average spatial and temporal softmax scores
+    "tsn": (1.0, 1.5),  # TSN §3.4: RGB 1, flow 1.5
+    "tsn-warped": (1.0, 1.0, 0.5),  # TSN §3.4: RGB 1, flow 1, warped flow 0.5
 }
 
 
@@ -58,15 +66,18 @@ def align_dumps(dumps: Sequence[ScoreDump]) -> list[ScoreDump]:
     for dump in dumps[1:]:
         if first.keys is None or dump.keys is None:
             if len(dump) != len(first):
-                raise ValueError(f"{dump.source}: {len(dump)} rows, {first.source}: {len(first)}; "
-                                 "without 'paths'/'index' the dumps must have the same rows")
+                raise ValueError(
+                    f"{dump.source}: {len(dump)} rows, {first.source}: {len(first)}; "
+                    "without 'paths'/'index' the dumps must have the same rows"
+                )
             order = np.arange(len(dump))
         else:
             position = {k: i for i, k in enumerate(dump.keys.tolist())}
             lost = [k for k in first.keys.tolist() if k not in position]
             if lost or len(position) != len(first):
-                raise ValueError(f"{dump.source} and {first.source} cover different videos "
-                                 f"(e.g. {lost[:3] or 'extra rows'})")
+                raise ValueError(
+                    f"{dump.source} and {first.source} cover different videos (e.g. {lost[:3] or 'extra rows'})"
+                )
             order = np.asarray([position[k] for k in first.keys.tolist()])
         reordered = ScoreDump(dump.logits[order], dump.label[order], first.keys, source=dump.source)
         known = (first.label >= 0) & (reordered.label >= 0)
@@ -94,9 +105,9 @@ def svm_fusion_features(stream_probs: Sequence[np.ndarray]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class FusionResult:
-    scores: np.ndarray          # (N, C) fused scores (weighted) or SVM decision values (-inf: unseen class)
-    predictions: np.ndarray     # (N,)
-    labels: np.ndarray          # (N,)
+    scores: np.ndarray  # (N, C) fused scores (weighted) or SVM decision values (-inf: unseen class)
+    predictions: np.ndarray  # (N,)
+    labels: np.ndarray  # (N,)
     keys: np.ndarray | None
     accuracy: float
     mean_class_accuracy: float
@@ -104,8 +115,10 @@ class FusionResult:
 
     def summary(self) -> str:
         alone = ", ".join(f"{100 * a:.2f}%" for a in self.stream_accuracy)
-        return (f"fused accuracy {100 * self.accuracy:.2f}%  mean class accuracy {100 * self.mean_class_accuracy:.2f}%"
-                f"  (streams alone: {alone}; {len(self.labels)} videos)")
+        return (
+            f"fused accuracy {100 * self.accuracy:.2f}%  mean class accuracy {100 * self.mean_class_accuracy:.2f}%"
+            f"  (streams alone: {alone}; {len(self.labels)} videos)"
+        )
 
 
 def _result(scores, predictions, dumps, probs) -> FusionResult:
@@ -118,8 +131,9 @@ def _result(scores, predictions, dumps, probs) -> FusionResult:
     return FusionResult(scores, predictions, labels, dumps[0].keys, accuracy, mean_class, alone)
 
 
-def fuse_weighted(dumps: Sequence[ScoreDump], weights: Sequence[float],
-                  softmax: SoftmaxMode = "before_mean") -> FusionResult:
+def fuse_weighted(
+    dumps: Sequence[ScoreDump], weights: Sequence[float], softmax: SoftmaxMode = "before_mean"
+) -> FusionResult:
     """Weighted-average fusion of aligned score dumps (one per stream)."""
     dumps = align_dumps(dumps)
     probs = [video_scores(d.logits, softmax) for d in dumps]
@@ -127,8 +141,13 @@ def fuse_weighted(dumps: Sequence[ScoreDump], weights: Sequence[float],
     return _result(fused, fused.argmax(axis=1), dumps, probs)
 
 
-def fuse_svm(train_dumps: Sequence[ScoreDump], test_dumps: Sequence[ScoreDump], C: float = 1.0,
-             softmax: SoftmaxMode = "before_mean", seed: int = 0) -> FusionResult:
+def fuse_svm(
+    train_dumps: Sequence[ScoreDump],
+    test_dumps: Sequence[ScoreDump],
+    C: float = 1.0,
+    softmax: SoftmaxMode = "before_mean",
+    seed: int = 0,
+) -> FusionResult:
     """Two-Stream's SVM fusion: fit on the train split's dumps, predict the test split's."""
     if len(train_dumps) != len(test_dumps):
         raise ValueError(f"SVM fusion: {len(train_dumps)} train dumps but {len(test_dumps)} test dumps")

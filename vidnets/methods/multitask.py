@@ -31,8 +31,13 @@ from vidnets.engine.config import Config, ConfigError, task_config, task_names
 from vidnets.engine.train import Objective
 from vidnets.models.two_stream import multitask_correct, multitask_loss
 
-__all__ = ["MultiTaskDataset", "MixedTaskSampler", "MultiTaskObjective", "task_probabilities",
-           "build_multitask_datasets"]
+__all__ = [
+    "MultiTaskDataset",
+    "MixedTaskSampler",
+    "MultiTaskObjective",
+    "task_probabilities",
+    "build_multitask_datasets",
+]
 
 
 class MultiTaskDataset(Dataset):
@@ -114,8 +119,15 @@ class MixedTaskSampler(Sampler[int]):
     share (resuming part-way through an epoch, as the trainer's own sampler does).
     """
 
-    def __init__(self, task_ids: Sequence[int], mixing: str | Sequence[float] = "proportional",
-                 num_samples: int | None = None, seed: int = 0, num_replicas: int = 1, rank: int = 0) -> None:
+    def __init__(
+        self,
+        task_ids: Sequence[int],
+        mixing: str | Sequence[float] = "proportional",
+        num_samples: int | None = None,
+        seed: int = 0,
+        num_replicas: int = 1,
+        rank: int = 0,
+    ) -> None:
         ids = torch.as_tensor(list(task_ids), dtype=torch.long)
         if ids.numel() == 0 or int(ids.min()) < 0:
             raise ValueError("MixedTaskSampler: task_ids must be non-empty, non-negative task indices")
@@ -146,8 +158,8 @@ class MixedTaskSampler(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         share = self.num_samples // self.num_replicas
-        order = list(self._epoch_order())[self.rank::self.num_replicas][:share]
-        return iter(order[self.skip:])
+        order = list(self._epoch_order())[self.rank :: self.num_replicas][:share]
+        return iter(order[self.skip :])
 
     def _epoch_order(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
@@ -167,8 +179,9 @@ class MultiTaskObjective(Objective):
     each head's cross-entropy over its own dataset's samples, summed (``multitask_loss``)."""
 
     def sampler(self, dataset: Dataset, cfg: Config, info: distributed.DistInfo) -> MixedTaskSampler:
-        return MixedTaskSampler(dataset.task_ids, cfg.multitask.mixing, seed=cfg.train.seed,
-                                num_replicas=info.world_size, rank=info.rank)
+        return MixedTaskSampler(
+            dataset.task_ids, cfg.multitask.mixing, seed=cfg.train.seed, num_replicas=info.world_size, rank=info.rank
+        )
 
     def loss(self, outputs: Any, batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, int]:
         y = torch.as_tensor(batch["label"]).to(device, non_blocking=True)
@@ -186,8 +199,10 @@ def build_multitask_datasets(cfg: Config, *, with_test: bool = True):
     train_sets, test_sets, classes = [], {}, {}
     for task in task_names(cfg)[1:]:
         if not cfg.multitask.tasks[task].get("root"):
-            raise ConfigError(f"multitask.tasks.{task}.root: expected this task's dataset folder, found none "
-                              "(only the first task may use data.root)")
+            raise ConfigError(
+                f"multitask.tasks.{task}.root: expected this task's dataset folder, found none "
+                "(only the first task may use data.root)"
+            )
     for task in task_names(cfg):
         try:
             train_set, test_set, names = build_datasets(task_config(cfg, task), with_test=with_test)

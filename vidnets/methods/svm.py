@@ -22,21 +22,22 @@ import numpy as np
 
 from vidnets.engine.metrics import classification_metrics
 
-__all__ = ["SvmResult", "fit_linear_svm", "read_split_list",
-           "load_features", "run_svm_protocol"]
+__all__ = ["SvmResult", "fit_linear_svm", "read_split_list", "load_features", "run_svm_protocol"]
 
 
 @dataclass(frozen=True)
 class SvmResult:
-    accuracy: float             # fraction of test videos classified correctly
+    accuracy: float  # fraction of test videos classified correctly
     mean_class_accuracy: float  # mean over classes of per-class recall (UCF101's usual number)
     num_train: int
     num_test: int
-    predictions: np.ndarray     # (num_test,) predicted labels
+    predictions: np.ndarray  # (num_test,) predicted labels
 
     def summary(self) -> str:
-        return (f"accuracy {100 * self.accuracy:.2f}%  mean class accuracy {100 * self.mean_class_accuracy:.2f}%"
-                f"  ({self.num_train} train, {self.num_test} test videos)")
+        return (
+            f"accuracy {100 * self.accuracy:.2f}%  mean class accuracy {100 * self.mean_class_accuracy:.2f}%"
+            f"  ({self.num_train} train, {self.num_test} test videos)"
+        )
 
 
 def fit_linear_svm(features: np.ndarray, labels: np.ndarray, C: float = 1.0, seed: int = 0):
@@ -72,8 +73,10 @@ def read_split_list(path: str | Path) -> list[tuple[str, int | None]]:
     return entries
 
 
-def load_features(feature_dir: str | Path, entries: Sequence[tuple[str, int | None]],
-                  ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def load_features(
+    feature_dir: str | Path,
+    entries: Sequence[tuple[str, int | None]],
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Stack the video descriptors of ``entries`` from ``feature_dir``.
 
     Labels come from the feature files when all of them carry one (``vidnets features --list``
@@ -103,8 +106,9 @@ def load_features(feature_dir: str | Path, entries: Sequence[tuple[str, int | No
     return np.stack(rows).astype(np.float64), np.asarray(labels), missing
 
 
-def run_svm_protocol(feature_dir: str | Path, train_list: str | Path, test_list: str | Path,
-                     C: float = 1.0, seed: int = 0) -> tuple[SvmResult, list[str]]:
+def run_svm_protocol(
+    feature_dir: str | Path, train_list: str | Path, test_list: str | Path, C: float = 1.0, seed: int = 0
+) -> tuple[SvmResult, list[str]]:
     """Fit on the train split's descriptors, score the test split. Returns the result and missing videos."""
     x_train, y_train, miss_train = load_features(feature_dir, read_split_list(train_list))
     x_test, y_test, miss_test = load_features(feature_dir, read_split_list(test_list))

@@ -53,8 +53,18 @@ from vidnets.engine.config import Config, load_config
 from vidnets.engine.train import FitResult, Objective, Trainer
 from vidnets.models.densenet2d import DenseNet2d, densenet121_2d, load_torchvision_weights
 
-__all__ = ["MatchHead", "SupervisionTransfer", "TransferObjective", "build_teacher", "match_pairs",
-           "transfer_step", "TransferSettings", "stage_config", "run_stage", "save_student"]
+__all__ = [
+    "MatchHead",
+    "SupervisionTransfer",
+    "TransferObjective",
+    "build_teacher",
+    "match_pairs",
+    "transfer_step",
+    "TransferSettings",
+    "stage_config",
+    "run_stage",
+    "save_student",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -85,8 +95,11 @@ def build_teacher(weights: str | Path | None = None) -> DenseNet2d:
     if weights:
         load_torchvision_weights(teacher, weights)
     else:
-        warnings.warn("T3D transfer: no ImageNet weights for the 2D teacher (pass a local torchvision "
-                      "densenet121 state dict); using a random teacher", stacklevel=2)
+        warnings.warn(
+            "T3D transfer: no ImageNet weights for the 2D teacher (pass a local torchvision "
+            "densenet121 state dict); using a random teacher",
+            stacklevel=2,
+        )
     teacher.reset_classifier(0)
     return teacher.requires_grad_(False).eval()
 
@@ -94,8 +107,13 @@ def build_teacher(weights: str | Path | None = None) -> DenseNet2d:
 class SupervisionTransfer(nn.Module):
     """Frozen 2D teacher + trainable 3D student + match head; ``forward`` returns pair logits."""
 
-    def __init__(self, teacher: nn.Module, student: nn.Module, hidden: Sequence[int] = (512, 128),
-                 teacher_frames: int | None = None) -> None:
+    def __init__(
+        self,
+        teacher: nn.Module,
+        student: nn.Module,
+        hidden: Sequence[int] = (512, 128),
+        teacher_frames: int | None = None,
+    ) -> None:
         super().__init__()
         self.teacher = teacher.requires_grad_(False).eval()
         self.student = student
@@ -137,8 +155,11 @@ def _feature_width(model: nn.Module) -> int:
     return int(width)
 
 
-def match_pairs(teacher_feats: torch.Tensor, student_feats: torch.Tensor, video_ids: torch.Tensor,
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def match_pairs(
+    teacher_feats: torch.Tensor,
+    student_feats: torch.Tensor,
+    video_ids: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Positives ``[t_i ; s_i]`` and negatives ``[t_{i+k} ; s_i]`` (batch roll by k = 1, 2, …) whose
     videos differ: one negative per clip where the batch has another video. Returns pairs, targets."""
     n = len(video_ids)
@@ -204,38 +225,79 @@ class TransferSettings:
 
 def stage_config(settings: TransferSettings) -> Config:
     """The Trainer config of a stage: SGD with Nesterov momentum (T3D), constant lr, no test pass."""
-    return load_config({
-        "recipe": "t3d_transfer",
-        "model": {"name": settings.student},
-        "data": {"recipe": "t3d", "batch_size": settings.batch_size, "num_workers": settings.num_workers},
-        "optim": {"lr": settings.lr, "momentum": settings.momentum, "weight_decay": settings.weight_decay,
-                  "nesterov": settings.momentum > 0},
-        "schedule": {"kind": "constant"},
-        "train": {"epochs": settings.epochs, "max_iters": settings.max_steps, "device": settings.device,
-                  "seed": settings.seed, "out_dir": settings.out_dir, "eval_every": -1, "tensorboard": False,
-                  "progress": settings.progress},
-    })
+    return load_config(
+        {
+            "recipe": "t3d_transfer",
+            "model": {"name": settings.student},
+            "data": {"recipe": "t3d", "batch_size": settings.batch_size, "num_workers": settings.num_workers},
+            "optim": {
+                "lr": settings.lr,
+                "momentum": settings.momentum,
+                "weight_decay": settings.weight_decay,
+                "nesterov": settings.momentum > 0,
+            },
+            "schedule": {"kind": "constant"},
+            "train": {
+                "epochs": settings.epochs,
+                "max_iters": settings.max_steps,
+                "device": settings.device,
+                "seed": settings.seed,
+                "out_dir": settings.out_dir,
+                "eval_every": -1,
+                "tensorboard": False,
+                "progress": settings.progress,
+            },
+        }
+    )
 
 
-def run_stage(model: nn.Module, dataset, class_names: Sequence[str], settings: TransferSettings, *,
-              model_name: str, model_kwargs: dict | None = None, objective: Objective | None = None) -> FitResult:
+def run_stage(
+    model: nn.Module,
+    dataset,
+    class_names: Sequence[str],
+    settings: TransferSettings,
+    *,
+    model_name: str,
+    model_kwargs: dict | None = None,
+    objective: Objective | None = None,
+) -> FitResult:
     """Train ``model`` on ``dataset`` in the Trainer, resuming from ``<out_dir>/last.pt`` when a
     previous run of the stage left one. ``model_name``/``model_kwargs`` go into its checkpoints."""
     from vidnets.data.datasets import collate_skip_bad
 
     cfg = stage_config(settings)
-    trainer = Trainer(model, dataset, cfg, class_names=list(class_names), model_name=model_name,
-                      model_kwargs=model_kwargs, collate_fn=collate_skip_bad, objective=objective)
+    trainer = Trainer(
+        model,
+        dataset,
+        cfg,
+        class_names=list(class_names),
+        model_name=model_name,
+        model_kwargs=model_kwargs,
+        collate_fn=collate_skip_bad,
+        objective=objective,
+    )
     last = Path(settings.out_dir) / "last.pt"
     if last.is_file():
         logger.info("resuming %s from %s", settings.out_dir, last)
     return trainer.fit(resume=last if last.is_file() else None)
 
 
-def save_student(student: nn.Module, path: str | Path, model_name: str, model_kwargs: dict,
-                 class_names: Sequence[str] = (), metrics: dict | None = None) -> Path:
+def save_student(
+    student: nn.Module,
+    path: str | Path,
+    model_name: str,
+    model_kwargs: dict,
+    class_names: Sequence[str] = (),
+    metrics: dict | None = None,
+) -> Path:
     """Save the student as a vidnets checkpoint (``vidnets train`` starts from it via ``model.pretrained``)."""
     from vidnets.engine.checkpoint import save_checkpoint
 
-    return save_checkpoint(path, model=student, model_name=model_name, model_kwargs=model_kwargs,
-                           class_names=list(class_names), metrics=metrics or {})
+    return save_checkpoint(
+        path,
+        model=student,
+        model_name=model_name,
+        model_kwargs=model_kwargs,
+        class_names=list(class_names),
+        metrics=metrics or {},
+    )

@@ -18,7 +18,19 @@ from vidnets.models.tsn import tsn_bninception  # noqa: E402
 from vidnets.models.two_stream import two_stream_spatial, two_stream_temporal  # noqa: E402
 
 __all__ = [
-    "VideoClassifier", "cross_modality_weight", "Complexity", "complexity", "count_parameters",
-    "ModelInfo", "create", "list_models", "model_info", "register_model",
-    "c3d_search_net", "extract_features", "tsn_bninception", "two_stream_spatial", "two_stream_temporal",
+    "VideoClassifier",
+    "cross_modality_weight",
+    "Complexity",
+    "complexity",
+    "count_parameters",
+    "ModelInfo",
+    "create",
+    "list_models",
+    "model_info",
+    "register_model",
+    "c3d_search_net",
+    "extract_features",
+    "tsn_bninception",
+    "two_stream_spatial",
+    "two_stream_temporal",
 ]

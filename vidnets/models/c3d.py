@@ -115,8 +115,10 @@ class C3D(VideoClassifier):
         n_convs = sum(len(s) for s in stages)
         depths = [temporal_depths] * n_convs if isinstance(temporal_depths, int) else list(temporal_depths)
         if len(depths) != n_convs or any(d < 1 or d % 2 == 0 for d in depths):
-            raise ValueError(f"C3D temporal_depths={temporal_depths!r}: expected one odd depth >= 1, "
-                             f"or a list of {n_convs} odd depths (one per conv)")
+            raise ValueError(
+                f"C3D temporal_depths={temporal_depths!r}: expected one odd depth >= 1, "
+                f"or a list of {n_convs} odd depths (one per conv)"
+            )
         self.default_input = (in_channels, clip_len, crop_size, crop_size)
         self.pool5_mode = pool5
         self.feature_aliases: dict[str, str] = {"fc6": "relu6", "fc7": "relu7"}
@@ -213,16 +215,27 @@ def _check_fc6_inputs(features: torch.Tensor, expected: int, default_input: tupl
     """The pool5 map flattened, if it has the size fc6 was built for."""
     x = features.flatten(1)
     if x.shape[1] != expected:
-        raise ValueError(f"C3D fc6 expects {expected} inputs (pool5 map of a "
-                         f"{'×'.join(map(str, default_input))} clip); got {x.shape[1]} "
-                         f"from a pool5 map of shape {tuple(features.shape[1:])}")
+        raise ValueError(
+            f"C3D fc6 expects {expected} inputs (pool5 map of a "
+            f"{'×'.join(map(str, default_input))} clip); got {x.shape[1]} "
+            f"from a pool5 map of shape {tuple(features.shape[1:])}"
+        )
     return x
 
 
 @register_model(family="c3d", paper="Tran et al., ICCV 2015 (C3D)", default_input=(3, 16, 112, 112))
-def c3d(num_classes: int = 487, pool5: str = "ceil", dropout: float = 0.5, in_channels: int = 3,
-        clip_len: int = 16, crop_size: int = 112, width: int = 64, fc_width: int = 4096, init: str = "caffe",
-        batch_norm: bool = False) -> C3D:
+def c3d(
+    num_classes: int = 487,
+    pool5: str = "ceil",
+    dropout: float = 0.5,
+    in_channels: int = 3,
+    clip_len: int = 16,
+    crop_size: int = 112,
+    width: int = 64,
+    fc_width: int = 4096,
+    init: str = "caffe",
+    batch_norm: bool = False,
+) -> C3D:
     """The Sports-1M C3D net (8 convs, fc6/fc7 4096) on 16×112×112 clips ``[C:C3D]``.
 
     79,991,015 parameters with 487 classes and 38.55 GMACs per clip (papers.md §1.2); fc6 then
@@ -235,9 +248,18 @@ def c3d(num_classes: int = 487, pool5: str = "ceil", dropout: float = 0.5, in_ch
     if width < 1 or fc_width < 1:
         raise ValueError(f"C3D width={width}, fc_width={fc_width}: expected positive widths")
     stages = tuple(tuple(max(1, c * width // 64) for c in stage) for stage in C3D_STAGES)
-    return C3D(num_classes=num_classes, stages=stages, fc_width=fc_width, pool5=pool5,
-               dropout=dropout, in_channels=in_channels, clip_len=clip_len, crop_size=crop_size, init=init,
-               batch_norm=batch_norm)
+    return C3D(
+        num_classes=num_classes,
+        stages=stages,
+        fc_width=fc_width,
+        pool5=pool5,
+        dropout=dropout,
+        in_channels=in_channels,
+        clip_len=clip_len,
+        crop_size=crop_size,
+        init=init,
+        batch_norm=batch_norm,
+    )
 
 
 @register_model(family="c3d", paper="Tran et al., ICCV 2015 (C3D), §3.2", default_input=(3, 16, 112, 112))
@@ -260,8 +282,15 @@ def c3d_search_net(
     this layout: depth 1 has 14,344,933 and depth 7 23,645,029 parameters (the fc layers, which
     the depth does not touch, are identical). The layout follows the released prototxt.
     """
-    return C3D(num_classes=num_classes, stages=SEARCH_NET_STAGES, fc_width=2048,
-               temporal_depths=temporal_depths, pool5="ceil", dropout=dropout, crop_size=crop_size)
+    return C3D(
+        num_classes=num_classes,
+        stages=SEARCH_NET_STAGES,
+        fc_width=2048,
+        temporal_depths=temporal_depths,
+        pool5="ceil",
+        dropout=dropout,
+        crop_size=crop_size,
+    )
 
 
 # -- loading converted Sports-1M weights ----------------------------------------------------------
@@ -274,14 +303,16 @@ _PORT_RENAMES = {"conv1": "conv1a", "conv2": "conv2a"}
 class LoadReport:
     """What :func:`load_c3d_sports1m` did with each key."""
 
-    matched: list[str] = field(default_factory=list)     # loaded (model key names)
-    missing: list[str] = field(default_factory=list)     # model keys the file did not provide
+    matched: list[str] = field(default_factory=list)  # loaded (model key names)
+    missing: list[str] = field(default_factory=list)  # model keys the file did not provide
     unexpected: list[str] = field(default_factory=list)  # file keys the model has no place for
     mismatched: list[str] = field(default_factory=list)  # present in both, different shapes: skipped
 
     def __str__(self) -> str:
-        return (f"loaded {len(self.matched)} tensors; missing {self.missing or 'none'}; "
-                f"unexpected {self.unexpected or 'none'}; shape mismatch (skipped) {self.mismatched or 'none'}")
+        return (
+            f"loaded {len(self.matched)} tensors; missing {self.missing or 'none'}; "
+            f"unexpected {self.unexpected or 'none'}; shape mismatch (skipped) {self.mismatched or 'none'}"
+        )
 
 
 def _port_key(key: str) -> str:
@@ -322,8 +353,10 @@ def load_c3d_sports1m(model: C3D, path: str | os.PathLike) -> LoadReport:
         to_load[key] = value
         matched.append(key)
     if not matched:
-        raise ValueError(f"C3D weights {path}: no key matches a C3D layer (file keys start "
-                         f"{', '.join(list(state)[:5])}; expected conv1.weight … fc8.bias)")
+        raise ValueError(
+            f"C3D weights {path}: no key matches a C3D layer (file keys start "
+            f"{', '.join(list(state)[:5])}; expected conv1.weight … fc8.bias)"
+        )
     model.load_state_dict(to_load, strict=False)
     return LoadReport(
         matched=matched,

@@ -63,34 +63,76 @@ def _classes() -> dict[str, type]:
 
     fp = descriptor_pb2.FileDescriptorProto(name="vidnets_caffe.proto", package="vidnets_caffe", syntax="proto2")
     _message(fp, "BlobShape", [("dim", 1, "int64", _REPEATED)])
-    _message(fp, "BlobProto", [
-        ("num", 1, "int32", _OPTIONAL), ("channels", 2, "int32", _OPTIONAL), ("height", 3, "int32", _OPTIONAL),
-        ("width", 4, "int32", _OPTIONAL), ("data", 5, "float", _REPEATED), ("diff", 6, "float", _REPEATED),
-        ("shape", 7, "message", _OPTIONAL, "BlobShape"), ("double_data", 8, "double", _REPEATED),
-    ])
-    _message(fp, "C3DBlobProto", [
-        ("num", 1, "int32", _OPTIONAL), ("channels", 2, "int32", _OPTIONAL), ("length", 3, "int32", _OPTIONAL),
-        ("height", 4, "int32", _OPTIONAL), ("width", 5, "int32", _OPTIONAL), ("data", 6, "float", _REPEATED),
-    ])
-    _message(fp, "LayerParameter", [
-        ("name", 1, "string", _OPTIONAL), ("type", 2, "string", _OPTIONAL),
-        ("blobs", 7, "message", _REPEATED, "BlobProto"),
-    ])
-    _message(fp, "V1LayerParameter", [
-        ("name", 4, "string", _OPTIONAL), ("type", 5, "int32", _OPTIONAL),
-        ("blobs", 6, "message", _REPEATED, "BlobProto"),
-    ])
-    _message(fp, "C3DLayerParameter", [
-        ("name", 4, "string", _OPTIONAL), ("type", 5, "int32", _OPTIONAL),
-        ("blobs", 6, "message", _REPEATED, "C3DBlobProto"),
-    ])
-    _message(fp, "C3DNetParameter", [
-        ("name", 1, "string", _OPTIONAL), ("layers", 2, "message", _REPEATED, "C3DLayerParameter"),
-    ])
-    _message(fp, "NetParameter", [
-        ("name", 1, "string", _OPTIONAL), ("layers", 2, "message", _REPEATED, "V1LayerParameter"),
-        ("layer", 100, "message", _REPEATED, "LayerParameter"),
-    ])
+    _message(
+        fp,
+        "BlobProto",
+        [
+            ("num", 1, "int32", _OPTIONAL),
+            ("channels", 2, "int32", _OPTIONAL),
+            ("height", 3, "int32", _OPTIONAL),
+            ("width", 4, "int32", _OPTIONAL),
+            ("data", 5, "float", _REPEATED),
+            ("diff", 6, "float", _REPEATED),
+            ("shape", 7, "message", _OPTIONAL, "BlobShape"),
+            ("double_data", 8, "double", _REPEATED),
+        ],
+    )
+    _message(
+        fp,
+        "C3DBlobProto",
+        [
+            ("num", 1, "int32", _OPTIONAL),
+            ("channels", 2, "int32", _OPTIONAL),
+            ("length", 3, "int32", _OPTIONAL),
+            ("height", 4, "int32", _OPTIONAL),
+            ("width", 5, "int32", _OPTIONAL),
+            ("data", 6, "float", _REPEATED),
+        ],
+    )
+    _message(
+        fp,
+        "LayerParameter",
+        [
+            ("name", 1, "string", _OPTIONAL),
+            ("type", 2, "string", _OPTIONAL),
+            ("blobs", 7, "message", _REPEATED, "BlobProto"),
+        ],
+    )
+    _message(
+        fp,
+        "V1LayerParameter",
+        [
+            ("name", 4, "string", _OPTIONAL),
+            ("type", 5, "int32", _OPTIONAL),
+            ("blobs", 6, "message", _REPEATED, "BlobProto"),
+        ],
+    )
+    _message(
+        fp,
+        "C3DLayerParameter",
+        [
+            ("name", 4, "string", _OPTIONAL),
+            ("type", 5, "int32", _OPTIONAL),
+            ("blobs", 6, "message", _REPEATED, "C3DBlobProto"),
+        ],
+    )
+    _message(
+        fp,
+        "C3DNetParameter",
+        [
+            ("name", 1, "string", _OPTIONAL),
+            ("layers", 2, "message", _REPEATED, "C3DLayerParameter"),
+        ],
+    )
+    _message(
+        fp,
+        "NetParameter",
+        [
+            ("name", 1, "string", _OPTIONAL),
+            ("layers", 2, "message", _REPEATED, "V1LayerParameter"),
+            ("layer", 100, "message", _REPEATED, "LayerParameter"),
+        ],
+    )
     pool = descriptor_pool.DescriptorPool()
     pool.Add(fp)
     names = ("BlobProto", "C3DLayerParameter", "C3DNetParameter", "LayerParameter", "V1LayerParameter", "NetParameter")
@@ -131,8 +173,10 @@ def read_caffemodel(path: str | os.PathLike) -> list[CaffeLayer]:
         net = _classes()["NetParameter"].FromString(path.read_bytes())
     except DecodeError as e:
         raise CaffeFormatError(f"caffemodel {path}: not a Caffe NetParameter ({e})") from e
-    layers = [CaffeLayer(p.name, p.type, [_blob_array(b, f"{path}: layer {p.name} blob {i}")
-                                          for i, b in enumerate(p.blobs)]) for p in net.layer]
+    layers = [
+        CaffeLayer(p.name, p.type, [_blob_array(b, f"{path}: layer {p.name} blob {i}") for i, b in enumerate(p.blobs)])
+        for p in net.layer
+    ]
     for p in net.layers:
         where = f"{path}: layer {p.name}"
         if any(len(b.data) == 0 and len(b.double_data) == 0 and len(b.diff) > 0 for b in p.blobs):
@@ -148,8 +192,9 @@ def read_caffemodel(path: str | os.PathLike) -> list[CaffeLayer]:
 LAYOUTS = ("layer", "v1", "c3d")
 
 
-def write_caffemodel(path: str | os.PathLike, layers: list[CaffeLayer], *, name: str = "",
-                     layout: str = "layer") -> None:
+def write_caffemodel(
+    path: str | os.PathLike, layers: list[CaffeLayer], *, name: str = "", layout: str = "layer"
+) -> None:
     """Write ``layers`` as a binary NetParameter, atomically.
 
     ``layout``: ``"layer"`` (current Caffe: ``layer`` = 100, N-D ``shape``), ``"v1"`` (legacy

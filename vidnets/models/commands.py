@@ -21,7 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="list the architectures with parameters and MACs",
         description="List every registered architecture: family, parameters, GMACs at its default input, paper.",
     )
-    parser.add_argument("--num-classes", type=int, default=101, help="classifier size used for the parameter count (default 101)")
+    parser.add_argument(
+        "--num-classes", type=int, default=101, help="classifier size used for the parameter count (default 101)"
+    )
     parser.add_argument("--family", default=None, help="show only this family: c3d, two_stream, tsn, p3d, t3d or res3d")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=run)
@@ -30,15 +32,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _register_convert(subparsers: argparse._SubParsersAction) -> None:
     convert = subparsers.add_parser(
-        "convert", help="convert released weights into a vidnets checkpoint",
+        "convert",
+        help="convert released weights into a vidnets checkpoint",
         description="Convert released weights into a checkpoint that create(NAME, weights=FILE) loads.",
     )
     kinds = convert.add_subparsers(dest="source_kind", metavar="KIND")
     caffe = kinds.add_parser(
-        "caffe", help="a Caffe .caffemodel (C3D, Res3D, P3D, TSN), read without Caffe",
+        "caffe",
+        help="a Caffe .caffemodel (C3D, Res3D, P3D, TSN), read without Caffe",
         description="Read a binary .caffemodel (no Caffe needed), map its blobs onto a vidnets model by the "
-                    "authors' layer names and save the weights. Reports every blob loaded, unused or missing; "
-                    "a blob whose shape differs from the model's is refused.",
+        "authors' layer names and save the weights. Reports every blob loaded, unused or missing; "
+        "a blob whose shape differs from the model's is refused.",
     )
     caffe.add_argument("caffemodel", help="the .caffemodel file")
     caffe.add_argument("--arch", required=True, help="vidnets model name, e.g. c3d, res3d18, p3d199, tsn_bninception")
@@ -79,14 +83,23 @@ def model_rows(num_classes: int = 101, family: str | None = None) -> list[dict]:
 def _table(rows: list[dict], num_classes: int) -> str:
     header = ("model", "family", f"params ({num_classes} cls)", "GMACs", "default input", "paper")
     body = [
-        (r["name"], r["family"], f"{r['params']:,}", f"{r['gmacs']:.2f}", "×".join(map(str, r["default_input"])), r["paper"])
+        (
+            r["name"],
+            r["family"],
+            f"{r['params']:,}",
+            f"{r['gmacs']:.2f}",
+            "×".join(map(str, r["default_input"])),
+            r["paper"],
+        )
         for r in rows
     ]
     widths = [max(len(str(row[i])) for row in (header, *body)) for i in range(len(header))]
     numeric = {2, 3}
 
     def fmt(row: tuple) -> str:
-        return "  ".join(str(c).rjust(w) if i in numeric else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+        return "  ".join(
+            str(c).rjust(w) if i in numeric else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths))
+        ).rstrip()
 
     lines = [fmt(header), "  ".join("-" * w for w in widths), *map(fmt, body)]
     lines.append("GMACs = 10^9 multiply-adds for one sample of the default input (many papers call these FLOPs).")
@@ -133,8 +146,14 @@ def run_convert_caffe(args: argparse.Namespace) -> int:
         if entries and (args.verbose or title != "loaded"):
             print(f"{title}:")
             print("\n".join(f"  {e}" for e in entries))
-    payload = {"format": CONVERTED_FORMAT, "arch": args.arch, "kwargs": model.converted_kwargs,
-               "state_dict": model.state_dict(), "source": str(args.caffemodel), "report": report.to_dict()}
+    payload = {
+        "format": CONVERTED_FORMAT,
+        "arch": args.arch,
+        "kwargs": model.converted_kwargs,
+        "state_dict": model.state_dict(),
+        "source": str(args.caffemodel),
+        "report": report.to_dict(),
+    }
     atomic_torch_save(payload, out)
     print(f"{report.summary()}; wrote {out} (create({args.arch!r}, weights={str(out)!r}))")
     return 0

@@ -43,9 +43,21 @@ from vidnets.models.registry import model_info
 from vidnets.utils.io import load_checkpoint
 
 __all__ = [
-    "ConversionReport", "WeightsMismatchError", "WeightsDownloadError", "CONVERTED_FORMAT", "DOWNLOADS",
-    "caffe_layer_names", "convert_caffemodel", "load_caffe_layers", "load_state_dict_weights", "create_with_weights",
-    "torchvision_to_res3d", "res3d_to_torchvision", "download_weights", "sha256_of", "verify_sha256",
+    "ConversionReport",
+    "WeightsMismatchError",
+    "WeightsDownloadError",
+    "CONVERTED_FORMAT",
+    "DOWNLOADS",
+    "caffe_layer_names",
+    "convert_caffemodel",
+    "load_caffe_layers",
+    "load_state_dict_weights",
+    "create_with_weights",
+    "torchvision_to_res3d",
+    "res3d_to_torchvision",
+    "download_weights",
+    "sha256_of",
+    "verify_sha256",
 ]
 
 CONVERTED_FORMAT = "vidnets-converted-weights/1"
@@ -64,13 +76,12 @@ class ConversionReport:
     """What happened to every tensor (see the module docstring)."""
 
     source: str
-    loaded: list[str] = field(default_factory=list)   # "source name -> model key"
-    unused: list[str] = field(default_factory=list)   # source tensors with no place in the model
+    loaded: list[str] = field(default_factory=list)  # "source name -> model key"
+    unused: list[str] = field(default_factory=list)  # source tensors with no place in the model
     missing: list[str] = field(default_factory=list)  # model tensors the source did not provide
 
     def summary(self) -> str:
-        return (f"{self.source}: loaded {len(self.loaded)}, unused {len(self.unused)}, "
-                f"missing {len(self.missing)}")
+        return f"{self.source}: loaded {len(self.loaded)}, unused {len(self.unused)}, missing {len(self.missing)}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "loaded": self.loaded, "unused": self.unused, "missing": self.missing}
@@ -82,8 +93,10 @@ def _fit(value: torch.Tensor, target: torch.Tensor, where: str, key: str) -> tor
         return value.to(target.dtype)
     squeeze = [d for d in value.shape if d != 1], [d for d in target.shape if d != 1]
     if squeeze[0] != squeeze[1]:
-        raise WeightsMismatchError(f"{where} has shape {tuple(value.shape)} but the model's {key} "
-                                   f"is {tuple(target.shape)}: the weights belong to another architecture or configuration")
+        raise WeightsMismatchError(
+            f"{where} has shape {tuple(value.shape)} but the model's {key} "
+            f"is {tuple(target.shape)}: the weights belong to another architecture or configuration"
+        )
     return value.reshape(target.shape).to(target.dtype)
 
 
@@ -140,16 +153,24 @@ def caffe_layer_names(model: nn.Module, arch: str) -> dict[str, str]:
         return {**names, "fc8": "fc"}
     if family == "p3d":
         numbered = (3, 4) if arch in ("p3d131", "p3d199") else ()
-        branches = {"branch2a": ("conv1", "bn1"), "branch2b": ("conv2", "bn2"),
-                    "branch2b_t": ("conv_t", "bn_t"), "branch2c": ("conv3", "bn3")}
+        branches = {
+            "branch2a": ("conv1", "bn1"),
+            "branch2b": ("conv2", "bn2"),
+            "branch2b_t": ("conv_t", "bn_t"),
+            "branch2c": ("conv3", "bn3"),
+        }
         names = _resnet_names(model, numbered, branches)
         return {**names, "fc_sports1m": "fc", "fc_kinetics": "fc", "fc": "fc"}
     if family == "tsn":
-        names = {_tsn_caffe_name(n): f"backbone.{n}" for n, m in model.backbone.named_modules()
-                 if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))}
+        names = {
+            _tsn_caffe_name(n): f"backbone.{n}"
+            for n, m in model.backbone.named_modules()
+            if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))
+        }
         return {**names, "fc-action": "fc"}
-    raise WeightsMismatchError(f"--arch {arch}: no Caffe weights were released for the {family} family "
-                               "(C3D, Res3D, P3D and TSN were)")
+    raise WeightsMismatchError(
+        f"--arch {arch}: no Caffe weights were released for the {family} family (C3D, Res3D, P3D and TSN were)"
+    )
 
 
 def _caffe_tensors(layer, module: nn.Module, path: str) -> list[tuple[str, torch.Tensor]]:
@@ -225,7 +246,9 @@ def convert_caffemodel(path: str | os.PathLike, arch: str, **kwargs) -> tuple[nn
     model = model_info(arch).builder(**kwargs)
     report = load_caffe_layers(model, arch, layers, str(path))
     if not report.loaded:
-        raise WeightsMismatchError(f"{path}: no layer name matches {arch} (found {', '.join(l.name for l in layers[:5])} …)")
+        raise WeightsMismatchError(
+            f"{path}: no layer name matches {arch} (found {', '.join(l.name for l in layers[:5])} …)"
+        )
     model.converted_kwargs = kwargs  # what ``vidnets convert`` stores beside the weights
     return model, report
 
@@ -320,8 +343,9 @@ def _state_kwargs(arch: str, state: dict[str, torch.Tensor]) -> dict[str, Any]:
     fc = renamed.get("fc8.weight" if _family(arch) == "c3d" else "fc.weight")
     if fc is not None and fc.dim() == 2:
         kwargs["num_classes"] = int(fc.shape[0])
-    first = next((renamed[k] for k in ("conv1a.weight", "conv1.weight", "backbone.conv1_7x7_s2.weight")
-                  if k in renamed), None)
+    first = next(
+        (renamed[k] for k in ("conv1a.weight", "conv1.weight", "backbone.conv1_7x7_s2.weight") if k in renamed), None
+    )
     if first is not None and _family(arch) in ("c3d", "res3d", "p3d"):
         kwargs["in_channels"] = int(first.shape[1])
     if _family(arch) == "res3d":
@@ -334,8 +358,9 @@ def _state_kwargs(arch: str, state: dict[str, torch.Tensor]) -> dict[str, Any]:
     return kwargs
 
 
-def load_state_dict_weights(model: nn.Module, arch: str, state: Mapping[str, torch.Tensor],
-                            source: str) -> ConversionReport:
+def load_state_dict_weights(
+    model: nn.Module, arch: str, state: Mapping[str, torch.Tensor], source: str
+) -> ConversionReport:
     """Load a state dict of any layout in the module docstring into ``model`` (strict about shapes)."""
     own, report, new = model.state_dict(), ConversionReport(source), {}
     for old, key in _to_vidnets_keys(arch, state).items():
@@ -351,14 +376,16 @@ def load_state_dict_weights(model: nn.Module, arch: str, state: Mapping[str, tor
         new[key] = _fit(value, own[key], f"{source}: {old}", key)
         report.loaded.append(f"{old} -> {key}")
     if not new:
-        raise WeightsMismatchError(f"{source}: no tensor name matches {arch} (file keys start "
-                                   f"{', '.join(list(state)[:4])})")
+        raise WeightsMismatchError(
+            f"{source}: no tensor name matches {arch} (file keys start {', '.join(list(state)[:4])})"
+        )
     model.load_state_dict(new, strict=False)
     report.missing = [k for k in _model_keys(model) if k not in new]
     return report
 
 
 # -- downloads --------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Download:
@@ -384,8 +411,10 @@ def verify_sha256(path: str | os.PathLike, prefix: str) -> None:
     """Raise :class:`WeightsDownloadError` unless the file's SHA-256 starts with ``prefix``."""
     digest = sha256_of(path)
     if not digest.startswith(prefix):
-        raise WeightsDownloadError(f"{path}: SHA-256 {digest[:16]}… does not start with the published "
-                                   f"{prefix}; delete the file and download it again")
+        raise WeightsDownloadError(
+            f"{path}: SHA-256 {digest[:16]}… does not start with the published "
+            f"{prefix}; delete the file and download it again"
+        )
 
 
 def download_weights(arch: str, name: str) -> Path:
@@ -397,21 +426,26 @@ def download_weights(arch: str, name: str) -> Path:
     entry = DOWNLOADS.get((arch, name))
     if entry is None:
         known = ", ".join(f"{a} weights={n!r}" for a, n in DOWNLOADS) or "none"
-        raise WeightsMismatchError(f"weights={name!r}: no such file, and no downloadable checkpoint of that name "
-                                   f"for {arch} (available: {known})")
+        raise WeightsMismatchError(
+            f"weights={name!r}: no such file, and no downloadable checkpoint of that name "
+            f"for {arch} (available: {known})"
+        )
     target = Path(torch.hub.get_dir()) / "checkpoints" / entry.url.rsplit("/", 1)[-1]
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             torch.hub.download_url_to_file(entry.url, str(target), hash_prefix=entry.sha256_prefix, progress=False)
         except Exception as e:  # URLError, socket and HTTP errors, a failed hash: one line, no traceback
-            raise WeightsDownloadError(f"cannot download {entry.url} ({type(e).__name__}: {e}); without network, "
-                                       f"fetch it elsewhere and pass weights=PATH") from e
+            raise WeightsDownloadError(
+                f"cannot download {entry.url} ({type(e).__name__}: {e}); without network, "
+                f"fetch it elsewhere and pass weights=PATH"
+            ) from e
     verify_sha256(target, entry.sha256_prefix)
     return target
 
 
 # -- create(name, weights=...) ----------------------------------------------------------------------
+
 
 def create_with_weights(arch: str, weights: str | os.PathLike, **kwargs) -> nn.Module:
     """Build ``arch`` and load ``weights`` (a path of any layout above, or a download name)."""

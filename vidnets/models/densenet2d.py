@@ -86,7 +86,9 @@ class DenseNet2d(VideoClassifier):
         for i, num_layers in enumerate(block_config, start=1):
             block = nn.Sequential()
             for j in range(num_layers):
-                block.add_module(f"denselayer{j + 1}", _DenseLayer(width + j * growth_rate, growth_rate, bn_size, drop_rate))
+                block.add_module(
+                    f"denselayer{j + 1}", _DenseLayer(width + j * growth_rate, growth_rate, bn_size, drop_rate)
+                )
             layers[f"denseblock{i}"] = block
             width += num_layers * growth_rate
             if i != len(block_config):
@@ -126,7 +128,9 @@ def densenet121_2d(num_classes: int = 1000, drop_rate: float = 0.0) -> DenseNet2
 
 
 # Old torchvision checkpoints name layers "norm.1", "conv.2"; the current layout is "norm1", "conv2".
-_OLD_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$")
+_OLD_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$"
+)
 
 
 def load_torchvision_weights(model: DenseNet2d, path: str | Path, strict_features: bool = True) -> list[str]:

@@ -53,8 +53,10 @@ def extract_features(
         path = resolve_feature_name(model, name, resolve_aliases)
         if path not in modules or path == "":
             known = [n for n in modules if n][:40]
-            raise KeyError(f"extract_features: {type(model).__name__} has no submodule {path!r}"
-                           f" (asked for {name!r}); some names: {', '.join(known)}")
+            raise KeyError(
+                f"extract_features: {type(model).__name__} has no submodule {path!r}"
+                f" (asked for {name!r}); some names: {', '.join(known)}"
+            )
         targets[name] = path
 
     captured: dict[str, list[torch.Tensor]] = {name: [] for name in targets}
@@ -64,6 +66,7 @@ def extract_features(
             if not isinstance(output, torch.Tensor):
                 raise TypeError(f"extract_features: {targets[name]!r} returns {type(output).__name__}, not a tensor")
             captured[name].append(output.detach().clone())
+
         return hook
 
     handles = [modules[path].register_forward_hook(hook_for(name)) for name, path in targets.items()]
@@ -76,7 +79,9 @@ def extract_features(
     result: dict[str, torch.Tensor] = {}
     for name, outputs in captured.items():
         if len(outputs) != 1:
-            raise RuntimeError(f"extract_features: {targets[name]!r} ran {len(outputs)} times in one forward pass;"
-                               " name a module that runs exactly once")
+            raise RuntimeError(
+                f"extract_features: {targets[name]!r} ran {len(outputs)} times in one forward pass;"
+                " name a module that runs exactly once"
+            )
         result[name] = outputs[0]
     return result

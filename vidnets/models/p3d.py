@@ -59,7 +59,16 @@ from vidnets.models.inflate import InflationReport, inflate_state_dict
 from vidnets.models.registry import register_model
 
 __all__ = [
-    "P3D", "P3DBottleneck", "P3D_RELEASE_DROPOUT", "C_BLOCK_COEFFS", "Bottleneck2d", "p3d63", "p3d131", "p3d199", "load_2d_resnet_weights", "P3D_LAYOUTS",
+    "P3D",
+    "P3DBottleneck",
+    "P3D_RELEASE_DROPOUT",
+    "C_BLOCK_COEFFS",
+    "Bottleneck2d",
+    "p3d63",
+    "p3d131",
+    "p3d199",
+    "load_2d_resnet_weights",
+    "P3D_LAYOUTS",
 ]
 
 PAPER = "Qiu et al., ICCV 2017 (P3D)"
@@ -181,7 +190,9 @@ class P3D(PooledLinearHead):
         if not isinstance(width, int) or isinstance(width, bool) or width < 1:
             raise ValueError(f"P3D width={width!r}: expected a positive int (base channels; 64 in the paper)")
         if len(c_block_coeffs) != 2:
-            raise ValueError(f"c_block_coeffs: expected two coefficients (S, T) such as (0.5, 0.5), got {c_block_coeffs!r}")
+            raise ValueError(
+                f"c_block_coeffs: expected two coefficients (S, T) such as (0.5, 0.5), got {c_block_coeffs!r}"
+            )
         if not block_types or any(t not in "ABC" for t in block_types):
             raise ValueError(f"block_types: expected a cycle of 'A', 'B', 'C' such as 'ABC', got {block_types!r}")
         if len(stage_blocks) != 4:
@@ -202,10 +213,12 @@ class P3D(PooledLinearHead):
                 channels, block_index = planes * EXPANSION, block_index + 1
             setattr(self, f"layer{stage + 1}", nn.Sequential(*layer))
         planes = width * 8
-        self.layer4 = nn.Sequential(*(
-            Bottleneck2d(channels if b == 0 else planes * EXPANSION, planes, 2 if b == 0 else 1, b == 0)
-            for b in range(stage_blocks[3])
-        ))
+        self.layer4 = nn.Sequential(
+            *(
+                Bottleneck2d(channels if b == 0 else planes * EXPANSION, planes, 2 if b == 0 else 1, b == 0)
+                for b in range(stage_blocks[3])
+            )
+        )
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(planes * EXPANSION, num_classes)
         msra_init(self)

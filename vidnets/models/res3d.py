@@ -100,7 +100,9 @@ class Res3D(PooledLinearHead):
         super().__init__()
         types = (conv_types,) * 5 if isinstance(conv_types, str) else tuple(conv_types)
         if len(types) != 5 or any(t not in ("2d", "3d") for t in types):
-            raise ValueError(f"conv_types: expected '2d'/'3d' or 5 of them (conv1, conv2_x..conv5_x), got {conv_types!r}")
+            raise ValueError(
+                f"conv_types: expected '2d'/'3d' or 5 of them (conv1, conv2_x..conv5_x), got {conv_types!r}"
+            )
         if len(stage_blocks) != 4 or len(temporal_strides) != 4:
             raise ValueError("stage_blocks and temporal_strides need one entry per stage conv2_x..conv5_x")
         self.default_input = (in_channels, *default_input[1:])
@@ -116,7 +118,9 @@ class Res3D(PooledLinearHead):
             for b in range(blocks):
                 first = b == 0
                 projection = first and (stride != (1, 1, 1) or channels != out_channels or (i == 0 and res2_projection))
-                layer.append(BasicBlock3d(channels, out_channels, stride if first else (1, 1, 1), conv_type, projection))
+                layer.append(
+                    BasicBlock3d(channels, out_channels, stride if first else (1, 1, 1), conv_type, projection)
+                )
                 channels = out_channels
             stages.append(nn.Sequential(*layer))
         self.layer1, self.layer2, self.layer3, self.layer4 = stages

@@ -75,7 +75,19 @@ from torch import nn
 from vidnets.models.blocks import PooledLinearHead, bn_relu, msra_init, same_conv3d
 from vidnets.models.registry import register_model
 
-__all__ = ["T3D_TTL_PRESETS", "TTLPreset", "DEFAULT_TTL_PRESET", "DenseNet3D", "DenseLayer3d", "TemporalTransition", "HalvingAvgPool3d", "densenet3d121", "densenet3d169", "t3d121", "t3d169"]
+__all__ = [
+    "T3D_TTL_PRESETS",
+    "TTLPreset",
+    "DEFAULT_TTL_PRESET",
+    "DenseNet3D",
+    "DenseLayer3d",
+    "TemporalTransition",
+    "HalvingAvgPool3d",
+    "densenet3d121",
+    "densenet3d169",
+    "t3d121",
+    "t3d169",
+]
 
 PAPER = "Diba et al., arXiv:1711.08200 (T3D)"
 DENSENET_BLOCKS = {121: (6, 12, 24, 16), 169: (6, 12, 32, 32)}
@@ -94,12 +106,16 @@ class TTLPreset:
 
 
 T3D_TTL_PRESETS = {
-    "authors": TTLPreset((_DEPTHS_134,) * 3, 128, 384,
-                         "MohsenFayyaz89/T3D models/T3D.py (authors' draft, deleted in 1c8e143)"),
+    "authors": TTLPreset(
+        (_DEPTHS_134,) * 3, 128, 384, "MohsenFayyaz89/T3D models/T3D.py (authors' draft, deleted in 1c8e143)"
+    ),
     "keras": TTLPreset((((1, 3, 3), (3, 3, 3), (4, 3, 3)),) * 3, 128, "full_block", "rekon/T3D-keras T3D_keras.py"),
-    "tf_keras": TTLPreset((_DEPTHS_136, _DEPTHS_134, _DEPTHS_134), 128, 192, "tf.keras T3D port (papers.md [S:T3D-keras])"),
-    "half_block": TTLPreset((_DEPTHS_136, _DEPTHS_134, _DEPTHS_134), 128, "half_block",
-                            "none: DenseNet3D's transition widths"),
+    "tf_keras": TTLPreset(
+        (_DEPTHS_136, _DEPTHS_134, _DEPTHS_134), 128, 192, "tf.keras T3D port (papers.md [S:T3D-keras])"
+    ),
+    "half_block": TTLPreset(
+        (_DEPTHS_136, _DEPTHS_134, _DEPTHS_134), 128, "half_block", "none: DenseNet3D's transition widths"
+    ),
 }
 DEFAULT_TTL_PRESET = "authors"
 
@@ -109,7 +125,9 @@ class DenseLayer3d(nn.Module):
 
     def __init__(self, in_channels: int, growth_rate: int, bn_size: int, drop_rate: float, memory_efficient: bool):
         super().__init__()
-        self.bottleneck = nn.Sequential(*bn_relu(in_channels), nn.Conv3d(in_channels, bn_size * growth_rate, 1, bias=False))
+        self.bottleneck = nn.Sequential(
+            *bn_relu(in_channels), nn.Conv3d(in_channels, bn_size * growth_rate, 1, bias=False)
+        )
         self.conv = nn.Sequential(
             *bn_relu(bn_size * growth_rate), nn.Conv3d(bn_size * growth_rate, growth_rate, 3, padding=1, bias=False)
         )
@@ -151,8 +169,7 @@ class TemporalTransition(nn.Module):
     def __init__(self, in_channels: int, kernels: Sequence[Sequence[int]], width: int, out_channels: int) -> None:
         super().__init__()
         self.branches = nn.ModuleList(
-            nn.Sequential(*bn_relu(in_channels), same_conv3d(in_channels, width, k))
-            for k in kernels
+            nn.Sequential(*bn_relu(in_channels), same_conv3d(in_channels, width, k)) for k in kernels
         )
         self.transition = _transition(width * len(kernels), out_channels)
 
@@ -188,17 +205,25 @@ class DenseNet3D(PooledLinearHead):
         default_input: tuple[int, ...] = (3, 32, 224, 224),
     ) -> None:
         super().__init__()
-        sizes = {"growth_rate": growth_rate, "bn_size": bn_size, "num_init_features": num_init_features,
-                 "ttl_width": ttl_width}
+        sizes = {
+            "growth_rate": growth_rate,
+            "bn_size": bn_size,
+            "num_init_features": num_init_features,
+            "ttl_width": ttl_width,
+        }
         if isinstance(ttl_out_channels, int):
             sizes["ttl_out_channels"] = ttl_out_channels
         for key, value in sizes.items():
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"DenseNet3D {key}={value!r}: expected a positive int")
         if not (isinstance(ttl_out_channels, int) or ttl_out_channels in ("half_block", "full_block")):
-            raise ValueError(f"ttl_out_channels: expected an int, 'half_block' or 'full_block', got {ttl_out_channels!r}")
+            raise ValueError(
+                f"ttl_out_channels: expected an int, 'half_block' or 'full_block', got {ttl_out_channels!r}"
+            )
         if ttl_kernels is not None and len(ttl_kernels) != len(block_config) - 1:
-            raise ValueError(f"ttl_kernels: expected {len(block_config) - 1} TTLs (one per transition), got {len(ttl_kernels)}")
+            raise ValueError(
+                f"ttl_kernels: expected {len(block_config) - 1} TTLs (one per transition), got {len(ttl_kernels)}"
+            )
         self.default_input = (in_channels, *default_input[1:])
         self.conv0 = nn.Conv3d(in_channels, num_init_features, (3, 7, 7), stride=2, padding=(1, 3, 3), bias=False)
         self.stem = nn.Sequential(nn.BatchNorm3d(num_init_features), nn.ReLU(inplace=True), nn.MaxPool3d(3, 2, 1))

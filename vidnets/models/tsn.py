@@ -55,8 +55,16 @@ from vidnets.models.base import VideoClassifier, cross_modality_weight
 from vidnets.models.registry import register_model
 from vidnets.utils.io import load_checkpoint
 
-__all__ = ["BNInception", "TSN", "SegmentConsensus", "tsn_bninception", "rgb_difference",
-           "load_bninception_weights", "MODALITIES", "CONSENSUS_TYPES"]
+__all__ = [
+    "BNInception",
+    "TSN",
+    "SegmentConsensus",
+    "tsn_bninception",
+    "rgb_difference",
+    "load_bninception_weights",
+    "MODALITIES",
+    "CONSENSUS_TYPES",
+]
 
 MODALITIES = ("rgb", "flow", "rgbdiff")
 CONSENSUS_TYPES = ("avg", "max", "weighted")
@@ -81,8 +89,9 @@ _BLOCKS = (
 )
 
 
-def _add_conv_bn(parent: nn.Module, name: str, cin: int, cout: int, kernel: int,
-                 stride: int = 1, padding: int = 0) -> list[str]:
+def _add_conv_bn(
+    parent: nn.Module, name: str, cin: int, cout: int, kernel: int, stride: int = 1, padding: int = 0
+) -> list[str]:
     """Add ``name`` (conv with bias) and ``name_bn`` to ``parent``; return both names."""
     parent.add_module(name, nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding))
     parent.add_module(f"{name}_bn", nn.BatchNorm2d(cout))
@@ -100,17 +109,21 @@ def _run_conv_bn(parent: nn.Module, names: list[str], x: torch.Tensor) -> torch.
 class InceptionBlock(nn.Module):
     """One BN-Inception block; its output concatenates the branches in Caffe's order."""
 
-    def __init__(self, cin: int, c1x1: int, c3r: int, c3: int, cd3r: int, cd3: int,
-                 pool: str, proj: int, stride: int) -> None:
+    def __init__(
+        self, cin: int, c1x1: int, c3r: int, c3: int, cd3r: int, cd3: int, pool: str, proj: int, stride: int
+    ) -> None:
         super().__init__()
         self.branches: list[list[str]] = []
         if c1x1:
             self.branches.append(_add_conv_bn(self, "1x1", cin, c1x1, 1))
-        self.branches.append(_add_conv_bn(self, "3x3_reduce", cin, c3r, 1)
-                             + _add_conv_bn(self, "3x3", c3r, c3, 3, stride, 1))
-        self.branches.append(_add_conv_bn(self, "double_3x3_reduce", cin, cd3r, 1)
-                             + _add_conv_bn(self, "double_3x3_1", cd3r, cd3, 3, 1, 1)
-                             + _add_conv_bn(self, "double_3x3_2", cd3, cd3, 3, stride, 1))
+        self.branches.append(
+            _add_conv_bn(self, "3x3_reduce", cin, c3r, 1) + _add_conv_bn(self, "3x3", c3r, c3, 3, stride, 1)
+        )
+        self.branches.append(
+            _add_conv_bn(self, "double_3x3_reduce", cin, cd3r, 1)
+            + _add_conv_bn(self, "double_3x3_1", cd3r, cd3, 3, 1, 1)
+            + _add_conv_bn(self, "double_3x3_2", cd3, cd3, 3, stride, 1)
+        )
         if stride == 2:
             self.pool: nn.Module = nn.MaxPool2d(3, stride=2, ceil_mode=True)
         elif pool == "max":
@@ -145,14 +158,16 @@ class BNInception(nn.Module):
 
         self.stem1 = _add_conv_bn(self, "conv1_7x7_s2", in_channels, scaled(64), 7, 2, 3)
         self.pool1_3x3_s2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.stem2 = (_add_conv_bn(self, "conv2_3x3_reduce", scaled(64), scaled(64), 1)
-                      + _add_conv_bn(self, "conv2_3x3", scaled(64), scaled(192), 3, 1, 1))
+        self.stem2 = _add_conv_bn(self, "conv2_3x3_reduce", scaled(64), scaled(64), 1) + _add_conv_bn(
+            self, "conv2_3x3", scaled(64), scaled(192), 3, 1, 1
+        )
         self.pool2_3x3_s2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
         self.blocks: list[str] = []
         channels = scaled(192)
         for name, c1x1, c3r, c3, cd3r, cd3, pool, proj, stride in _BLOCKS:
-            block = InceptionBlock(channels, scaled(c1x1), scaled(c3r), scaled(c3), scaled(cd3r), scaled(cd3),
-                                   pool, scaled(proj), stride)
+            block = InceptionBlock(
+                channels, scaled(c1x1), scaled(c3r), scaled(c3), scaled(cd3r), scaled(cd3), pool, scaled(proj), stride
+            )
             self.add_module(name, block)
             self.blocks.append(name)
             channels = block.out_channels
@@ -200,8 +215,9 @@ class SegmentConsensus(nn.Module):
         if self.kind == "max":
             return scores.amax(dim=1)
         if scores.shape[1] != self.num_segments:
-            raise ValueError(f"weighted consensus learned {self.num_segments} segment weights; "
-                             f"got {scores.shape[1]} segments")
+            raise ValueError(
+                f"weighted consensus learned {self.num_segments} segment weights; got {scores.shape[1]} segments"
+            )
         return torch.einsum("nkc,k->nc", scores, self.weights.to(scores.dtype))
 
     def extra_repr(self) -> str:
@@ -260,8 +276,9 @@ class TSN(VideoClassifier):
         self.num_segments = num_segments
         self.new_length = new_length if new_length is not None else _DEFAULT_NEW_LENGTH[modality]
         if self.new_length < 1 or (modality == "rgb" and self.new_length != 1):
-            raise ValueError(f"TSN new_length={self.new_length} for modality {modality!r}: "
-                             "expected 1 for rgb, >= 1 otherwise")
+            raise ValueError(
+                f"TSN new_length={self.new_length} for modality {modality!r}: expected 1 for rgb, >= 1 otherwise"
+            )
         channels = _CHANNELS_PER_FRAME[modality] * self.new_length
         self.default_input = (num_segments, channels, input_size, input_size)
         self.backbone = BNInception(channels, width)
@@ -277,12 +294,15 @@ class TSN(VideoClassifier):
         """Snippets ``(N, K, C, H, W)`` or ``(N·K, C, H, W)`` → BN-Inception maps ``(N, K, 1024, h, w)``."""
         if x.dim() == 4:
             if x.shape[0] % self.num_segments:
-                raise ValueError(f"TSN got {x.shape[0]} snippets (N·K, C, H, W), not a multiple of "
-                                 f"num_segments={self.num_segments}")
+                raise ValueError(
+                    f"TSN got {x.shape[0]} snippets (N·K, C, H, W), not a multiple of num_segments={self.num_segments}"
+                )
             x = x.view(-1, self.num_segments, *x.shape[1:])
         if x.dim() != 5 or x.shape[2] != self.in_channels:
-            raise ValueError(f"TSN ({self.modality}) expects snippets (N, K, {self.in_channels}, H, W) or "
-                             f"(N·K, {self.in_channels}, H, W); got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"TSN ({self.modality}) expects snippets (N, K, {self.in_channels}, H, W) or "
+                f"(N·K, {self.in_channels}, H, W); got shape {tuple(x.shape)}"
+            )
         n, k = x.shape[:2]
         maps = self.backbone(x.flatten(0, 1))
         return maps.view(n, k, *maps.shape[1:])
@@ -368,13 +388,23 @@ class TSN(VideoClassifier):
                 members["consensus"].extend(own)
             else:
                 raise ValueError(f"get_optim_policies: no learning-rate policy for {type(module).__name__}")
-        return [{"params": members[g], "lr_mult": lr, "decay_mult": wd, "name": g}
-                for g, (lr, wd) in groups.items() if members[g]]
+        return [
+            {"params": members[g], "lr_mult": lr, "decay_mult": wd, "name": g}
+            for g, (lr, wd) in groups.items()
+            if members[g]
+        ]
 
     def optimizer_param_groups(self, lr: float, weight_decay: float) -> list[dict]:
         """:meth:`get_optim_policies` with the multipliers applied, ready for ``torch.optim.SGD``."""
-        return [{"params": g["params"], "lr": lr * g["lr_mult"], "weight_decay": weight_decay * g["decay_mult"],
-                 "name": g["name"]} for g in self.get_optim_policies()]
+        return [
+            {
+                "params": g["params"],
+                "lr": lr * g["lr_mult"],
+                "weight_decay": weight_decay * g["decay_mult"],
+                "name": g["name"],
+            }
+            for g in self.get_optim_policies()
+        ]
 
 
 @register_model(family="tsn", paper="Wang et al., ECCV 2016 (TSN)", default_input=(3, 3, 224, 224))
@@ -395,8 +425,17 @@ def tsn_bninception(
     the paper) is the snippet side recorded in ``default_input``; ``width`` (conv1 channels, 64 in
     the paper; every conv scales with it) shrinks the net for CPU runs.
     """
-    return TSN(num_classes=num_classes, modality=modality, num_segments=num_segments, new_length=new_length,
-               consensus=consensus, dropout=dropout, partial_bn=partial_bn, input_size=input_size, width=width)
+    return TSN(
+        num_classes=num_classes,
+        modality=modality,
+        num_segments=num_segments,
+        new_length=new_length,
+        consensus=consensus,
+        dropout=dropout,
+        partial_bn=partial_bn,
+        input_size=input_size,
+        width=width,
+    )
 
 
 def rgb_difference(frames: torch.Tensor) -> torch.Tensor:
@@ -413,6 +452,7 @@ def rgb_difference(frames: torch.Tensor) -> torch.Tensor:
 
 # -- ImageNet weights ------------------------------------------------------------------------
 
+
 def _backbone_key(key: str) -> str | None:
     """Map a BN-Inception state-dict key (flat PyTorch-port names, tsn-pytorch names) to ours."""
     for prefix in ("module.", "base_model.", "backbone."):
@@ -420,7 +460,7 @@ def _backbone_key(key: str) -> str | None:
     if key.startswith(("last_linear.", "fc.", "new_fc.")):
         return None  # the ImageNet classifier / another task's head
     if key.startswith("inception_") and not key[len("inception_3a")] == ".":
-        key = key[: len("inception_3a")] + "." + key[len("inception_3a_"):]
+        key = key[: len("inception_3a")] + "." + key[len("inception_3a_") :]
     return key
 
 
@@ -453,12 +493,15 @@ def load_bninception_weights(model: TSN, path: str | os.PathLike) -> dict[str, l
         if mapped == "conv1_7x7_s2.weight" and value.shape[1] != own[mapped].shape[1]:
             value = cross_modality_weight(value, own[mapped].shape[1])
         if value.shape != own[mapped].shape:
-            raise ValueError(f"BN-Inception weights {path}: {key} has shape {tuple(value.shape)}, "
-                             f"the model expects {tuple(own[mapped].shape)}")
+            raise ValueError(
+                f"BN-Inception weights {path}: {key} has shape {tuple(value.shape)}, "
+                f"the model expects {tuple(own[mapped].shape)}"
+            )
         to_load[mapped] = value
         loaded.append(mapped)
     if not loaded:
-        raise ValueError(f"BN-Inception weights {path}: no key matches BN-Inception "
-                         f"(file keys start {', '.join(list(state)[:5])})")
+        raise ValueError(
+            f"BN-Inception weights {path}: no key matches BN-Inception (file keys start {', '.join(list(state)[:5])})"
+        )
     model.backbone.load_state_dict(to_load, strict=False)
     return {"loaded": loaded, "missing": [k for k in own if k not in to_load], "unexpected": unexpected}

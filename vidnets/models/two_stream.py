@@ -61,8 +61,15 @@ _CONVS = (
     ("conv5", 512, 3, 1, 1, False, True),
 )
 # Caffe AlexNet reference fillers: (weight std, bias) per layer.
-_INIT = {"conv1": (0.01, 0.0), "conv2": (0.01, 0.1), "conv3": (0.01, 0.0), "conv4": (0.01, 0.1),
-         "conv5": (0.01, 0.1), "full6": (0.005, 0.1), "full7": (0.005, 0.1)}
+_INIT = {
+    "conv1": (0.01, 0.0),
+    "conv2": (0.01, 0.1),
+    "conv3": (0.01, 0.0),
+    "conv4": (0.01, 0.1),
+    "conv5": (0.01, 0.1),
+    "full6": (0.005, 0.1),
+    "full7": (0.005, 0.1),
+}
 
 
 def lrn() -> nn.LocalResponseNorm:
@@ -119,8 +126,9 @@ class CNNM2048(VideoClassifier):
             raise ValueError(f"CNN-M init={init!r}: expected caffe or msra")
         for key, value in (("width", width), ("fc_width", fc_width)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"CNN-M {key}={value!r}: expected a positive int (the paper's net: width 96, "
-                                 "fc_width 4096)")
+                raise ValueError(
+                    f"CNN-M {key}={value!r}: expected a positive int (the paper's net: width 96, fc_width 4096)"
+                )
         self.default_input = (in_channels, input_size, input_size)
         self._trunk: list[str] = []
         channels, size = in_channels, input_size
@@ -196,22 +204,27 @@ class CNNM2048(VideoClassifier):
         if x.dim() == 5:  # (N, C, L, H, W) → (N, L*C, H, W) ordered frame by frame: dx1, dy1, dx2, …
             x = x.transpose(1, 2).flatten(1, 2)
         if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"CNN-M-2048 expects (N, {self.in_channels}, H, W) inputs "
-                             f"(or (N, C, L, H, W) with C·L = {self.in_channels}); got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"CNN-M-2048 expects (N, {self.in_channels}, H, W) inputs "
+                f"(or (N, C, L, H, W) with C·L = {self.in_channels}); got shape {tuple(x.shape)}"
+            )
         for name in self._trunk:
             x = getattr(self, name)(x)
         return x
 
-    def forward_head(self, features: torch.Tensor, pre_logits: bool = False,
-                     task: str | None = None) -> torch.Tensor | dict[str, torch.Tensor]:
+    def forward_head(
+        self, features: torch.Tensor, pre_logits: bool = False, task: str | None = None
+    ) -> torch.Tensor | dict[str, torch.Tensor]:
         """pool5 map → full6 → full7 (2048 in the published net) → classifier(s).
 
         A multi-task model returns ``{task: logits}`` unless ``task`` names one head.
         """
         x = features.flatten(1)
         if x.shape[1] != self.full6.in_features:
-            raise ValueError(f"CNN-M-2048 full6 expects {self.full6.in_features} inputs (pool5 of a "
-                             f"{self.default_input[-1]}×{self.default_input[-1]} input); got {x.shape[1]}")
+            raise ValueError(
+                f"CNN-M-2048 full6 expects {self.full6.in_features} inputs (pool5 of a "
+                f"{self.default_input[-1]}×{self.default_input[-1]} input); got {x.shape[1]}"
+            )
         x = self.drop6(self.relu6(self.full6(x)))
         x = self.drop7(self.relu7(self.full7(x)))
         if pre_logits:
@@ -231,23 +244,45 @@ class CNNM2048(VideoClassifier):
 
 
 @register_model(family="two_stream", paper="Simonyan & Zisserman, NIPS 2014 (Two-Stream)", default_input=(3, 224, 224))
-def two_stream_spatial(num_classes: int = 101, dropout: float = 0.5,
-                       heads: Mapping[str, int] | None = None, input_size: int = 224,
-                       width: int = 96, fc_width: int = 4096, init: str = "caffe") -> CNNM2048:
+def two_stream_spatial(
+    num_classes: int = 101,
+    dropout: float = 0.5,
+    heads: Mapping[str, int] | None = None,
+    input_size: int = 224,
+    width: int = 96,
+    fc_width: int = 4096,
+    init: str = "caffe",
+) -> CNNM2048:
     """Spatial stream: CNN-M-2048 on one RGB frame. 90,627,813 parameters with 101 classes.
 
     ``input_size`` (224 in the paper) sets the crop side full6 is sized for; ``width`` (conv1
     channels, 96 in the paper; conv2-5 scale with it) and ``fc_width`` (full6, 4096; full7 is half)
     shrink the net; narrow nets need ``init="msra"`` (:class:`CNNM2048`).
     """
-    return CNNM2048(in_channels=3, num_classes=num_classes, heads=heads, norm2=True, dropout=dropout,
-                    input_size=input_size, width=width, fc_width=fc_width, init=init)
+    return CNNM2048(
+        in_channels=3,
+        num_classes=num_classes,
+        heads=heads,
+        norm2=True,
+        dropout=dropout,
+        input_size=input_size,
+        width=width,
+        fc_width=fc_width,
+        init=init,
+    )
 
 
 @register_model(family="two_stream", paper="Simonyan & Zisserman, NIPS 2014 (Two-Stream)", default_input=(20, 224, 224))
-def two_stream_temporal(num_classes: int = 101, flow_length: int = 10, dropout: float = 0.9,
-                        heads: Mapping[str, int] | None = None, input_size: int = 224,
-                        width: int = 96, fc_width: int = 4096, init: str = "caffe") -> CNNM2048:
+def two_stream_temporal(
+    num_classes: int = 101,
+    flow_length: int = 10,
+    dropout: float = 0.9,
+    heads: Mapping[str, int] | None = None,
+    input_size: int = 224,
+    width: int = 96,
+    fc_width: int = 4096,
+    init: str = "caffe",
+) -> CNNM2048:
     """Temporal stream: CNN-M-2048 without norm2 on a stack of ``flow_length`` x/y flow pairs (2L channels).
 
     90,707,781 parameters with L = 10 and 101 classes; with ``heads={"ucf101": 101, "hmdb51": 51}``
@@ -256,8 +291,17 @@ def two_stream_temporal(num_classes: int = 101, flow_length: int = 10, dropout: 
     """
     if flow_length < 1:
         raise ValueError(f"two_stream_temporal flow_length={flow_length}: expected >= 1 flow frames")
-    return CNNM2048(in_channels=2 * flow_length, num_classes=num_classes, heads=heads, norm2=False,
-                    dropout=dropout, input_size=input_size, width=width, fc_width=fc_width, init=init)
+    return CNNM2048(
+        in_channels=2 * flow_length,
+        num_classes=num_classes,
+        heads=heads,
+        norm2=False,
+        dropout=dropout,
+        input_size=input_size,
+        width=width,
+        fc_width=fc_width,
+        init=init,
+    )
 
 
 def multitask_loss(
@@ -294,8 +338,9 @@ def multitask_loss(
     return total
 
 
-def multitask_correct(logits_by_task: dict[str, torch.Tensor], labels: torch.Tensor,
-                      task_ids: torch.Tensor) -> torch.Tensor:
+def multitask_correct(
+    logits_by_task: dict[str, torch.Tensor], labels: torch.Tensor, task_ids: torch.Tensor
+) -> torch.Tensor:
     """Number of samples whose own head (``task_ids`` index into the heads' order) ranks the label first."""
     correct = labels.new_zeros(())
     for index, logits in enumerate(logits_by_task.values()):

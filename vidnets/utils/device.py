@@ -54,9 +54,19 @@ import torch.nn.functional as F
 
 from vidnets.utils.io import atomic_write_json
 
-__all__ = ["default_device", "cpu_has_native_bf16", "cpu_bf16_calibration", "autocast_dtype", "autocast",
-           "precision_reason",
-           "BF16_MIN_SPEEDUP", "BF16_MAX_STEP_ERROR", "bf16_training_error", "CPU_BF16_ENV", "CPU_PRECISION_CACHE_FILE"]
+__all__ = [
+    "default_device",
+    "cpu_has_native_bf16",
+    "cpu_bf16_calibration",
+    "autocast_dtype",
+    "autocast",
+    "precision_reason",
+    "BF16_MIN_SPEEDUP",
+    "BF16_MAX_STEP_ERROR",
+    "bf16_training_error",
+    "CPU_BF16_ENV",
+    "CPU_PRECISION_CACHE_FILE",
+]
 
 BF16_MAX_STEP_ERROR = 0.2
 """Largest relative L2 error of the bf16 training check (loss and every gradient) against fp32.
@@ -205,9 +215,13 @@ def _decide(override: bool | None, threads: int, use_cache: bool) -> dict[str, A
             fields = _measurement_fields(cached)
             return {**record, **fields, "source": "cache", "native_bf16": _bf16_pays_off(fields)}
     measured = {**_measure_bf16_speedup(), "bf16_step_error": round(bf16_training_error(), 5)}
-    record = {**record, **_measurement_fields(measured), "source": "measured",
-              "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "native_bf16": _bf16_pays_off(measured)}
+    record = {
+        **record,
+        **_measurement_fields(measured),
+        "source": "measured",
+        "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "native_bf16": _bf16_pays_off(measured),
+    }
     _write_cache(path, key, record)
     return record
 
@@ -218,17 +232,28 @@ def _env_override() -> bool | None:
         return None
     if value in ("1", "0"):
         return value == "1"
-    raise ValueError(f"{CPU_BF16_ENV}: expected 1 (bf16 autocast on CPU) or 0 (fp32) or unset "
-                     f"(measure), found {value!r}")
+    raise ValueError(
+        f"{CPU_BF16_ENV}: expected 1 (bf16 autocast on CPU) or 0 (fp32) or unset (measure), found {value!r}"
+    )
 
 
 def _machine_record(threads: int) -> dict[str, Any]:
     flags = _cpu_flags()
     return {
-        "native_bf16": False, "source": "", "speedup": None, "fp32_ms": None, "bf16_ms": None,
-        "calibration_ms": None, "threshold": BF16_MIN_SPEEDUP, "cpu": _cpu_model(),
-        "cpu_flags": [f for f in _KEY_FLAGS if f in flags], "cpu_capability": _cpu_capability(),
-        "torch": torch.__version__, "threads": threads, "timestamp": None, "cache_file": None,
+        "native_bf16": False,
+        "source": "",
+        "speedup": None,
+        "fp32_ms": None,
+        "bf16_ms": None,
+        "calibration_ms": None,
+        "threshold": BF16_MIN_SPEEDUP,
+        "cpu": _cpu_model(),
+        "cpu_flags": [f for f in _KEY_FLAGS if f in flags],
+        "cpu_capability": _cpu_capability(),
+        "torch": torch.__version__,
+        "threads": threads,
+        "timestamp": None,
+        "cache_file": None,
     }
 
 
@@ -242,7 +267,8 @@ def _measure_bf16_speedup() -> dict[str, float]:
     x = torch.randn(_CAL_INPUT, generator=gen).contiguous(memory_format=torch.channels_last_3d)
     channels = _CAL_INPUT[1]
     w = (torch.randn(channels, channels, 3, 3, 3, generator=gen) * 0.05).contiguous(
-        memory_format=torch.channels_last_3d)
+        memory_format=torch.channels_last_3d
+    )
 
     def timed(bf16: bool) -> float:
         t = time.perf_counter()
@@ -258,8 +284,12 @@ def _measure_bf16_speedup() -> dict[str, float]:
             fp32.append(timed(False))
             bf16.append(timed(True))
     t_fp32, t_bf16 = statistics.median(fp32), statistics.median(bf16)
-    return {"speedup": round(t_fp32 / t_bf16, 3), "fp32_ms": round(1e3 * t_fp32, 3),
-            "bf16_ms": round(1e3 * t_bf16, 3), "calibration_ms": round(1e3 * (time.perf_counter() - start), 1)}
+    return {
+        "speedup": round(t_fp32 / t_bf16, 3),
+        "fp32_ms": round(1e3 * t_fp32, 3),
+        "bf16_ms": round(1e3 * t_bf16, 3),
+        "calibration_ms": round(1e3 * (time.perf_counter() - start), 1),
+    }
 
 
 def _bf16_pays_off(measured: dict[str, Any]) -> bool:
@@ -280,8 +310,12 @@ def bf16_training_error(seed: int = 0) -> float:
     worst = 0.0
     for batch, onednn in ((2, False), (1, True)):
         x = torch.randn(batch, 16, 4, 12, 12, generator=gen) * 40  # un-normalised pixels (Caffe-style mean only)
-        params = [torch.randn(16, 16, 3, 3, 3, generator=gen) * 0.05, torch.ones(16), torch.zeros(16),
-                  torch.randn(5, 16 * 4 * 12 * 12, generator=gen) * 0.01]
+        params = [
+            torch.randn(16, 16, 3, 3, 3, generator=gen) * 0.05,
+            torch.ones(16),
+            torch.zeros(16),
+            torch.randn(5, 16 * 4 * 12 * 12, generator=gen) * 0.01,
+        ]
         labels = torch.arange(batch) % 5
         for channels_last in (False, True):
             reference = _training_step(x, params, labels, None, channels_last, onednn)
@@ -293,8 +327,14 @@ def bf16_training_error(seed: int = 0) -> float:
     return worst
 
 
-def _training_step(x: torch.Tensor, params: list[torch.Tensor], labels: torch.Tensor, dtype: torch.dtype | None,
-                   channels_last: bool, onednn: bool) -> list[torch.Tensor]:
+def _training_step(
+    x: torch.Tensor,
+    params: list[torch.Tensor],
+    labels: torch.Tensor,
+    dtype: torch.dtype | None,
+    channels_last: bool,
+    onednn: bool,
+) -> list[torch.Tensor]:
     fmt = torch.channels_last_3d if channels_last else torch.contiguous_format
     x = x.clone().contiguous(memory_format=fmt).requires_grad_(True)
     weight, gamma, beta, fc = (p.clone().requires_grad_(True) for p in params)
@@ -313,8 +353,11 @@ def _training_step(x: torch.Tensor, params: list[torch.Tensor], labels: torch.Te
 
 
 def _measurement_fields(entry: dict[str, Any]) -> dict[str, Any]:
-    out = {k: float(entry[k]) for k in ("speedup", "fp32_ms", "bf16_ms", "calibration_ms", "bf16_step_error")
-           if isinstance(entry.get(k), (int, float))}
+    out = {
+        k: float(entry[k])
+        for k in ("speedup", "fp32_ms", "bf16_ms", "calibration_ms", "bf16_step_error")
+        if isinstance(entry.get(k), (int, float))
+    }
     if isinstance(entry.get("timestamp"), str):
         out["timestamp"] = entry["timestamp"]
     return out
@@ -336,8 +379,10 @@ def _cache_file() -> Path:
 
 
 def _cache_key(record: dict[str, Any]) -> str:
-    return (f"{record['cpu']} [{' '.join(record['cpu_flags'])}] {record['cpu_capability']} | "
-            f"torch {record['torch']} | {record['threads']} threads")
+    return (
+        f"{record['cpu']} [{' '.join(record['cpu_flags'])}] {record['cpu_capability']} | "
+        f"torch {record['torch']} | {record['threads']} threads"
+    )
 
 
 def _read_cache(path: Path) -> dict[str, Any]:
@@ -356,8 +401,9 @@ def _valid_entry(entry: Any) -> bool:
     if not isinstance(entry, dict):
         return False
     speedup = entry.get("speedup")
-    return isinstance(speedup, (int, float)) and not isinstance(speedup, bool) \
-        and math.isfinite(speedup) and speedup > 0
+    return (
+        isinstance(speedup, (int, float)) and not isinstance(speedup, bool) and math.isfinite(speedup) and speedup > 0
+    )
 
 
 def _write_cache(path: Path, key: str, record: dict[str, Any]) -> None:

@@ -13,9 +13,18 @@ from typing import Any, Iterator
 
 import torch
 
-__all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_text", "atomic_write_json",
-           "atomic_torch_save", "load_checkpoint", "CheckpointError", "remove_stale_temps", "ensure_writable_dir",
-           "unique_names"]
+__all__ = [
+    "atomic_open",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_json",
+    "atomic_torch_save",
+    "load_checkpoint",
+    "CheckpointError",
+    "remove_stale_temps",
+    "ensure_writable_dir",
+    "unique_names",
+]
 
 
 class CheckpointError(ValueError):
@@ -156,5 +165,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises UnpicklingError / RuntimeError / EOFError
         reason = " ".join(str(e).split())[:300]
-        raise CheckpointError(f"checkpoint {path}: cannot be loaded as weights-only; it is truncated, damaged or "
-                              f"holds code ({type(e).__name__}: {reason})") from e
+        raise CheckpointError(
+            f"checkpoint {path}: cannot be loaded as weights-only; it is truncated, damaged or "
+            f"holds code ({type(e).__name__}: {reason})"
+        ) from e

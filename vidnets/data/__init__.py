@@ -54,11 +54,13 @@ Stable interface (used by vidnets.engine and vidnets.flow)
 ``vidnets.data.synthetic``
     ``generate_dataset(out_dir, *, num_classes, videos_per_class, frames, size, seed, family) -> Path``
     writes class folders of encoded videos plus ``classInd.txt``, ``trainlist01.txt``,
-    ``testlist01.txt`` so that ``load_annotations("ucf101", out_dir)`` works. Classes never differ
-    in per-frame appearance. ``family="motion"`` (default): they differ only in motion (up, down,
+    ``testlist01.txt`` so that ``load_annotations("ucf101", out_dir)`` works. Except in
+    ``"appearance"``, classes never differ in per-frame appearance. ``family="motion"`` (default):
+    they differ only in motion (up, down,
     sideways, rotate, expand, contract, diagonal up/down) and are unchanged by horizontal flips
     (flip augmentation is safe); ``"mirrored"``: pairs a flip swaps (``MIRROR_PAIRS``; see
-    ``data.flip_label_map``); ``"order"``: only the order of two far-apart events differs.
+    ``data.flip_label_map``); ``"order"``: only the order of two far-apart events differs;
+    ``"appearance"``: only the shape and colour of the objects seen (the single-frame recipes' data).
 
 Reusable pieces: ``vidnets.data.video`` (``probe``, ``read_frames``), ``vidnets.data.frames``
 (raw-frame folders incl. ``flow_x_``/``x_`` naming), ``vidnets.data.sampling`` (samplers return

@@ -16,27 +16,15 @@ def synth(tmp_path_factory):
     )
 
 
+def _train_one_epoch(recipe: str, synth, out) -> int:
+    sets = [f"data.root={synth}", "train.epochs=1", "train.progress=false", "data.num_workers=0"]
+    return main(["train", recipe, "--profile", "cpu", "--out", str(out), *(a for s in sets for a in ("--set", s))])
+
+
 @pytest.mark.parametrize("recipe", ["res3d", "c3d"])
 def test_cpu_profile_trains_end_to_end(recipe, synth, tmp_path):
     out = tmp_path / recipe
-    code = main(
-        [
-            "train",
-            recipe,
-            "--profile",
-            "cpu",
-            "--out",
-            str(out),
-            "--set",
-            f"data.root={synth}",
-            "--set",
-            "train.epochs=1",
-            "--set",
-            "train.progress=false",
-            "--set",
-            "data.num_workers=0",
-        ]
-    )
+    code = _train_one_epoch(recipe, synth, out)
     assert code == 0 and (out / "last.pt").is_file() and (out / "test_scores.npz").is_file()
 
 
@@ -57,27 +45,7 @@ def test_score_dump_of_a_run_names_every_video(synth, tmp_path):
     import numpy as np
 
     out = tmp_path / "run"
-    assert (
-        main(
-            [
-                "train",
-                "res3d",
-                "--profile",
-                "cpu",
-                "--out",
-                str(out),
-                "--set",
-                f"data.root={synth}",
-                "--set",
-                "train.epochs=1",
-                "--set",
-                "train.progress=false",
-                "--set",
-                "data.num_workers=0",
-            ]
-        )
-        == 0
-    )
+    assert _train_one_epoch("res3d", synth, out) == 0
     with np.load(out / "test_scores.npz") as dump:
         paths = [str(p) for p in dump["paths"]]
     assert len(set(paths)) == len(paths) == 8 and all(p.endswith(".avi") for p in paths)  # 2 classes × 4

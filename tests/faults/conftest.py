@@ -44,6 +44,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_line(f"{key}: {COUNTS[key]}")
 
 
+#: a tiny ``vidnets features`` run (res3d10's pooled features over 4-frame windows of 16² crops)
+TINY_FEATURES = ["--model", "res3d10", "--layer", "pre_logits", "--window", "4", "--stride", "4"]
+TINY_FEATURES += ["--resize", "24", "24", "--crop", "16", "--no-progress"]
+
+
 def run_cli(capsys, args: list[str]) -> tuple[int, str]:
     """Run ``vidnets ARGS`` in this process; returns (exit status, stderr)."""
     from vidnets.cli import main

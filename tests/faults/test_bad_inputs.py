@@ -8,7 +8,7 @@ import typing
 
 import pytest
 
-from tests.faults.conftest import assert_one_line_error, run_cli, train_sets
+from tests.faults.conftest import TINY_FEATURES, assert_one_line_error, run_cli, train_sets
 from vidnets.data.datasets import AnnotationError, collate_skip_bad, load_annotations
 from vidnets.engine import config as config_module
 from vidnets.engine.config import ConfigError, load_config
@@ -117,20 +117,7 @@ def test_flow_extract_and_features_report_corrupt_files(corrupt_files, videos, t
             *paths,
             "--output",
             tmp_path / "feat",
-            "--model",
-            "res3d10",
-            "--layer",
-            "pre_logits",
-            "--window",
-            "4",
-            "--stride",
-            "4",
-            "--resize",
-            "24",
-            "24",
-            "--crop",
-            "16",
-            "--no-progress",
+            *TINY_FEATURES,
             "--num-classes",
             "2",
         ],
@@ -156,20 +143,7 @@ def test_features_keeps_colliding_names_apart(videos, tmp_path, capsys, faults):
             b / "clip.avi",
             "--output",
             tmp_path / "feat",
-            "--model",
-            "res3d10",
-            "--layer",
-            "pre_logits",
-            "--window",
-            "4",
-            "--stride",
-            "4",
-            "--resize",
-            "24",
-            "24",
-            "--crop",
-            "16",
-            "--no-progress",
+            *TINY_FEATURES,
             "--num-classes",
             "2",
         ],

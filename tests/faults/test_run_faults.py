@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.faults.conftest import assert_one_line_error, run_cli, spawn, train_sets
+from tests.faults.conftest import TINY_FEATURES, assert_one_line_error, run_cli, spawn, train_sets
 from vidnets.engine.checkpoint import read_checkpoint
 from vidnets.engine.plots import read_csv
 
@@ -200,20 +200,7 @@ def _entry_points(videos: Path, checkpoint: Path, target: Path) -> dict[str, lis
             video,
             "--output",
             target / "feat",
-            "--model",
-            "res3d10",
-            "--layer",
-            "pre_logits",
-            "--window",
-            "4",
-            "--stride",
-            "4",
-            "--resize",
-            "24",
-            "24",
-            "--crop",
-            "16",
-            "--no-progress",
+            *TINY_FEATURES,
         ],
         "synth": [
             "synth",

@@ -191,3 +191,17 @@ def test_batch_norm_switch_adds_a_bn_per_conv_and_folds_exactly():
     expected = model(x)
     assert len(fold_batchnorm(model)) == len(convs)
     torch.testing.assert_close(model(x), expected, atol=1e-4, rtol=1e-4)
+
+
+def test_temporal_depth_one_is_the_2d_twin():
+    """``temporal_depths=1`` gives the paper's depth-1 net: every kernel is 1×3×3, so each frame is
+    convolved on its own and only the pools mix time."""
+    three_d, two_d = (
+        c3d(num_classes=4, width=8, fc_width=32, crop_size=32),
+        c3d(num_classes=4, width=8, fc_width=32, crop_size=32, temporal_depths=1),
+    )
+    kernels = lambda net: [m.kernel_size for m in net.modules() if isinstance(m, nn.Conv3d)]
+    assert set(kernels(three_d)) == {(3, 3, 3)} and set(kernels(two_d)) == {(1, 3, 3)}
+    assert two_d(torch.randn(2, 3, 16, 32, 32)).shape == (2, 4)
+    with pytest.raises(ValueError, match="temporal_depths"):
+        c3d(num_classes=4, width=8, fc_width=32, crop_size=32, temporal_depths=2)

@@ -251,3 +251,21 @@ def test_sum_coefficients_are_the_prototxts(prototxt):
     got = {by_module[f"{path}.conv2"]: b.sum_coeffs for path, b in blocks.items() if b.block_type != "A"}
     assert len(eltwise) == 31 and got == eltwise  # 16 B blocks at 1/1, 15 C blocks at 0.5/0.5
     assert sorted(set(eltwise.values())) == [(0.5, 0.5), (1.0, 1.0)]
+
+
+def test_zero_init_residual_starts_every_block_as_its_shortcut():
+    """With ``zero_init_residual`` each bottleneck's last BN starts at γ = 0, so the net starts as
+    its stem, shortcuts and pools: with only max-pools in time, a clip and its time reversal give
+    the same features (the default init does not)."""
+    from vidnets.models.p3d import Bottleneck2d, P3DBottleneck, p3d63
+
+    clip = torch.randn(2, 3, 8, 32, 32)
+    reversed_clip = clip.flip(2)
+    for zero, same in ((True, True), (False, False)):
+        torch.manual_seed(0)
+        net = p3d63(num_classes=4, width=8, zero_init_residual=zero).eval()
+        blocks = [m for m in net.modules() if isinstance(m, (P3DBottleneck, Bottleneck2d))]
+        assert len(blocks) == 16 and all(bool((b.bn3.weight == 0).all()) == zero for b in blocks)
+        with torch.no_grad():
+            a, b = net.forward_features(clip), net.forward_features(reversed_clip)
+        assert torch.allclose(a, b) == same

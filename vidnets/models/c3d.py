@@ -235,6 +235,7 @@ def c3d(
     fc_width: int = 4096,
     init: str = "caffe",
     batch_norm: bool = False,
+    temporal_depths: int | Sequence[int] = 3,
 ) -> C3D:
     """The Sports-1M C3D net (8 convs, fc6/fc7 4096) on 16×112×112 clips ``[C:C3D]``.
 
@@ -243,7 +244,9 @@ def c3d(
     the net is built for (fc6 grows or shrinks with it); ``width`` scales every conv stage (64 =
     the paper's 64-128-256-512-512) and ``fc_width`` fc6/fc7, for small CPU runs (with
     ``init="msra"``: see :class:`C3D`; ``batch_norm`` adds a BatchNorm after every conv, which
-    the paper does not have). A size whose pools leave nothing raises ``ValueError``.
+    the paper does not have). ``temporal_depths`` is the kernels' temporal depth d (3 in the
+    paper's net; 1 gives its 2D twin, "equivalent to 2D convolutions on separate frames", §3.2):
+    one value, or one per conv. A size whose pools leave nothing raises ``ValueError``.
     """
     if width < 1 or fc_width < 1:
         raise ValueError(f"C3D width={width}, fc_width={fc_width}: expected positive widths")
@@ -259,6 +262,7 @@ def c3d(
         crop_size=crop_size,
         init=init,
         batch_norm=batch_norm,
+        temporal_depths=temporal_depths,
     )
 
 

@@ -170,7 +170,10 @@ class P3D(PooledLinearHead):
     prototxts (default), ``(1.0, 1.0)`` for the paper's unweighted equation. ``width`` is the base
     channel count: conv1 has ``width`` channels, the bottleneck planes of res2..res5 are ``width``
     × 1, 2, 4, 8 and their outputs 4× that, so fc sees ``32 · width`` features (64 → 2048, the
-    paper's net); small values give tiny nets for CPU runs.
+    paper's net); small values give tiny nets for CPU runs. ``zero_init_residual`` starts the last
+    BN of every bottleneck at γ = 0, so each block starts as its shortcut (Goyal et al. 2017,
+    torchvision's option of the same name); off by default, as the paper initialises from an
+    ImageNet ResNet and the prototxts say nothing of it.
     """
 
     first_conv = "conv1"
@@ -185,6 +188,7 @@ class P3D(PooledLinearHead):
         default_input: tuple[int, ...] = (3, 16, 160, 160),
         c_block_coeffs: tuple[float, float] = C_BLOCK_COEFFS,
         width: int = 64,
+        zero_init_residual: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(width, int) or isinstance(width, bool) or width < 1:
@@ -222,6 +226,10 @@ class P3D(PooledLinearHead):
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(planes * EXPANSION, num_classes)
         msra_init(self)
+        if zero_init_residual:
+            for block in self.modules():
+                if isinstance(block, (P3DBottleneck, Bottleneck2d)):
+                    nn.init.zeros_(block.bn3.weight)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Features ``(N, 32·width, T', H', W')`` before global pooling (2048 channels at the paper's

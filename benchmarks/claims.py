@@ -29,7 +29,10 @@ The comparisons:
   epochs each. ``avg`` and ``max`` consensus are symmetric in the segments, so on these classes
   they are at chance by construction (see the order family's docstring).
 * **P3D** (motion), reported only: the mixed A→B→C network against single-type A, B and C.
-* **T3D**: not run, see ``NOT_RUN``.
+* **T3D** (motion), reported only: the T3D profile started from a student of supervision transfer
+  (``vidnets transfer --profile cpu``, 12 epochs on the training videos at 32² crops, against a
+  DenseNet-121 teacher without ImageNet weights, which are not stored here) against the same
+  profile from scratch; both then train the profile's 36 epochs.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CPU_NAME = "2-vCPU Intel Xeon with AMX (KVM guest)"
-CLAIMS = ("two_stream", "res3d", "c3d", "tsn", "p3d")
+CLAIMS = ("two_stream", "res3d", "c3d", "tsn", "p3d", "t3d")
 SEEDS = (0, 1, 2)
 MOTION = dict(num_classes=4, videos_per_class=32, frames=16, size=32, seed=0)
 ORDER = dict(family="order", videos_per_class=32, frames=24, size=32, seed=0)
@@ -66,14 +69,10 @@ C3D_TWO_D = ("model.kwargs.temporal_depths=1",)
 TSN_BUDGET = ("train.epochs=24", "schedule.milestones=[18]")
 TSN_K3 = ("model.kwargs.consensus=weighted", *TSN_BUDGET)
 TSN_K1 = ("model.kwargs.num_segments=1", "data.train_kwargs.segments=1", "data.test_kwargs.views=25", *TSN_BUDGET)
+T3D_TRANSFER_EPOCHS = 12
 P3D_TYPES = {"P3D A→B→C (mixed)": "ABC", "P3D-A": "A", "P3D-B": "B", "P3D-C": "C"}
 
-NOT_RUN = {
-    "t3d": "supervision transfer (`vidnets transfer`) builds the paper-size student (T3D-121) and "
-    "teacher (a 2D DenseNet-121 from ImageNet weights, a local file this benchmark does not have) and "
-    "takes no width settings, so neither a CPU-scale transfer nor a meaningful teacher is available; "
-    "the T3D CPU profile itself is shown to learn (tests/engine/test_profiles_learn.py)",
-}
+NOT_RUN: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -147,6 +146,12 @@ def runs_for(claim: str, data: ClaimData, out: Path, seed: int) -> dict[str, Run
             "TSN K=3, weighted consensus": run("tsn_rgb", "k3", order, *TSN_K3),
             "TSN K=1 (single snippet)": run("tsn_rgb", "k1", order, *TSN_K1),
         }
+    if claim == "t3d":
+        student = _student_path(out, seed)
+        return {
+            "T3D from scratch": run("t3d", "scratch", motion),
+            "T3D after supervision transfer": run("t3d", "transfer", motion, f"model.pretrained={student}"),
+        }
     if claim == "p3d":
         return {
             name: run("p3d", types, motion, f"model.kwargs.block_types={types}") for name, types in P3D_TYPES.items()
@@ -156,16 +161,63 @@ def runs_for(claim: str, data: ClaimData, out: Path, seed: int) -> dict[str, Run
 
 def train_profile(run: Run) -> dict:
     """Train and test ``run`` with ``vidnets train`` in a child process on one intra-op thread; its
-    test metrics (``test_metrics.json``, or ``{}`` for a multi-task run, which writes one per task)."""
-    args = ["-q", "train", run.recipe, "--profile", "cpu", "--out", str(run.out)]
-    for value in ("train.progress=false", "train.tensorboard=false", f"train.seed={run.seed}", *run.sets):
-        args += ["--set", value]
+    test metrics (``test_metrics.json``, or ``{}`` for a multi-task run, which writes one per task).
+
+    A finished run in ``run.out`` whose saved ``config.yaml`` is the one this run would write is
+    reused, so an interrupted benchmark picks up where it stopped; any other content is replaced."""
+    report = run.out / "test_metrics.json"
+    if not finished(run):
+        args = ["-q", "train", run.recipe, "--profile", "cpu", "--out", str(run.out), "--overwrite"]
+        run_cli([*args, *(a for value in _sets(run) for a in ("--set", value))])
+    return json.loads(report.read_text()) if report.exists() else {}
+
+
+def run_seconds(run: Run) -> float:
+    """Training plus testing time of a finished run, from its ``epochs.csv`` and test report."""
+    import csv
+
+    with open(run.out / "epochs.csv", newline="") as f:
+        trained = float(list(csv.DictReader(f))[-1]["seconds"])
+    return trained + float(json.loads((run.out / "test_metrics.json").read_text()).get("seconds", 0.0))
+
+
+def finished(run: Run) -> bool:
+    """True when ``run.out`` holds a finished run with the very config this run would write."""
+    from vidnets.engine.config import dump_config, load_config
+
+    saved, report = run.out / "config.yaml", run.out / "test_metrics.json"
+    if not (saved.exists() and report.exists()):
+        return False
+    expected = load_config(run.recipe, [*_sets(run), f"train.out_dir={run.out}"], profile="cpu")
+    return saved.read_text() == dump_config(expected)
+
+
+def _sets(run: Run) -> tuple[str, ...]:
+    return ("train.progress=false", "train.tensorboard=false", f"train.seed={run.seed}", *run.sets)
+
+
+def run_cli(args: list[str]) -> None:
+    """``vidnets ARGS`` in a child process on one intra-op thread; raises with its stderr on failure."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-m", "vidnets", *args], env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"vidnets {' '.join(args)} exited with {done.returncode}:\n{done.stderr[-3000:]}")
-    report = run.out / "test_metrics.json"
-    return json.loads(report.read_text()) if report.exists() else {}
+
+
+def transfer_student(data: ClaimData, out: Path, seed: int) -> Path:
+    """T3D's supervision transfer at CPU scale (``vidnets transfer --profile cpu``) on the motion
+    set's training videos; the student checkpoint. The teacher is DenseNet-121 without ImageNet
+    weights (none are stored here), so what the student learns comes from matching clips to the
+    frames of the same moment, not from a teacher's knowledge."""
+    student = _student_path(out, seed)
+    if not student.exists():  # named after its settings, so a finished one is reused, never a stale one
+        budget = ["--epochs", str(T3D_TRANSFER_EPOCHS), "--lr", "0.03", "--seed", str(seed)]
+        run_cli(["-q", "transfer", "--profile", "cpu", "--root", str(data.motion), *budget, "-o", str(student)])
+    return student
+
+
+def _student_path(out: Path, seed: int) -> Path:
+    return out / f"t3d_student_seed{seed}_{T3D_TRANSFER_EPOCHS}ep.pt"
 
 
 def train_all(runs: dict, workers: int = 2) -> dict:
@@ -215,17 +267,29 @@ class Row:
     seed: int
     top1: float
     videos: int
+    seconds: float = 0.0  # training and testing
 
 
-def measure(claims: tuple[str, ...], data: ClaimData, work: Path, seeds: tuple[int, ...], workers: int) -> list[Row]:
+def measure(
+    claims: tuple[str, ...], data: ClaimData, work: Path, seeds: tuple[int, ...], workers: int
+) -> tuple[list[Row], int]:
+    """Every run of ``claims`` at ``seeds`` (finished ones in ``work`` reused); the rows of the
+    report and how many runs were reused."""
     runs = {
         (claim, name, seed): run
         for claim in claims
         for seed in seeds
         for name, run in runs_for(claim, data, work, seed).items()
     }
+    reused = sum(finished(run) for run in runs.values())
+    if "t3d" in claims:  # the transferred students first, two at a time
+        with ThreadPoolExecutor(max(1, min(workers, len(seeds)))) as pool:
+            list(pool.map(lambda seed: transfer_student(data, work, seed), seeds))
     metrics = train_all(runs, workers)
-    rows = [Row(claim, name, seed, m["video_top1"], m["videos"]) for (claim, name, seed), m in metrics.items()]
+    rows = [
+        Row(claim, name, seed, m["video_top1"], m["videos"], run_seconds(runs[claim, name, seed]))
+        for (claim, name, seed), m in metrics.items()
+    ]
     for seed in seeds:
         if "two_stream" in claims:
             streams = runs_for("two_stream", data, work, seed)
@@ -234,12 +298,23 @@ def measure(claims: tuple[str, ...], data: ClaimData, work: Path, seeds: tuple[i
         if "c3d" in claims:
             svm = fc6_svm(runs_for("c3d", data, work, seed)["C3D 3×3×3 (3D)"], data.motion)
             rows.append(Row("c3d", SVM, seed, svm["accuracy"], svm["test_videos"]))
-    return rows
+        if "t3d" in claims:
+            rows.append(Row("t3d", MATCH, seed, transfer_match_accuracy(_student_path(work, seed)), 0))
+    return rows, reused
+
+
+def transfer_match_accuracy(student: Path) -> float:
+    """The transfer stage's last-epoch accuracy on its match task (chance 50 %), from its ``epochs.csv``."""
+    import csv
+
+    with open(f"{student}.transfer/epochs.csv", newline="") as f:
+        return float(list(csv.DictReader(f))[-1]["train_acc"])
 
 
 # -- report -------------------------------------------------------------------------------------------
 
 FUSION, SVM = "average fusion (1 : 1.5)", "C3D 3D, fc6 + linear SVM"
+MATCH = "transfer stage: match-task train accuracy (chance 50 %)"
 #: (claim, what is compared, first model, second model or None = the better of the claim's other rows)
 VERDICTS = (
     (
@@ -254,6 +329,7 @@ VERDICTS = (
     ("c3d", "fc6 + linear SVM against the net's own softmax (reported)", SVM, "C3D 3×3×3 (3D)"),
     ("tsn", "K=3 segments beat a single snippet", "TSN K=3, weighted consensus", "TSN K=1 (single snippet)"),
     ("p3d", "mixed A→B→C against the best single type (reported)", "P3D A→B→C (mixed)", None),
+    ("t3d", "supervision transfer against scratch (reported)", "T3D after supervision transfer", "T3D from scratch"),
 )
 
 
@@ -276,7 +352,7 @@ def verdicts(rows: list[Row]) -> list[str]:
     for claim, what, first, second in VERDICTS:
         cells = []
         for r in [r for r in rows if r.claim == claim and r.model == first]:
-            others = [o for o in rows if o.claim == claim and o.seed == r.seed and o.model not in (first, SVM)]
+            others = [o for o in rows if o.claim == claim and o.seed == r.seed and o.model not in (first, SVM, MATCH)]
             if second is not None:
                 others = [o for o in rows if o.claim == claim and o.seed == r.seed and o.model == second]
             if not others:
@@ -289,29 +365,65 @@ def verdicts(rows: list[Row]) -> list[str]:
     return lines
 
 
+def transfer_note(rows: list[Row]) -> list[str]:
+    """A warning line when the transfer stage did not learn its match task (the T3D rows then
+    compare two students that differ only in a near-random start)."""
+    match = [r.top1 for r in rows if r.model == MATCH]
+    if not match or max(match) >= 0.6:
+        return []
+    return [
+        f"- **t3d**: the transfer stage stayed near chance on its match task ({', '.join(f'{a:.0%}' for a in match)}; "
+        "chance 50 %): a teacher without ImageNet weights gives the student nothing to match, so whatever "
+        "separates the two T3D rows is not the teacher's knowledge (the transferred student has also had the "
+        "transfer stage's SGD steps on the training videos), and they do not test T3D's claim. With a local "
+        "torchvision DenseNet-121 ImageNet state dict, `vidnets transfer --teacher-weights` gives the paper's teacher."
+    ]
+
+
 def _spread(values: list[float]) -> str:
     cells = " / ".join(f"{v:.1%}" for v in values)
     return cells + (f" (mean {statistics.mean(values):.1%})" if len(values) > 1 else "")
 
 
-def markdown(rows: list[Row], seeds: tuple[int, ...], command: str, seconds: float, workers: int) -> str:
+def _auto_precision() -> str:
+    import torch
+
+    from vidnets.utils.device import autocast_dtype
+
+    return "bf16" if autocast_dtype(torch.device("cpu"), "auto") == torch.bfloat16 else "fp32"
+
+
+def markdown(
+    rows: list[Row], seeds: tuple[int, ...], command: str, seconds: float, workers: int, reused: int = 0
+) -> str:
     from benchmarks.common import markdown_table
 
     models: dict[tuple[str, str], list[Row]] = {}
     for r in sorted(rows, key=lambda r: r.seed):
         models.setdefault((r.claim, r.model), []).append(r)
     table = markdown_table(
-        ["claim", "model", f"video top-1, seeds {', '.join(map(str, seeds))}", "test videos"],
-        [(c, m, _spread([r.top1 for r in rs]), rs[0].videos) for (c, m), rs in models.items()],
-        align="lllr",
+        ["claim", "model", f"video top-1, seeds {', '.join(map(str, seeds))}", "test videos", "train+test s"],
+        [
+            (
+                c,
+                m,
+                _spread([r.top1 for r in rs]),
+                rs[0].videos or "–",
+                f"{sum(r.seconds for r in rs):.0f}" if rs[0].seconds else "–",
+            )
+            for (c, m), rs in models.items()
+        ],
+        align="lllrr",
     )
     return "\n".join(
         [
             "# The papers' claims in miniature",
             "",
             f"Measured by `{command}` on a {CPU_NAME}, {workers} runs at a time on one thread each, in "
-            f"{seconds / 60:.1f} min. Every run is a recipe's CPU profile (`vidnets train RECIPE --profile cpu`, "
-            "precision `auto`) with `train.seed` = the seed; the data are the same for every seed. Video "
+            f"{seconds / 60:.1f} min{f' of wall time ({reused} runs were found finished in the work folder and reused)' if reused else ''}; "
+            f"the runs' training and testing took {sum(r.seconds for r in rows) / 60:.1f} min in all "
+            "(the table's last column, summed over the seeds). Every run is a recipe's CPU profile (`vidnets train RECIPE --profile cpu`, "
+            f"precision `auto`, here {_auto_precision()}) with `train.seed` = the seed; the data are the same for every seed. Video "
             "top-1 on the test split. Chance: 25 % on the 4 motion classes (32 test videos), 50 % on the 2 "
             "order classes (16 test videos).",
             "",
@@ -326,11 +438,13 @@ def markdown(rows: list[Row], seeds: tuple[int, ...], command: str, seconds: flo
             "*within noise* when the gap is smaller than that either way, *reversed* otherwise:",
             "",
             *verdicts(rows),
+            *transfer_note(rows),
             "",
-            "Not run:",
-            "",
-            *[f"- **{name}**: {reason}." for name, reason in NOT_RUN.items()],
-            "",
+            *(
+                ["Not run:", "", *[f"- **{name}**: {reason}." for name, reason in NOT_RUN.items()], ""]
+                if NOT_RUN
+                else []
+            ),
             "How each comparison is built: the docstring of `benchmarks/claims.py`; the class families: "
             "`vidnets/data/synthetic.py`.",
             "",
@@ -361,9 +475,9 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="vidnets-claims-") as tmp:
         work = Path(args.work or tmp)
-        rows = measure(only, make_data(work / "data"), work, seeds, args.workers)
+        rows, reused = measure(only, make_data(work / "data"), work, seeds, args.workers)
     command = " ".join(["python -m benchmarks.claims", *(sys.argv[1:] if argv is None else argv)]).strip()
-    text = markdown(rows, seeds, command, time.perf_counter() - start, args.workers)
+    text = markdown(rows, seeds, command, time.perf_counter() - start, args.workers, reused)
     atomic_write_text(args.out, text)
     print(text)
     return 0

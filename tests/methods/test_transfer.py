@@ -202,6 +202,34 @@ def test_transfer_command_on_synthetic_videos(tmp_path, capsys):
     assert "resuming" in capsys.readouterr().out and read_checkpoint(f"{out}.transfer/last.pt")["step"] == 2
 
 
+def test_transfer_with_the_cpu_profile_starts_the_cpu_profile(tmp_path, capsys):
+    """``--profile cpu`` builds the t3d CPU profile's student, so ``vidnets train t3d --profile cpu``
+    starts from it; the profile's 28² crops are raised to the teacher's 32² minimum, and an explicit
+    smaller crop is one line and exit 2."""
+    from vidnets.cli import main
+    from vidnets.data.synthetic import generate_dataset
+    from vidnets.engine.checkpoint import read_checkpoint
+    from vidnets.engine.config import load_config
+
+    root = generate_dataset(tmp_path / "synth", num_classes=2, videos_per_class=8, frames=16, size=32)
+    out = tmp_path / "student.pt"
+    args = ["transfer", "--profile", "cpu", "--root", str(root), "--max-steps", "1", "--device", "cpu", "-o", str(out)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no ImageNet weights here: random teacher
+        assert main(args) == 0
+    assert "raised to it" in capsys.readouterr().out
+    profile = load_config("t3d", profile="cpu").model
+    state = read_checkpoint(out)
+    assert state["model_name"] == profile.name == "t3d121"
+    assert state["model_kwargs"] == {"num_classes": 2, **profile.kwargs}
+    run = ["train", "t3d", "--profile", "cpu", "--out", str(tmp_path / "run"), "--set", f"data.root={root}"]
+    quick = ["train.epochs=1", "train.progress=false", "train.tensorboard=false", f"model.pretrained={out}"]
+    assert main([*run, *[a for q in quick for a in ("--set", q)]]) == 0
+    assert main([*args[:-1], str(tmp_path / "other.pt"), "--crop", "28", "--size", "32"]) == 2
+    assert "too small for the 2D DenseNet-121 teacher" in capsys.readouterr().err
+    assert main([*args[:-1], str(tmp_path / "other.pt"), "--student", "densenet3d121"]) == 2
+
+
 class ClipSet(torch.utils.data.Dataset):
     """Six distinct clips of three videos, as the data recipes return them."""
 

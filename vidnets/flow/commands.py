@@ -106,6 +106,7 @@ def run_extract(args) -> int:
             file=sys.stderr,
         )
         return 2
+    quiet = getattr(args, "quiet", False)  # -q: errors only, so no progress bar or summary
     try:
         options = FlowOptions(
             method=args.method,
@@ -119,13 +120,20 @@ def run_extract(args) -> int:
             dis_preset=args.dis_preset,
         )
         results = extract_videos(
-            videos, args.out, options, workers=args.workers, shard=args.shard, overwrite=args.overwrite
+            videos,
+            args.out,
+            options,
+            workers=args.workers,
+            shard=args.shard,
+            overwrite=args.overwrite,
+            progress=not quiet,
         )
     except ValueError as error:  # e.g. two videos with the same stem, a malformed --shard
         print(f"vidnets flow extract: {error}", file=sys.stderr)
         return 2
     counts = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "failed")}
-    print(f"flow: {counts['done']} extracted, {counts['skipped']} already complete, {counts['failed']} failed")
+    if not quiet:
+        print(f"flow: {counts['done']} extracted, {counts['skipped']} already complete, {counts['failed']} failed")
     for r in results:
         if r.status == "failed":
             print(f"  failed: {r.video}: {r.error.splitlines()[0]}", file=sys.stderr)

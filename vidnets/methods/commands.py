@@ -435,6 +435,12 @@ def _register_transfer(subparsers) -> None:
     p.add_argument("--split", type=int, default=1)
     p.add_argument("--student", default="t3d121", choices=("t3d121", "densenet3d121", "t3d169", "densenet3d169"))
     p.add_argument("--teacher-weights", help="local torchvision densenet121 ImageNet state dict (.pth)")
+    p.add_argument(
+        "--profile",
+        help="a profile of the t3d recipe (e.g. cpu): the student takes its model settings, so that "
+        "`vidnets train t3d --profile cpu --set model.pretrained=OUTPUT` starts from it, and the "
+        "clips its frames, frame step and size unless --frames/--size/--crop are given",
+    )
     p.add_argument("--frames", type=int, help="frames per clip (recipe t3d: 32)")
     p.add_argument("--size", type=int, help="short side before cropping (recipe t3d: 256)")
     p.add_argument("--crop", type=int, help="crop size (recipe t3d: 224)")
@@ -469,8 +475,9 @@ def _run_transfer(args) -> int:
     from vidnets.models import create
 
     _check_transfer_args(args)
-    dataset, class_names = _transfer_clips(args)
-    kwargs = {"num_classes": max(len(class_names), 2)}
+    profile = _transfer_profile(args)
+    dataset, class_names = _transfer_clips(args, profile)
+    kwargs = {"num_classes": max(len(class_names), 2), **(dict(profile.model.kwargs) if profile else {})}
     student = create(args.student, **kwargs)
     model = SupervisionTransfer(build_teacher(args.teacher_weights), student, teacher_frames=args.teacher_frames)
     settings = TransferSettings(
@@ -537,13 +544,46 @@ def _check_transfer_args(args) -> None:
         raise ValueError("transfer: --num-workers and --finetune-epochs must be >= 0")
 
 
-def _transfer_clips(args):
-    """Training clips with T3D's recipe (32 frames, short side 256, corner crops 224, flip)."""
+def _transfer_profile(args):
+    """The t3d recipe with ``--profile`` applied (its model and clip settings), or None."""
+    if not args.profile:
+        return None
+    from vidnets.engine.config import load_config
+
+    cfg = load_config("t3d", profile=args.profile)
+    if args.student != cfg.model.name:
+        raise ValueError(
+            f"transfer: --profile {args.profile} sets up the t3d recipe's {cfg.model.name}; "
+            f"drop --student {args.student} or the profile"
+        )
+    return cfg
+
+
+def _transfer_clips(args, profile=None):
+    """Training clips with T3D's recipe (32 frames, short side 256, corner crops 224, flip), or the
+    profile's frames, frame step and size; --frames/--size/--crop override either."""
     from vidnets.data.datasets import load_annotations
     from vidnets.data.presets import build_dataset
+    from vidnets.methods.transfer import TEACHER_MIN_CROP
 
     records, class_names = load_annotations(
         args.layout, args.root, split=args.split, subset="train", annotations=args.annotations
     )
-    overrides = {k: v for k, v in (("frames", args.frames), ("size", args.size), ("crop", args.crop)) if v}
+    overrides = {k: v for k, v in (profile.data.train_kwargs if profile else {}).items() if k in _CLIP_KEYS}
+    if overrides.get("crop", TEACHER_MIN_CROP) < TEACHER_MIN_CROP:  # the profile's clips suit the student only
+        print(
+            f"transfer: the teacher needs {TEACHER_MIN_CROP}² crops; the profile's {overrides['crop']}² are raised to it"
+        )
+        overrides["size"] = max(int(overrides.get("size", 0)), TEACHER_MIN_CROP + 4)
+        overrides["crop"] = TEACHER_MIN_CROP
+    overrides.update({k: v for k, v in (("frames", args.frames), ("size", args.size), ("crop", args.crop)) if v})
+    crop = overrides.get("crop", 224)
+    if crop < TEACHER_MIN_CROP:
+        raise ValueError(
+            f"transfer: crops of {crop}² are too small for the 2D DenseNet-121 teacher, whose five "
+            f"halvings need at least {TEACHER_MIN_CROP}²; pass --crop {TEACHER_MIN_CROP} (and --size above it)"
+        )
     return build_dataset("t3d", records, train=True, **overrides), class_names
+
+
+_CLIP_KEYS = ("frames", "stride", "size", "crop")

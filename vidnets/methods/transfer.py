@@ -53,6 +53,8 @@ from vidnets.engine.config import Config, load_config
 from vidnets.engine.train import FitResult, Objective, Trainer
 from vidnets.models.densenet2d import DenseNet2d, densenet121_2d, load_torchvision_weights
 
+TEACHER_MIN_CROP = 32  # DenseNet-121 halves its input five times (stem, pool, three transitions)
+
 __all__ = [
     "MatchHead",
     "SupervisionTransfer",

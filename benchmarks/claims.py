@@ -94,27 +94,22 @@ class Run:
 
 def make_data(base: Path) -> ClaimData:
     """The claims' data under ``base`` (reused when already there and current)."""
-    from vidnets.cli import main
     from vidnets.data.synthetic import generate_dataset
 
     motion = generate_dataset(base / "motion", **MOTION)
-    flow = base / "motion_flow"
-    videos = sorted(str(p) for p in motion.glob("*/*.avi"))
-    args = [
-        "-q",
-        "flow",
-        "extract",
-        *videos,
-        "--out",
-        str(flow),
-        "--method",
-        "dis",
-        "--short-side",
-        str(FLOW_SHORT_SIDE),
-    ]
-    if main(args) != 0:
-        raise RuntimeError(f"flow extraction into {flow} failed")
-    return ClaimData(motion, flow, generate_dataset(base / "order", **ORDER))
+    return ClaimData(motion, extract_flow(motion, base / "motion_flow"), generate_dataset(base / "order", **ORDER))
+
+
+def extract_flow(root: Path, out: Path) -> Path:
+    """DIS optical flow of every video of a synthetic set (``vidnets flow extract``, short side
+    ``FLOW_SHORT_SIDE``; resumable, so a finished folder is reused); ``out``."""
+    from vidnets.cli import main
+
+    videos = sorted(str(p) for p in root.glob("*/*.avi"))
+    options = ["--out", str(out), "--method", "dis", "--short-side", str(FLOW_SHORT_SIDE)]
+    if main(["-q", "flow", "extract", *videos, *options]) != 0:
+        raise RuntimeError(f"flow extraction into {out} failed")
+    return out
 
 
 def runs_for(claim: str, data: ClaimData, out: Path, seed: int) -> dict[str, Run]:

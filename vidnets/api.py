@@ -55,6 +55,7 @@ class Run:
     files: dict[str, Path] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     dry_run: DryRun | None = None
+    steps_run: int = 0  # optimizer steps this call took (0 when it resumed a finished run)
 
     def __repr__(self) -> str:
         if self.dry_run is not None:
@@ -180,6 +181,7 @@ def train(
         metrics=dict(result.test_metrics),
         files=_run_files(out_dir),
         skipped=list(result.skipped),
+        steps_run=result.steps_run,
     )
 
 

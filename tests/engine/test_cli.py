@@ -101,13 +101,18 @@ def test_train_test_predict(tiny_videos, tmp_path, capsys):
     assert png.stat().st_size > 1000 and png.with_suffix(".csv").read_text().count("\n") >= 3
 
 
-def test_resume_auto_continues(tiny_videos, tmp_path):
+def test_resume_auto_continues(tiny_videos, tmp_path, capsys):
     out = tmp_path / "run"
     args = _train_args(tiny_videos, out)
     assert main([*args, "--set", "train.epochs=1"]) == 0
     assert main([*args, "--resume", "auto"]) == 0
     from vidnets.engine.checkpoint import read_checkpoint
 
+    assert read_checkpoint(out / "last.pt")["epoch"] == 2
+    capsys.readouterr()
+    assert main([*args, "--resume", "auto"]) == 0  # finished: says so instead of "trained … in 0s"
+    text = capsys.readouterr().out
+    assert "nothing left to train" in text and "trained 2 epochs" not in text
     assert read_checkpoint(out / "last.pt")["epoch"] == 2
 
 

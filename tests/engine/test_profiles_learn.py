@@ -40,8 +40,7 @@ import json
 
 import pytest
 
-from benchmarks.claims import FLOW_SHORT_SIDE, NO_MEAN_SUBTRACTION, Run, make_data, train_all
-from vidnets.cli import main
+from benchmarks.claims import NO_MEAN_SUBTRACTION, Run, extract_flow, make_data, train_all
 from vidnets.data.synthetic import generate_dataset
 from vidnets.engine.build import check_input_shape
 from vidnets.engine.config import ConfigError, load_config
@@ -70,9 +69,7 @@ def datasets(tmp_path_factory):
     claims = make_data(base)  # the motion set and its flow, as the claims tests use them
     appearance = generate_dataset(base / "appearance", family="appearance", num_classes=4, **SIZES)
     second = generate_dataset(base / "second", num_classes=3, **{**SIZES, "videos_per_class": 16, "seed": 1})
-    videos = sorted(str(p) for p in second.glob("*/*.avi"))
-    flow_args = ["--out", str(base / "second_flow"), "--method", "dis", "--short-side", str(FLOW_SHORT_SIDE)]
-    assert main(["-q", "flow", "extract", *videos, *flow_args]) == 0
+    second_flow = extract_flow(second, base / "second_flow")
     return {
         "motion": (f"data.root={claims.motion}",),
         "appearance": (f"data.root={appearance}",),
@@ -82,7 +79,7 @@ def datasets(tmp_path_factory):
             f"data.flow_root={claims.flow}",
             "multitask.tasks.hmdb51.layout=ucf101",
             f"multitask.tasks.hmdb51.root={second}",
-            f"multitask.tasks.hmdb51.flow_root={base / 'second_flow'}",
+            f"multitask.tasks.hmdb51.flow_root={second_flow}",
         ),
     }
 

@@ -161,6 +161,12 @@ def _train(args: argparse.Namespace) -> int:
         return _fail(str(e))
     if not _is_rank0() or run.dry_run is not None:
         return 0
+    if run.steps_run == 0 and run.steps > 0:
+        print(
+            f"nothing left to train: {run.out_dir} holds a finished run of {run.epochs} epochs / {run.steps} "
+            f"steps ({run.checkpoint.name}; its test report is test_metrics.json; --overwrite starts afresh)"
+        )
+        return 0
     print(f"trained {run.epochs} epochs / {run.steps} steps in {run.seconds:.0f}s → {run.checkpoint}")
     if run.metrics:
         print(format_metrics(run.metrics))

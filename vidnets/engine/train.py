@@ -191,6 +191,7 @@ class FitResult:
     checkpoint: str = ""
     seconds: float = 0.0
     skipped: list[str] = field(default_factory=list)
+    steps_run: int = 0  # optimizer steps taken by this call (0: a resumed run that had finished)
 
 
 def _default_collate(items: list[dict]) -> dict:
@@ -403,6 +404,7 @@ class Trainer:
         start_time = time.perf_counter()
         if resume:
             self.resume(resume)
+        first_step = self.step
         self.log = _make_log(self, resume_step=self.step if resume else 0)
         if self.info.is_main:
             atomic_write_text(self.out_dir / "config.yaml", dump_config(cfg))
@@ -434,6 +436,7 @@ class Trainer:
                     "".join(f"{line}\n" for line in sorted(set(self.skipped)) + sorted(set(self.looped))),
                 )
         return FitResult(
+            steps_run=self.step - first_step,
             epochs=self.epoch,
             step=self.step,
             history=self.history,

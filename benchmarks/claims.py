@@ -17,7 +17,7 @@ The comparisons:
 * **Two-Stream** (motion): the temporal stream (CNN-M on 10 stacked flow fields, the paper's
   per-field mean subtraction off, because these classes are camera motions, which it removes by
   design) against the spatial stream (CNN-M on one RGB frame), and their average fusion
-  (``vidnets fuse --preset two-stream``, TSN's 1 : 1.5 weights).
+  (``vidnets fuse --preset two-stream``: the softmax scores averaged 1 : 1, Two-Stream §2).
 * **Res3D** (motion): res3d10 with 3D convolutions on 8-frame clips against its 2D twin
   (``conv_types=2d`` on single frames, the scores of 4 frames averaged per video).
 * **C3D** (motion): C3D's profile (3×3×3 kernels, 16-frame clips) against the same net with 1×3×3
@@ -308,7 +308,7 @@ def transfer_match_accuracy(student: Path) -> float:
 
 # -- report -------------------------------------------------------------------------------------------
 
-FUSION, SVM = "average fusion (1 : 1.5)", "C3D 3D, fc6 + linear SVM"
+FUSION, SVM = "average fusion (1 : 1)", "C3D 3D, fc6 + linear SVM"
 MATCH = "transfer stage: match-task train accuracy (chance 50 %)"
 #: (claim, what is compared, first model, second model or None = the better of the claim's other rows)
 VERDICTS = (

@@ -150,15 +150,24 @@ def test_fuse_command_presets_weights_and_svm(tmp_path, capsys):
         )
         == 0
     )
-    with np.load(out) as fused:
-        np.testing.assert_allclose(fused["scores"], [[1.05, 1.45], [1.55, 0.95]], rtol=1e-6)
-        assert fused["paths"].tolist() == ["a.avi", "b.avi"]
+    # the output is a score dump (one view per video) whose softmax is the fused scores, normalised
+    fused = load_scores(out)
+    probabilities = np.exp(fused.logits[:, 0]) / np.exp(fused.logits[:, 0]).sum(1, keepdims=True)
+    np.testing.assert_allclose(probabilities, np.array([[1.05, 1.45], [1.55, 0.95]]) / 2.5, rtol=1e-6)
+    assert fused.paths == ["a.avi", "b.avi"] and fused.label.tolist() == [0, 1]
     assert json.loads((tmp_path / "m.json").read_text())["weights"] == [1.0, 1.5]
+    # …so it fuses again like any stream: alone with weight 1 it keeps its predictions
+    again = fuse_weighted([fused], [1.0])
+    np.testing.assert_allclose(again.scores, probabilities, rtol=1e-6)
+    assert main(["fuse", str(out), dumps[0], "--weights", "1", "1", "--output", str(tmp_path / "twice.npz")]) == 0
+    assert load_scores(tmp_path / "twice.npz").logits.shape == (2, 1, 2)
     assert main(["fuse", *dumps, "--weights", "1", "0", "--softmax", "none", "--json", str(tmp_path / "w.json")]) == 0
     assert json.loads((tmp_path / "w.json").read_text())["accuracy"] == 1.0  # RGB alone is right on both
     assert main(["fuse", *dumps, "--weights", "1"]) == 2
     assert main(["fuse", *dumps, "--method", "svm"]) == 2
-    assert main(["fuse", *dumps, "--method", "svm", "--train-dumps", *dumps]) == 0
+    svm_out = tmp_path / "svm.npz"
+    assert main(["fuse", *dumps, "--method", "svm", "--train-dumps", *dumps, "--output", str(svm_out)]) == 0
+    assert load_scores(svm_out).logits.shape == (2, 1, 2)  # SVM decision values, one view per video
     assert "fused accuracy" in capsys.readouterr().out
 
 

@@ -67,17 +67,18 @@ def _register_fuse(subparsers) -> None:
         help="how views become a video score: softmax each view then average (default, as "
         "`vidnets test`), average then softmax (TSN's eval_scores.py), or as stored",
     )
-    p.add_argument("--output", help="the .npz file to write the fused scores, predictions and labels to")
+    p.add_argument(
+        "--output",
+        help="the .npz score dump to write the fused scores to (one view per video; it fuses again like any stream)",
+    )
     p.add_argument("--json", help="write the metrics to this JSON file")
     p.set_defaults(func=_run_fuse)
 
 
 def _run_fuse(args) -> int:
-    import numpy as np
 
-    from vidnets.engine.metrics import load_scores
-    from vidnets.methods.fusion import FUSION_PRESETS, fuse_svm, fuse_weighted
-    from vidnets.utils.io import atomic_open
+    from vidnets.engine.metrics import load_scores, save_scores
+    from vidnets.methods.fusion import FUSION_PRESETS, fuse_svm, fuse_weighted, fused_dump
 
     _check_outputs(args.output, args.json)
     dumps = [load_scores(p) for p in args.dumps]
@@ -105,9 +106,7 @@ def _run_fuse(args) -> int:
     }
     _write_json(args.json, metrics)
     if args.output:
-        extra = {"paths": result.keys} if result.keys is not None else {}
-        with atomic_open(args.output, "wb") as f:
-            np.savez(f, scores=result.scores, predictions=result.predictions, labels=result.labels, **extra)
+        save_scores(fused_dump(result, dumps[0], probabilities=args.method == "average"), args.output)
     return 0
 
 

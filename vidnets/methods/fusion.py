@@ -47,6 +47,7 @@ __all__ = [
     "FusionResult",
     "fuse_weighted",
     "fuse_svm",
+    "fused_dump",
 ]
 
 FUSION_PRESETS: dict[str, tuple[float, ...]] = {
@@ -164,3 +165,25 @@ def fuse_svm(
     scores = np.full((len(decision), test_probs[0].shape[1]), -np.inf)
     scores[:, svm.classes_] = decision
     return _result(scores, scores.argmax(axis=1), test_dumps, test_probs)
+
+
+def fused_dump(result: FusionResult, first: ScoreDump, probabilities: bool) -> ScoreDump:
+    """``result`` as a score dump (one view per video, in ``first``'s rows), so that a fused file
+    reads back with :func:`~vidnets.engine.metrics.load_scores` and fuses again like any stream.
+
+    With ``probabilities`` (weighted fusion) the logits are the log of the fused scores normalised
+    to sum to 1, so the softmax every fusion applies gives those probabilities back exactly; SVM
+    decision values are stored as they are (their softmax keeps the same argmax)."""
+    scores = np.asarray(result.scores, dtype=np.float64)
+    if probabilities:
+        with np.errstate(divide="ignore"):
+            scores = np.log(scores / scores.sum(axis=1, keepdims=True))
+    index = first.index if first.index is not None else np.arange(len(scores))
+    return ScoreDump(
+        logits=scores[:, None, :].astype(np.float32),
+        label=result.labels,
+        index=index,
+        num_views=np.ones(len(scores), dtype=np.int64),
+        paths=list(first.paths),
+        class_names=list(first.class_names),
+    )

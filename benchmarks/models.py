@@ -27,8 +27,9 @@ Settings, timed round-robin in one process for each model:
 
 Achieved GFLOP/s counts 2 FLOPs per multiply-add of convolutions and matmuls
 (``vidnets.models.complexity``); a training step counts 3× the forward FLOPs (forward plus the
-two backward products). The peak per precision is the best of a large matmul and large single
-Conv3d layers in that precision and layout, measured at the start. Because this machine is shared,
+two backward products). The peak per precision is the best of a large matmul and single
+3×3×3 Conv3d layers of a 3D ResNet in that precision and layout, each on the fast path's kernel
+(``PackedConv3d``: weights reordered once, as the models' are), measured at the start. Because this machine is shared,
 the kernel that gave each precision's peak is timed again inside every model's round-robin
 (repeated to last about as long as one call of the model), and the share of peak is the median over rounds of (model GFLOP/s ÷ peak-kernel GFLOP/s) in the same
 round, so that load from other processes divides out. Peak RSS comes from a fresh
@@ -159,15 +160,22 @@ def train_runner(model: nn.Module, x: torch.Tensor, setting: str) -> Callable[[]
 
 
 # -- peak --------------------------------------------------------------------------------------
-# Two 3×3×3 layers of a 3D ResNet at batch 8, 8×112² input: conv2_x (64 ch on 8×56²) and conv4_x
-# (256 ch on 2×14²). Quick mode: batch 2.
-PEAK_CONVS = {"conv 64ch": (64, 8, 56), "conv 256ch": (256, 2, 14), "conv 512ch": (512, 2, 14)}
+# 3×3×3 layers of a 3D ResNet at batch 8, 8×112² input: conv2_x (64 ch on 8×56²), conv3_x (128 ch
+# on 4×28²), conv4_x (256 ch on 2×14²), and 512 ch on 2×14². Quick mode: batch 2.
+PEAK_CONVS = {
+    "conv 64ch": (64, 8, 56),
+    "conv 128ch": (128, 4, 28),
+    "conv 256ch": (256, 2, 14),
+    "conv 512ch": (512, 2, 14),
+}
 SHARE_TARGET = 0.85  # of the measured peak of the precision in use, c3d and res3d18 eval at batch 8
 
 
 def peak_kernels(quick: bool, device: torch.device) -> dict[str, dict[str, tuple[Callable[[], Any], float]]]:
     """``{precision: {kernel: (call, FLOPs)}}``: a 2048² matmul and single Conv3d layers (NCDHW and
     channels-last) in fp32 and bf16."""
+    from vidnets.engine.fastpath import PackedConv3d
+
     n = 2048
     batch = 2 if quick else 8
     out: dict[str, dict[str, tuple[Callable[[], Any], float]]] = {}
@@ -178,7 +186,8 @@ def peak_kernels(quick: bool, device: torch.device) -> dict[str, dict[str, tuple
         for name, (ch, t, side) in PEAK_CONVS.items():
             for layout, fmt in (("NCDHW", torch.contiguous_format), ("CL", torch.channels_last_3d)):
                 conv = nn.Conv3d(ch, ch, 3, padding=1, bias=False).to(device=device, dtype=dtype).eval()
-                conv.to(memory_format=fmt)
+                conv.to(memory_format=fmt).requires_grad_(False)
+                conv.__class__ = PackedConv3d  # the fast path's kernel: weights reordered once, not per call
                 x = torch.randn(batch, ch, t, side, side, device=device, dtype=dtype).contiguous(memory_format=fmt)
                 # outputs × (in-channels × 3³) multiply-adds
                 kernels[f"{name} {layout}"] = ((lambda c, v: lambda: c(v))(conv, x), 2 * x.numel() * ch * 27)

@@ -445,6 +445,90 @@ def test_max_pool_keeps_bf16_under_autocast_with_the_same_values():
     torch.testing.assert_close(y.float(), nn.AdaptiveMaxPool3d(1)(nn.MaxPool3d((1, 2, 2))(x.float())))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_packed_conv3d_pads_odd_input_channels_without_changing_outputs(dtype):
+    import copy
+
+    from vidnets.engine.fastpath import _pad_channels, pack_conv3d
+
+    torch.manual_seed(0)
+    ref = nn.Conv3d(3, 8, (3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3)).eval().requires_grad_(False)
+    x = to_channels_last(torch.randn(2, 3, 4, 20, 20)).to(dtype)
+    skip = to_channels_last(torch.randn(2, 8, 4, 10, 10)).to(dtype)
+    expected = torch.relu(ref.to(dtype)(x).float() + skip.float())
+    tolerance = {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 2e-2, "atol": 2e-2}
+    outputs = {}
+    with torch.no_grad():
+        for setting in (True, False, None):
+            packed = pack_conv3d(nn.Sequential(copy.deepcopy(ref)))[0]
+            packed.activation, packed.pad_odd_channels = "relu", setting
+            outputs[setting] = packed(x, skip)
+            weight, padded = next(iter(packed._packed_weights.values()))
+            decided = packed.__dict__.get("_padding_decisions", {}).get((tuple(x.shape), dtype), False)
+            assert padded == (setting if setting is not None else decided)
+            torch.testing.assert_close(outputs[setting].float(), expected, **tolerance)
+        assert outputs[None].shape == (2, 8, 4, 10, 10)
+        assert packed._padding_decisions.keys() == {(tuple(x.shape), dtype)}  # measured once, for this shape
+        for layout in (torch.contiguous_format, torch.channels_last_3d):
+            wider = _pad_channels(x.contiguous(memory_format=layout))
+            assert wider.is_contiguous(memory_format=layout) and torch.equal(wider[:, :3], x)
+            assert not wider[:, 3].any()
+        even = pack_conv3d(nn.Sequential(nn.Conv3d(4, 8, 3).eval().requires_grad_(False)))[0]
+        even(to_channels_last(torch.randn(1, 4, 3, 5, 5)))
+        assert "_padding_decisions" not in even.__dict__  # nothing to pad, nothing timed
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize(
+    "kernel,shape", [((1, 2, 2), (2, 5, 3, 9, 8)), ((2, 2, 2), (1, 7, 5, 6, 7)), ((2, 3, 1), (2, 3, 4, 6, 2))]
+)
+def test_int16_max_pool_of_nonnegative_maps_equals_aten(dtype, kernel, shape):
+    # called directly: the pools of the fast path use it from 2**20 elements on
+    from vidnets.engine.fastpath import _max_pool_as_int16
+
+    x = torch.relu(torch.randn(shape)).to(dtype)
+    x[0, 0, 0, 0, 0] = -0.0
+    for layout in (torch.contiguous_format, torch.channels_last_3d):
+        x = x.contiguous(memory_format=layout)
+        y = _max_pool_as_int16(x, kernel)
+        assert torch.equal(y, nn.functional.max_pool3d(x.float(), kernel).to(dtype))
+        assert y.is_contiguous(memory_format=layout)
+
+
+def test_only_pools_that_read_a_relu_take_the_int16_path(monkeypatch):
+    from vidnets.engine import fastpath
+
+    monkeypatch.setattr(fastpath, "_INT16_POOL_MIN_ELEMENTS", 0)  # tiny maps take it too
+
+    class Mixed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv_a, self.relu, self.pool_a = nn.Conv3d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool3d(2)
+            self.conv_b, self.pool_b = nn.Conv3d(4, 4, 3, padding=1), nn.MaxPool3d(2)
+
+        def forward(self, x):
+            return self.pool_b(self.conv_b(self.pool_a(self.relu(self.conv_a(x))))).flatten(1)
+
+    torch.manual_seed(0)
+    model = Mixed().eval()
+    fast = prepare_for_inference(model, precision="bf16")
+    assert (fast.module.pool_a.nonnegative_input, fast.module.pool_b.nonnegative_input) == (True, False)
+    assert parity_check(model, fast, torch.randn(2, 3, 4, 8, 8)).ok  # pool_b sees negative values
+    c3d = prepare_for_inference(_tiny_c3d(), precision="bf16")
+    assert all(m.nonnegative_input for n, m in c3d.module.named_modules() if n.startswith("pool"))
+
+
+def test_a_model_prepared_inside_inference_mode_runs():
+    from vidnets.models import create
+
+    torch.manual_seed(0)
+    model = create("res3d10", num_classes=5, width=4).eval()
+    x = torch.randn(1, 3, 4, 32, 32)
+    with torch.inference_mode():  # its weights become inference tensors, which have no version counter
+        fast = prepare_for_inference(model, precision="fp32")
+        torch.testing.assert_close(fast(x), model(x), rtol=1e-4, atol=1e-4)
+
+
 def test_residual_blocks_fuse_relu_and_the_sum_into_their_convolutions():
     from vidnets.engine.fastpath import fuse_conv_relu
     from vidnets.models import create

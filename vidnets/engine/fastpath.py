@@ -82,7 +82,11 @@ them). A block with a fused ReLU or sum becomes a ``torch.fx.GraphModule`` in th
 Under bf16 autocast the CPU
 would also run 3D max-pools in fp32 (a cast of the whole activation map up and back down around
 each of C3D's pools); :func:`max_pool_in_input_dtype` keeps them in bf16, which is exact for a
-maximum. ``python -m benchmarks.models`` reports the gain (before/after in ``BENCHMARKS.md``).
+maximum; a pool that reads a ReLU's output (C3D's five) takes its maxima as int16, about twice as
+fast as ATen's bf16 pooling (:class:`_SameDtypeMaxPool3d`). The first layer's RGB input can be
+padded to four channels where that measures faster (:class:`PackedConv3d`).
+``python -m benchmarks.models`` reports the gain (before/after in ``BENCHMARKS.md``) and
+``python -m benchmarks.fast_layers`` times each layer-level choice.
 
 ``torch.compile`` (optional: a cold compile costs seconds to tens of seconds) runs with inductor's
 ``freezing`` for inference, which constant-folds the weights and picks their layout;
@@ -96,10 +100,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, ContextManager
+from typing import Any, Callable, ContextManager
 
 import torch
 from torch import nn
@@ -132,8 +137,11 @@ __all__ = [
     "PARITY_TOLERANCE",
 ]
 
+logger = logging.getLogger(__name__)
+
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _BNS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+_POOLS = (nn.MaxPool3d, nn.AdaptiveMaxPool3d)
 
 # Relative L2 error allowed between fp32 logits and the fast path's, per compute dtype.
 # bf16 keeps 8 mantissa bits (rel. precision 2^-8 ≈ 0.4 %); errors grow with depth, and measured
@@ -238,12 +246,20 @@ class PackedConv3d(OneDNNConv3d):
     applies the ReLU that followed it inside the convolution (a oneDNN post-op); called with a
     ``residual``, it adds that before the activation (a residual block's ``relu(conv(x) + skip)``).
 
+    An odd number of input channels (RGB's 3) can be padded with one zero channel (and a zero
+    weight slice), which changes no output. oneDNN's bf16 AMX kernels pair input channels, and on
+    a 2-vCPU Xeon with AMX res3d18's 3×7×7 stem ran 2.9× faster with 4 channels than with 3, C3D's
+    3×3×3 conv1a 1.1× (``python -m benchmarks.models --first-layer``). Whether it pays depends on
+    the CPU and the kernel, so ``pad_odd_channels=None`` (the default) times both once per input
+    shape, on the first call, and keeps the faster; ``True``/``False`` force it.
+
     The packed copies live outside the state dict and are rebuilt when the weight changes in place;
     anything :class:`OneDNNConv3d` hands to ``nn.Conv3d`` (CUDA, fp16, string padding…) takes that
     path, followed by the ReLU.
     """
 
     activation: str = "none"  # or "relu"
+    pad_odd_channels: bool | None = None  # None: measured per input shape
 
     def forward(self, input: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
         """The convolution of ``input``, plus ``residual`` when given, then ``activation``."""
@@ -254,12 +270,19 @@ class PackedConv3d(OneDNNConv3d):
             out = out if residual is None else out + residual
             return torch.relu(out) if self.activation == "relu" else out
         input = input.to(dtype)
-        bias = self.bias.to(dtype) if self.bias is not None else None
+        weight, padded = self._packed(input)
+        if padded:
+            input = _pad_channels(input)
+        if residual is not None:
+            residual = residual.to(dtype).contiguous(memory_format=_memory_format(input))
+        return self._run(input, weight, residual)
+
+    def _run(self, input: torch.Tensor, weight: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        bias = self.bias.to(input.dtype) if self.bias is not None else None
         args = (list(self.padding), list(self.stride), list(self.dilation), self.groups)
         if residual is None:
-            return _POINTWISE(input, self._packed(input), bias, *args, self.activation, [], "")
-        residual = residual.to(dtype).contiguous(memory_format=_memory_format(input))
-        return _POINTWISE.binary(input, residual, self._packed(input), bias, *args, "add", 1.0, self.activation, [], "")
+            return _POINTWISE(input, weight, bias, *args, self.activation, [], "")
+        return _POINTWISE.binary(input, residual, weight, bias, *args, "add", 1.0, self.activation, [], "")
 
     def _packable(self, input: torch.Tensor, dtype: torch.dtype, autocast: bool) -> bool:
         return (
@@ -275,31 +298,76 @@ class PackedConv3d(OneDNNConv3d):
             and (self.weight.dtype == dtype or (autocast and self.weight.dtype == torch.float32))
         )
 
-    def _packed(self, input: torch.Tensor) -> torch.Tensor:
-        """The weight in ``input``'s dtype, reordered for its shape (cached per shape and weight version)."""
+    def _packed(self, input: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        """The weight in ``input``'s dtype, reordered for its shape, and whether the input is to be
+        padded by a zero channel (cached per shape and weight version)."""
         cache = self.__dict__.setdefault("_packed_weights", {})
-        key = (tuple(input.shape), input.dtype, self.weight._version)
-        packed = cache.get(key)
-        if packed is None:
+        # inference tensors (a model prepared inside ``torch.inference_mode``) keep no version counter
+        version = None if self.weight.is_inference() else self.weight._version
+        key = (tuple(input.shape), input.dtype, version)
+        entry = cache.get(key)
+        if entry is None:
             if len(cache) >= _PACKED_SHAPES:
                 cache.clear()
-            packed = cache[key] = _REORDER(
-                self.weight.detach().to(input.dtype),
-                list(self.padding),
-                list(self.stride),
-                list(self.dilation),
-                self.groups,
-                list(input.shape),
+            entry = cache[key] = self._pack(input)
+        return entry
+
+    def _pack(self, input: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        weight = self.weight.detach().to(input.dtype)
+        plain = self._reorder(weight, input.shape)
+        if self.groups != 1 or self.in_channels % 2 == 0 or self.pad_odd_channels is False:
+            return plain, False
+        padded_input = _pad_channels(input)
+        padded = self._reorder(nn.functional.pad(weight, (0, 0, 0, 0, 0, 0, 0, 1)), padded_input.shape)
+        if self.pad_odd_channels:
+            return padded, True
+        decisions = self.__dict__.setdefault("_padding_decisions", {})
+        key = (tuple(input.shape), input.dtype)
+        if key not in decisions:
+            plain_s, padded_s = _fastest_seconds(
+                lambda: self._run(input, plain), lambda: self._run(padded_input, padded)
             )
-        return packed
+            decisions[key] = padded_s < plain_s
+            logger.debug(
+                "%s: %d input channels %s (%.1f ms padded, %.1f ms not) for %s",
+                type(self).__name__,
+                self.in_channels,
+                "padded by one" if decisions[key] else "kept",
+                padded_s * 1e3,
+                plain_s * 1e3,
+                tuple(input.shape),
+            )
+        return (padded, True) if decisions[key] else (plain, False)
+
+    def _reorder(self, weight: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        args = (list(self.padding), list(self.stride), list(self.dilation), self.groups)
+        return _REORDER(weight, *args, list(shape))
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state.pop("_packed_weights", None)  # oneDNN tensors do not copy or pickle; rebuilt on the next call
+        state.pop("_padding_decisions", None)  # timed on this machine; measured again where it is loaded
         return state
 
     def extra_repr(self) -> str:
         return super().extra_repr() + (f", activation={self.activation}" if self.activation != "none" else "")
+
+
+def _pad_channels(x: torch.Tensor) -> torch.Tensor:
+    """``x`` with one more channel, of zeros (in ``x``'s layout: ``F.pad`` keeps it)."""
+    return nn.functional.pad(x, (0, 0, 0, 0, 0, 0, 0, 1))
+
+
+def _fastest_seconds(*calls: Callable[[], Any], rounds: int = 2) -> list[float]:
+    """Fastest of ``rounds`` interleaved timings of each call, after one untimed call of each."""
+    best = [math.inf] * len(calls)
+    for round_ in range(rounds + 1):
+        for i, call in enumerate(calls):
+            t0 = time.perf_counter()
+            call()
+            if round_:
+                best[i] = min(best[i], time.perf_counter() - t0)
+    return best
 
 
 def _memory_format(x: torch.Tensor) -> torch.memory_format:
@@ -320,15 +388,73 @@ def pack_conv3d(model: nn.Module) -> nn.Module:
 
 class _SameDtypeMaxPool3d(nn.MaxPool3d):
     """``nn.MaxPool3d`` in its input's dtype: CPU autocast would run it in fp32, casting a bf16
-    activation map up and the next convolution casting it back down; a maximum is exact in any dtype."""
+    activation map up and the next convolution casting it back down; a maximum is exact in any dtype.
+
+    ``nonnegative_input`` (set by :func:`max_pool_in_input_dtype` on a pool that reads a ReLU's
+    output) lets a non-overlapping pool of bf16/fp16 maps take the maximum of its window's strided
+    views as int16 (:func:`_max_pool_as_int16`): the same result, 1.9× and 2.0× faster than
+    ATen's bf16 pooling on C3D's pool1 and pool2 at batch 8 (2-vCPU Xeon with AMX,
+    ``python -m benchmarks.fast_layers``).
+    """
+
+    nonnegative_input: bool = False
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         with torch.autocast(input.device.type, enabled=False):
+            if self.nonnegative_input and _int16_poolable(self, input):
+                return _max_pool_as_int16(input, _triple(self.kernel_size))
             return super().forward(input)
 
 
+# below this, a window's several int16 maxima cost more than ATen's one call (C3D's pool4 at batch 1,
+# 0.4 M elements: 0.84×; pool3, 1.6 M: 1.6× faster)
+_INT16_POOL_MIN_ELEMENTS = 1 << 20
+
+
+def _triple(v: Any) -> tuple[int, int, int]:
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v, v)  # type: ignore[return-value]
+
+
+def _int16_poolable(pool: nn.MaxPool3d, x: torch.Tensor) -> bool:
+    """Windows that tile ``x`` without overlap or padding (a ceil-mode pool only where it divides)."""
+    kernel = _triple(pool.kernel_size)
+    return (
+        x.dtype in (torch.bfloat16, torch.float16)
+        and x.dim() == 5
+        and not pool.return_indices
+        and _triple(pool.stride) == kernel
+        and math.prod(kernel) > 1
+        and _triple(pool.padding) == (0, 0, 0)
+        and _triple(pool.dilation) == (1, 1, 1)
+        and (not pool.ceil_mode or all(n % k == 0 for n, k in zip(x.shape[2:], kernel)))
+        and all(n >= k for n, k in zip(x.shape[2:], kernel))
+        and x.numel() >= _INT16_POOL_MIN_ELEMENTS
+    )
+
+
+def _max_pool_as_int16(x: torch.Tensor, kernel: tuple[int, int, int]) -> torch.Tensor:
+    """Max-pool of a non-negative half-precision map, with windows ``kernel`` = stride (of two or
+    more elements).
+
+    For non-negative IEEE numbers (bf16, fp16) the bit patterns, read as int16, are ordered like
+    the values, so the maximum of the window's strided views as int16 is the pooled map, and ATen
+    runs int16 maxima several times faster than half-precision pooling on a CPU. -0 reads as the
+    smallest int16 and loses to +0 (equal values); NaN with the sign bit set would lose too, but a
+    ReLU does not make one.
+    """
+    kt, kh, kw = kernel
+    bits = x.view(torch.int16)
+    t, h, w = (n // k * k for n, k in zip(x.shape[2:], kernel))
+
+    views = [bits[:, :, a:t:kt, b:h:kh, c:w:kw] for a in range(kt) for b in range(kh) for c in range(kw)]
+    out = torch.maximum(views[0], views[1])  # a new map, in the layout of x (TensorIterator keeps it)
+    for view in views[2:]:
+        torch.maximum(out, view, out=out)
+    return out.view(x.dtype)
+
+
 class _SameDtypeAdaptiveMaxPool3d(nn.AdaptiveMaxPool3d):
-    __doc__ = _SameDtypeMaxPool3d.__doc__
+    __doc__ = nn.AdaptiveMaxPool3d.__doc__
 
     def forward(self, input: torch.Tensor):
         with torch.autocast(input.device.type, enabled=False):
@@ -336,12 +462,44 @@ class _SameDtypeAdaptiveMaxPool3d(nn.AdaptiveMaxPool3d):
 
 
 def max_pool_in_input_dtype(model: nn.Module) -> nn.Module:
-    """Let every 3D max-pool of ``model`` run in its input's dtype under autocast, in place."""
+    """Let every 3D max-pool of ``model`` run in its input's dtype under autocast, in place; pools
+    that read a ReLU's output (a fused :class:`PackedConv3d`'s too, through ``nn.Identity``
+    modules, found with ``torch.fx`` as for Conv+BN folding) are marked ``nonnegative_input``."""
     swaps = {nn.MaxPool3d: _SameDtypeMaxPool3d, nn.AdaptiveMaxPool3d: _SameDtypeAdaptiveMaxPool3d}
     for module in model.modules():
         if type(module) in swaps:
             module.__class__ = swaps[type(module)]
+    for _, pool in _find_pairs(model, "", _pools_after_relu):
+        model.get_submodule(pool).nonnegative_input = True
     return model
+
+
+def _pools_after_relu(model: nn.Module, graph: "torch.fx.Graph") -> list[tuple[str, str]]:
+    """(source, pool) for each 3D max-pool module whose input is a ReLU's output."""
+    import torch.fx
+
+    modules = dict(model.named_modules())
+    pairs = []
+    for node in graph.nodes:
+        if node.op != "call_module" or not isinstance(modules.get(node.target), nn.MaxPool3d):
+            continue
+        src = node.args[0] if node.args else None
+        while (
+            isinstance(src, torch.fx.Node) and src.op == "call_module" and type(modules.get(src.target)) is nn.Identity
+        ):
+            src = src.args[0]
+        if isinstance(src, torch.fx.Node) and _makes_nonnegative(src, modules):
+            pairs.append((str(src.target), node.target))
+    return pairs
+
+
+def _makes_nonnegative(node: Any, modules: dict) -> bool:
+    if node.op == "call_module":
+        module = modules.get(node.target)
+        return isinstance(module, (nn.ReLU, nn.ReLU6)) or (
+            isinstance(module, PackedConv3d) and module.activation == "relu"
+        )
+    return _is_relu(node, modules)
 
 
 def training_context(device: torch.device | str, precision: str | torch.dtype | None = "auto") -> ContextManager:
@@ -419,13 +577,13 @@ def _compatible(conv: nn.Module, bn: nn.Module) -> bool:
 
 
 def _trace(model: nn.Module) -> "torch.fx.Graph":
-    """``model``'s forward as a ``torch.fx`` graph whose convolutions (``OneDNNConv3d`` and user
-    subclasses too) stay call_module nodes."""
+    """``model``'s forward as a ``torch.fx`` graph whose convolutions and pools (``OneDNNConv3d``,
+    the fast path's pools and user subclasses too) stay call_module nodes."""
     import torch.fx
 
     class ConvLeafTracer(torch.fx.Tracer):
         def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-            return isinstance(m, _CONVS) or super().is_leaf_module(m, qualname)
+            return isinstance(m, (*_CONVS, *_POOLS)) or super().is_leaf_module(m, qualname)
 
     return ConvLeafTracer().trace(model)
 
@@ -706,8 +864,10 @@ class InferenceModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         layout = {5: torch.channels_last_3d, 4: torch.channels_last}.get(x.dim()) if self.channels_last else None
-        # one copy for device, dtype and layout together
-        x = x.to(self.device, dtype=self.input_dtype, non_blocking=True, memory_format=layout or torch.preserve_format)
+        # dtype first, then layout: ATen's combined cast-and-permute of a 3-channel clip ran 2.6× slower
+        # than the two copies (7.7 against 2.9 ms for C3D's 8×3×16×112² input, 2-vCPU Xeon)
+        x = x.to(self.device, dtype=self.input_dtype, non_blocking=True)
+        x = x.contiguous(memory_format=layout) if layout is not None else x
         freezing = _freezing() if self.compiled else contextlib.nullcontext()
         first = self.compiled and self.compile_seconds is None
         t0 = time.perf_counter()

@@ -316,13 +316,21 @@ def write_result(
     return path
 
 
-def publish(name: str, title: str, body: str, args: argparse.Namespace, argv: Sequence[str] | None = None) -> None:
+def publish(
+    name: str,
+    title: str,
+    body: str,
+    args: argparse.Namespace,
+    argv: Sequence[str] | None = None,
+    info: Mapping[str, Any] | None = None,
+) -> None:
     """Print ``body`` and, unless ``--no-write``, write it as ``results/<name>.md`` (every benchmark's last
-    step; ``--result-name`` writes another file, e.g. a partial run beside the full one)."""
+    step; ``--result-name`` writes another file, e.g. a partial run beside the full one). ``info``:
+    the machine as :func:`machine_info` read it when the run began (default: read now)."""
     print(body)
     if not args.no_write:
         result = getattr(args, "result_name", None) or name
-        print(f"wrote {write_result(result, title, body, argv=argv, module=f'benchmarks.{name}')}")
+        print(f"wrote {write_result(result, title, body, argv=argv, module=f'benchmarks.{name}', info=info)}")
 
 
 # -- command line ---------------------------------------------------------------------------

@@ -13,7 +13,9 @@
 
 Both run round-robin (one untimed call each, then alternating), ms per call, median (min–max).
 
-3. **Where res3d18's and C3D's time goes, layer by layer** (bf16 fast path, batch 8, the vidnets
+3. **The input cast.** A clip arrives as fp32 NCDHW; the bf16 fast path needs bf16 channels-last.
+   ``x.to(dtype, memory_format=…)`` in one copy against two copies in turn (``InferenceModel``'s).
+4. **Where res3d18's and C3D's time goes, layer by layer** (bf16 fast path, batch 8, the vidnets
    default on CPUs where bf16 measures faster): each leaf module's ms per call (median of 5 calls,
    timed with forward hooks), its share of the model's call, and each convolution's GFLOP/s beside
    that of a 256-channel 3×3×3 convolution on the same kernel timed in the same run (the bf16 peak
@@ -115,6 +117,34 @@ def _pool_rows(quick: bool) -> list[list[str]]:
 
 # model: (frames, side) of its input
 LAYER_MODELS = {"res3d18": (8, 112), "c3d": (16, 112)}
+
+
+def _cast_rows(quick: bool) -> list[list[str]]:
+    import torch
+
+    rows = []
+    batch = 1 if quick else 8
+    layout = torch.channels_last_3d
+    for name, (frames, side) in LAYER_MODELS.items():
+        x = torch.randn(batch, 3, frames, side, side)
+        secs = common.time_alternating(
+            {
+                "one": lambda: x.to(dtype=torch.bfloat16, memory_format=layout),
+                "two": lambda: x.to(torch.bfloat16).contiguous(memory_format=layout),
+            },
+            warmup=1,
+            repeats=3 if quick else 9,
+        )
+        ms = {k: common.Stats([1e3 * t for t in s.samples]) for k, s in secs.items()}
+        rows.append(
+            [
+                f"{name}'s input, {batch}×3×{frames}×{side}²",
+                common.fmt_stats(ms["one"]),
+                common.fmt_stats(ms["two"]),
+                f"{common.ratio(secs['one'], secs['two']):.2f}×",
+            ]
+        )
+    return rows
 
 
 def _layer_rows(quick: bool) -> list[list[str]]:
@@ -234,6 +264,11 @@ def main(argv: list[str] | None = None) -> int:
                 ["pool", "ATen ms", "int16 ms", "speed-up", "identical"],
                 _pool_rows(args.quick),
             ),
+            "fp32 NCDHW clip → bf16 channels-last; ms per call, median (min–max).",
+            common.markdown_table(
+                ["input", "one copy ms", "two copies ms", "speed-up"],
+                _cast_rows(args.quick),
+            ),
             "res3d18 and C3D on the bf16 fast path, layer by layer: ms per call (median), share of the "
             "model's call, GFLOP/s, and that rate against the 256-channel convolution's in the same run.",
             common.markdown_table(
@@ -243,7 +278,11 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )
     common.publish(
-        NAME, "Fast path, layer by layer: padded RGB input, int16 max-pool, time per layer", body, args, argv
+        NAME,
+        "Fast path, layer by layer: padded RGB input, int16 max-pool, input cast, time per layer",
+        body,
+        args,
+        argv,
     )
     return 0
 

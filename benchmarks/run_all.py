@@ -24,7 +24,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 OUTPUT = common.REPO_ROOT / "BENCHMARKS.md"
 NOT_BENCHMARKS = {"__init__", "common", "run_all"}
 # Sections first in this order, then the rest alphabetically.
-ORDER = ("vs_torchvision", "models", "models_key", "int8", "loader", "flow")
+ORDER = ("vs_torchvision", "models", "models_key", "fast_layers", "int8", "loader", "flow")
 # Written by hand from the results below after a run (targets met or not, and why); kept in
 # BENCHMARKS.md across regenerations. Its numbers must be those of the sections it summarises.
 SUMMARY = BENCH_DIR / "summary.md"

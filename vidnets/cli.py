@@ -12,7 +12,9 @@ import argparse
 import errno
 import importlib
 import logging
+import os
 import sys
+import warnings
 
 COMMAND_MODULES = (
     "vidnets.models.commands",  # models
@@ -112,6 +114,15 @@ def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
     logger.propagate = False
     others = logging.ERROR if quiet else (logging.DEBUG if verbose >= 2 else logging.WARNING)
     logging.basicConfig(level=others, format="%(levelname)s: %(name)s: %(message)s", stream=sys.stderr)
+    warnings.formatwarning = one_line_warning  # a library's warning: one line, not its file and source line
+    if quiet:
+        warnings.simplefilter("ignore")
+
+
+def one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001 - warnings' signature
+    """A Python warning as the command shows it: ``warning: <message> (<category>, <module file>)``."""
+    text = " ".join(str(message).split())
+    return f"warning: {text} ({category.__name__}, {os.path.basename(filename)}:{lineno})\n"
 
 
 #: OSError numbers that describe the user's files or disk, not a bug: reported in one line

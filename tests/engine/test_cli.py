@@ -242,3 +242,19 @@ def test_dry_run_estimates_and_writes_nothing(tiny_videos, tmp_path, capsys):
     assert estimate.startswith("dry run: 2 step(s) timed") and "6 steps take about" in estimate
     assert "2 test(s)" in estimate and "whole run about" in estimate
     assert not out.exists()
+
+
+def test_library_warnings_print_as_one_line():
+    import subprocess
+    import sys
+
+    from vidnets.cli import one_line_warning
+
+    line = one_line_warning(UserWarning("a long\n   message"), UserWarning, "/x/site-packages/torch/nn/conv.py", 12)
+    assert line == "warning: a long message (UserWarning, conv.py:12)\n"
+    code = "import warnings; from vidnets.cli import setup_logging; setup_logging({}); warnings.warn('from a library')"
+    shown = [
+        subprocess.run([sys.executable, "-c", code.format(q)], capture_output=True, text=True, check=True).stderr
+        for q in ("", "quiet=True")
+    ]
+    assert shown == ["warning: from a library (UserWarning, <string>:1)\n", ""]  # -q: errors only

@@ -82,8 +82,8 @@ them). A block with a fused ReLU or sum becomes a ``torch.fx.GraphModule`` in th
 Under bf16 autocast the CPU
 would also run 3D max-pools in fp32 (a cast of the whole activation map up and back down around
 each of C3D's pools); :func:`max_pool_in_input_dtype` keeps them in bf16, which is exact for a
-maximum; a pool that reads a ReLU's output (C3D's five) takes its maxima as int16, about twice as
-fast as ATen's bf16 pooling (:class:`_SameDtypeMaxPool3d`). The first layer's RGB input can be
+maximum; a non-overlapping pool that reads a ReLU's output (C3D's pool1–pool4; pool5 pads) takes
+its maxima as int16, 2.3–2.5× faster than ATen's bf16 pooling (:class:`_SameDtypeMaxPool3d`). The first layer's RGB input can be
 padded to four channels where that measures faster (:class:`PackedConv3d`).
 ``python -m benchmarks.models`` reports the gain (before/after in ``BENCHMARKS.md``) and
 ``python -m benchmarks.fast_layers`` times each layer-level choice.
@@ -237,6 +237,7 @@ def use_onednn_conv3d(model: nn.Module) -> nn.Module:
 # uses); older builds without them keep the plain OneDNNConv3d path
 _POINTWISE = getattr(torch.ops.mkldnn, "_convolution_pointwise", None)
 _REORDER = getattr(torch.ops.mkldnn, "_reorder_convolution_weight", None)
+_PADDING_MARGIN = 0.95  # PackedConv3d pads its input when that is at least 5 % faster
 _PACKED_SHAPES = 4  # input shapes whose packed weights a PackedConv3d keeps (batch sizes of a server)
 
 
@@ -247,11 +248,13 @@ class PackedConv3d(OneDNNConv3d):
     ``residual``, it adds that before the activation (a residual block's ``relu(conv(x) + skip)``).
 
     An odd number of input channels (RGB's 3) can be padded with one zero channel (and a zero
-    weight slice), which changes no output. oneDNN's bf16 AMX kernels pair input channels, and on
-    a 2-vCPU Xeon with AMX res3d18's 3×7×7 stem ran 2.9× faster with 4 channels than with 3, C3D's
-    3×3×3 conv1a 1.1× (``python -m benchmarks.models --first-layer``). Whether it pays depends on
-    the CPU and the kernel, so ``pad_odd_channels=None`` (the default) times both once per input
-    shape, on the first call, and keeps the faster; ``True``/``False`` force it.
+    weight slice), which changes no output. oneDNN's bf16 AMX kernels pair input channels: on a
+    2-vCPU Xeon with AMX, res3d18's 3×7×7 stem ran 2.2× (batch 8) and 2.9× (batch 1) faster in
+    bf16 with 4 channels than with 3, C3D's 3×3×3 conv1a 1.15× and 1.50×; in fp32 padding was
+    0.74–0.87× (``python -m benchmarks.fast_layers``). Whether it pays depends on the CPU, the
+    precision and the kernel, so ``pad_odd_channels=None`` (the default) times both once per input
+    shape, on its first call (the fastest of three calls each way), and pads when that is at least
+    5 % faster; ``True``/``False`` force it.
 
     The packed copies live outside the state dict and are rebuilt when the weight changes in place;
     anything :class:`OneDNNConv3d` hands to ``nn.Conv3d`` (CUDA, fp16, string padding…) takes that
@@ -325,9 +328,10 @@ class PackedConv3d(OneDNNConv3d):
         key = (tuple(input.shape), input.dtype)
         if key not in decisions:
             plain_s, padded_s = _fastest_seconds(
-                lambda: self._run(input, plain), lambda: self._run(padded_input, padded)
+                lambda: self._run(input, plain), lambda: self._run(padded_input, padded), rounds=3
             )
-            decisions[key] = padded_s < plain_s
+            # padded only when clearly faster: a load spike on a shared CPU must not pick the slower way
+            decisions[key] = padded_s < _PADDING_MARGIN * plain_s
             logger.debug(
                 "%s: %d input channels %s (%.1f ms padded, %.1f ms not) for %s",
                 type(self).__name__,
@@ -392,7 +396,7 @@ class _SameDtypeMaxPool3d(nn.MaxPool3d):
 
     ``nonnegative_input`` (set by :func:`max_pool_in_input_dtype` on a pool that reads a ReLU's
     output) lets a non-overlapping pool of bf16/fp16 maps take the maximum of its window's strided
-    views as int16 (:func:`_max_pool_as_int16`): the same result, 1.9× and 2.0× faster than
+    views as int16 (:func:`_max_pool_as_int16`): the same result, 2.5× and 2.3× faster than
     ATen's bf16 pooling on C3D's pool1 and pool2 at batch 8 (2-vCPU Xeon with AMX,
     ``python -m benchmarks.fast_layers``).
     """
@@ -864,8 +868,8 @@ class InferenceModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         layout = {5: torch.channels_last_3d, 4: torch.channels_last}.get(x.dim()) if self.channels_last else None
-        # dtype first, then layout: ATen's combined cast-and-permute of a 3-channel clip ran 2.6× slower
-        # than the two copies (7.7 against 2.9 ms for C3D's 8×3×16×112² input, 2-vCPU Xeon)
+        # dtype first, then layout: ATen's combined cast-and-permute of a 3-channel clip ran 1.3–1.5×
+        # slower than the two copies (python -m benchmarks.fast_layers, 2-vCPU Xeon)
         x = x.to(self.device, dtype=self.input_dtype, non_blocking=True)
         x = x.contiguous(memory_format=layout) if layout is not None else x
         freezing = _freezing() if self.compiled else contextlib.nullcontext()

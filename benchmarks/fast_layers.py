@@ -25,6 +25,7 @@ Both run round-robin (one untimed call each, then alternating), ms per call, med
 from __future__ import annotations
 
 import sys
+from typing import Any, Callable
 
 from benchmarks import common
 
@@ -36,6 +37,15 @@ FIRST_LAYERS = {
 }
 # name: (channels, frames, side, kernel)
 POOLS = {"c3d pool1": (64, 16, 112, (1, 2, 2)), "c3d pool2": (128, 16, 56, (2, 2, 2))}
+
+
+def _versus(plain: Callable[[], Any], other: Callable[[], Any], repeats: int) -> list[str]:
+    """ms per call of each, median (min–max), timed round-robin after one untimed call, and how
+    many times faster ``other`` ran."""
+    secs = common.time_alternating({"plain": plain, "other": other}, warmup=1, repeats=repeats)
+    ms = {k: common.Stats([1e3 * t for t in s.samples]) for k, s in secs.items()}
+    speed_up = common.ratio(secs["plain"], secs["other"])
+    return [common.fmt_stats(ms["plain"]), common.fmt_stats(ms["other"]), f"{speed_up:.2f}×"]
 
 
 def _first_layer_rows(quick: bool) -> list[list[str]]:
@@ -61,26 +71,12 @@ def _first_layer_rows(quick: bool) -> list[list[str]]:
                     convs[setting] = copy.deepcopy(conv)
                     convs[setting].pad_odd_channels = setting
                 with torch.inference_mode():
-                    secs = common.time_alternating(
-                        {"3": lambda: convs[False](x), "4": lambda: convs[True](x)},
-                        warmup=1,
-                        repeats=2 if quick else 7,
-                    )
+                    timed = _versus(lambda: convs[False](x), lambda: convs[True](x), 2 if quick else 7)
                     convs[None](x)  # the default: times both once for this shape and keeps the faster
                     diff = (convs[False](x).float() - convs[True](x).float()).abs().max().item()
                 picked = next(iter(convs[None].__dict__["_packed_weights"].values()))[1]
-                ms = {k: common.Stats([1e3 * t for t in s.samples]) for k, s in secs.items()}
-                rows.append(
-                    [
-                        f"{name} at {batch}×{frames}×{side_of(side)}²",
-                        label,
-                        common.fmt_stats(ms["3"]),
-                        common.fmt_stats(ms["4"]),
-                        f"{common.ratio(secs['3'], secs['4']):.2f}×",
-                        "padded" if picked else "3 channels",
-                        f"{diff:.1e}",
-                    ]
-                )
+                where = f"{name} at {batch}×{frames}×{side_of(side)}²"
+                rows.append([where, label, *timed, "padded" if picked else "3 channels", f"{diff:.1e}"])
     return rows
 
 
@@ -96,22 +92,10 @@ def _pool_rows(quick: bool) -> list[list[str]]:
         side = side // 4 if quick else side
         x = to_channels_last(torch.relu(torch.randn(batch, channels, frames, side, side))).to(torch.bfloat16)
         with torch.inference_mode():
-            secs = common.time_alternating(
-                {"aten": lambda: F.max_pool3d(x, kernel), "int16": lambda: _max_pool_as_int16(x, kernel)},
-                warmup=1,
-                repeats=2 if quick else 7,
-            )
+            timed = _versus(lambda: F.max_pool3d(x, kernel), lambda: _max_pool_as_int16(x, kernel), 2 if quick else 7)
             same = torch.equal(F.max_pool3d(x, kernel), _max_pool_as_int16(x, kernel))
-        ms = {k: common.Stats([1e3 * t for t in s.samples]) for k, s in secs.items()}
-        rows.append(
-            [
-                f"{name} {'×'.join(map(str, kernel))} on {batch}×{channels}×{frames}×{side}²",
-                common.fmt_stats(ms["aten"]),
-                common.fmt_stats(ms["int16"]),
-                f"{common.ratio(secs['aten'], secs['int16']):.2f}×",
-                "yes" if same else "**no**",
-            ]
-        )
+        where = f"{name} {'×'.join(map(str, kernel))} on {batch}×{channels}×{frames}×{side}²"
+        rows.append([where, *timed, "yes" if same else "**no**"])
     return rows
 
 
@@ -127,23 +111,12 @@ def _cast_rows(quick: bool) -> list[list[str]]:
     layout = torch.channels_last_3d
     for name, (frames, side) in LAYER_MODELS.items():
         x = torch.randn(batch, 3, frames, side, side)
-        secs = common.time_alternating(
-            {
-                "one": lambda: x.to(dtype=torch.bfloat16, memory_format=layout),
-                "two": lambda: x.to(torch.bfloat16).contiguous(memory_format=layout),
-            },
-            warmup=1,
-            repeats=3 if quick else 9,
+        timed = _versus(
+            lambda: x.to(dtype=torch.bfloat16, memory_format=layout),
+            lambda: x.to(torch.bfloat16).contiguous(memory_format=layout),
+            3 if quick else 9,
         )
-        ms = {k: common.Stats([1e3 * t for t in s.samples]) for k, s in secs.items()}
-        rows.append(
-            [
-                f"{name}'s input, {batch}×3×{frames}×{side}²",
-                common.fmt_stats(ms["one"]),
-                common.fmt_stats(ms["two"]),
-                f"{common.ratio(secs['one'], secs['two']):.2f}×",
-            ]
-        )
+        rows.append([f"{name}'s input, {batch}×3×{frames}×{side}²", *timed])
     return rows
 
 

@@ -917,7 +917,9 @@ def prepare_for_inference(
     fuse : with ``onednn`` on a CPU, pack each 3D convolution's weight once for oneDNN and fuse the
         ReLU after it (:func:`fuse_conv_relu`, listed in ``InferenceModel.fused``); the ReLU
         modules become ``nn.Identity``, so turn it off to read activations by layer name. Under
-        bf16 autocast, 3D max-pools also run in bf16 (:func:`max_pool_in_input_dtype`).
+        bf16 autocast, 3D max-pools also run in bf16, as int16 maxima where they read a ReLU's
+        output (:func:`max_pool_in_input_dtype`), and a 3-channel input is padded to 4 where that
+        measures faster (:class:`PackedConv3d`).
     compile : ``torch.compile`` with inductor freezing; the first call compiles.
     cast_weights : with bf16/fp16, store convolution and linear weights (and feed the input) in
         that dtype instead of letting autocast cast every weight on every call; autocast stays on

@@ -328,7 +328,7 @@ class PackedConv3d(OneDNNConv3d):
         key = (tuple(input.shape), input.dtype)
         if key not in decisions:
             plain_s, padded_s = _fastest_seconds(
-                lambda: self._run(input, plain), lambda: self._run(padded_input, padded), rounds=3
+                lambda: self._run(input, plain), lambda: self._run(padded_input, padded)
             )
             # padded only when clearly faster: a load spike on a shared CPU must not pick the slower way
             decisions[key] = padded_s < _PADDING_MARGIN * plain_s
@@ -362,7 +362,7 @@ def _pad_channels(x: torch.Tensor) -> torch.Tensor:
     return nn.functional.pad(x, (0, 0, 0, 0, 0, 0, 0, 1))
 
 
-def _fastest_seconds(*calls: Callable[[], Any], rounds: int = 2) -> list[float]:
+def _fastest_seconds(*calls: Callable[[], Any], rounds: int = 3) -> list[float]:
     """Fastest of ``rounds`` interleaved timings of each call, after one untimed call of each."""
     best = [math.inf] * len(calls)
     for round_ in range(rounds + 1):
